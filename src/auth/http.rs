@@ -1,0 +1,221 @@
+//! `/api/v1/auth`: sign in, sign out, set a password, who am I.
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::session::{Principal, SignedIn};
+use super::{password, store, token};
+use crate::config::Settings;
+use crate::db::{self, Db};
+use crate::domain::{NewPassword, Role};
+use crate::error::{ApiError, Problem};
+use crate::http::ValidJson;
+use crate::http::json::rule;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(login)
+        .service(logout)
+        .service(change_password)
+        .service(me);
+}
+
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(default)]
+pub struct LoginRequest {
+    #[validate(length(min = 1, message = "is required"))]
+    #[schema(example = "admin@example.org")]
+    pub email: String,
+    #[validate(length(min = 1, max = 1024, message = "is required (at most 1024 characters)"))]
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    pub expires_at: DateTime<Utc>,
+    /// When true, only `POST /api/v1/auth/password` and logout are allowed.
+    pub must_change_password: bool,
+}
+
+/// Sign in with email and password; returns a bearer session token.
+#[utoipa::path(
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = LoginResponse),
+        (status = 401, description = "Wrong email address or password", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/login")]
+pub async fn login(
+    db: web::Data<Db>,
+    settings: web::Data<Settings>,
+    ValidJson(request): ValidJson<LoginRequest>,
+) -> Result<web::Json<LoginResponse>, ApiError> {
+    let email = request.email.trim().to_lowercase();
+    let account = db
+        .run(move |conn| {
+            use diesel::OptionalExtension;
+            store::find_account_by_email(conn, &email)
+                .optional()
+                .map_err(ApiError::from)
+        })
+        .await?;
+    let candidate = request.password;
+    let account = web::block(move || match account {
+        Some(account) if !account.disabled && password::verify(&candidate, &account.password_hash) => {
+            Some(account)
+        }
+        Some(_) => None,
+        None => {
+            password::verify_against_nothing(&candidate);
+            None
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("password check: {e}")))?
+    .ok_or(ApiError::InvalidCredentials)?;
+
+    let (token, token_hash) = token::new_session_token();
+    let expires_at = db::now() + chrono::Duration::hours(i64::from(settings.auth.session_hours));
+    let account_id = account.id.clone();
+    db.run(move |conn| {
+        store::insert_session(conn, &token_hash, &account_id, expires_at).map_err(ApiError::from)
+    })
+    .await?;
+    tracing::info!(account_id = %account.id, "signed in");
+    Ok(web::Json(LoginResponse {
+        token,
+        token_type: "Bearer".to_owned(),
+        expires_at: expires_at.and_utc(),
+        must_change_password: account.must_change_password,
+    }))
+}
+
+/// End the session whose token is sent.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "No valid session", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/logout")]
+pub async fn logout(db: web::Data<Db>, caller: SignedIn) -> Result<HttpResponse, ApiError> {
+    let token_hash = caller.token_hash;
+    db.run(move |conn| store::delete_session(conn, &token_hash).map_err(ApiError::from))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn valid_new_password(value: &str) -> Result<(), validator::ValidationError> {
+    rule("password", NewPassword::parse, value)
+}
+
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(default)]
+pub struct ChangePasswordRequest {
+    #[validate(length(min = 1, max = 1024, message = "is required (at most 1024 characters)"))]
+    pub current_password: String,
+    /// 12 to 256 characters.
+    #[validate(custom(function = "valid_new_password"))]
+    pub new_password: String,
+}
+
+/// Set a new password. Required before anything else after signing in with a
+/// one-time password; ends the account's other sessions.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Password changed"),
+        (status = 401, description = "No valid session", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or the current password is wrong", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/password")]
+pub async fn change_password(
+    db: web::Data<Db>,
+    caller: SignedIn,
+    ValidJson(request): ValidJson<ChangePasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new_password = NewPassword::parse(&request.new_password)
+        .map_err(|e| ApiError::field("new_password", e.0))?;
+    let stored = caller.password_hash.clone();
+    let hash = web::block(move || -> Result<String, ApiError> {
+        if !password::verify(&request.current_password, &stored) {
+            return Err(ApiError::field(
+                "current_password",
+                "is not this account's current password",
+            ));
+        }
+        if password::verify(new_password.expose(), &stored) {
+            return Err(ApiError::field(
+                "new_password",
+                "must differ from the current password",
+            ));
+        }
+        Ok(password::hash(&new_password)?)
+    })
+    .await
+    .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("password hashing: {e}")))??;
+    let account_id = caller.account_id.clone();
+    let keep = caller.token_hash.clone();
+    db.run(move |conn| {
+        db::write(conn, |conn| {
+            store::set_password(conn, &account_id, &hash, false)?;
+            store::delete_sessions_of(conn, &account_id, Some(&keep))
+        })
+        .map_err(ApiError::from)
+    })
+    .await?;
+    tracing::info!(account_id = %caller.account_id, "password changed");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    pub account_id: String,
+    pub email: String,
+    pub role: Role,
+    pub organisation: OrganisationRef,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrganisationRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// The signed-in account and its organisation.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = Me),
+        (status = 401, description = "No valid session", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A new password must be set first", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/auth/me")]
+pub async fn me(caller: Principal) -> web::Json<Me> {
+    let caller = caller.0;
+    web::Json(Me {
+        account_id: caller.account_id,
+        email: caller.email,
+        role: caller.role,
+        organisation: OrganisationRef {
+            id: caller.organisation_id,
+            name: caller.organisation_name,
+        },
+    })
+}

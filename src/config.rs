@@ -1,0 +1,422 @@
+//! Configuration: the embedded `config/default.toml`, then an optional file,
+//! then `PEIL__*` environment variables (`PEIL__SERVER__PORT` is `server.port`).
+//! Everything is checked here, once, at start; an error names the bad key.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+use url::Url;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+const SECRET_FILE: &str = "secret";
+const MIN_SECRET_LEN: usize = 32;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    data_dir: PathBuf,
+    secret: Option<String>,
+    server: RawServer,
+    database: RawDatabase,
+    log: LogSettings,
+    auth: AuthSettings,
+    bootstrap: BootstrapSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    host: String,
+    port: u16,
+    public_url: Option<String>,
+    workers: usize,
+    shutdown_timeout_secs: u64,
+    max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: Option<String>,
+    pool_size: u32,
+    connect_timeout_secs: u64,
+    busy_timeout_ms: u32,
+}
+
+/// The validated configuration the service runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    /// `None` until [`Settings::ensure_secret`] has read or generated it.
+    pub secret: Option<ServerSecret>,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+    pub auth: AuthSettings,
+    pub bootstrap: BootstrapSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub public_url: Url,
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: DatabaseUrl,
+    pub pool_size: u32,
+    pub connect_timeout_secs: u64,
+    pub busy_timeout_ms: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub session_hours: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapSettings {
+    pub organisation_name: String,
+    pub admin_email: String,
+}
+
+/// Where the data lives; the scheme picks the backend. An unknown scheme is an
+/// error, never a new SQLite file named after the URL.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let Some((scheme, rest)) = raw.split_once(':') else {
+            return Err("has no scheme: use sqlite://PATH or postgres://…".into());
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => {
+                let path = rest.strip_prefix("//").unwrap_or(rest);
+                if path.is_empty() {
+                    return Err("sqlite:// needs a file path".into());
+                }
+                Ok(Self::Sqlite(PathBuf::from(path)))
+            }
+            "postgres" | "postgresql" => {
+                Url::parse(raw).map_err(|e| format!("is not a valid PostgreSQL URL: {e}"))?;
+                Ok(Self::Postgres(raw.to_owned()))
+            }
+            other => Err(format!(
+                "has unknown scheme `{other}`: use sqlite://PATH or postgres://…"
+            )),
+        }
+    }
+}
+
+// Never print a PostgreSQL password.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(raw) => match Url::parse(raw) {
+                Ok(mut url) => {
+                    if url.password().is_some() {
+                        let _ = url.set_password(Some("***"));
+                    }
+                    write!(f, "{url}")
+                }
+                Err(_) => f.write_str("postgres://(unparseable)"),
+            },
+        }
+    }
+}
+
+/// The server secret. Its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct ServerSecret(String);
+
+impl ServerSecret {
+    fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.chars().count() < MIN_SECRET_LEN {
+            return Err(format!("must be at least {MIN_SECRET_LEN} characters"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for ServerSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerSecret(***)")
+    }
+}
+
+/// A configuration problem, naming the key and where its value came from.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: `{key}`{source_hint}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub source_hint: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn key(key: &str, message: impl Into<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            source_hint: String::new(),
+            message: message.into(),
+        }
+    }
+
+    fn from_figment(error: figment::Error) -> Self {
+        let key = if error.path.is_empty() {
+            "(root)".to_owned()
+        } else {
+            error.path.join(".")
+        };
+        let source_hint = error
+            .metadata
+            .as_ref()
+            .and_then(|m| {
+                m.interpolate(&error.profile.clone().unwrap_or_default(), &error.path)
+                    .into()
+            })
+            .map(|name: String| format!(" (from {name})"))
+            .unwrap_or_default();
+        let mut message = error.kind.to_string();
+        if let figment::error::Kind::UnknownField(field, _) = &error.kind {
+            message = format!("unknown key `{field}`");
+        }
+        let key = match &error.kind {
+            figment::error::Kind::UnknownField(field, _) if key == "(root)" => field.clone(),
+            figment::error::Kind::UnknownField(field, _) => format!("{key}.{field}"),
+            _ => key,
+        };
+        Self {
+            key,
+            source_hint,
+            message,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads defaults, then `file` if given, then the environment, and validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new().merge(Toml::string(DEFAULTS));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::key(
+                    "--config",
+                    format!("file {} does not exist", file.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("PEIL__").split("__"));
+        let raw: RawSettings = figment.extract().map_err(ConfigError::from_figment)?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: RawSettings) -> Result<Self, ConfigError> {
+        if raw.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::key("data_dir", "must not be empty"));
+        }
+        let secret = match raw.secret.as_deref() {
+            Some(s) => Some(ServerSecret::parse(s).map_err(|m| ConfigError::key("secret", m))?),
+            None => None,
+        };
+        if raw.server.host.trim().is_empty() {
+            return Err(ConfigError::key("server.host", "must not be empty"));
+        }
+        let public_url = match raw.server.public_url.as_deref() {
+            Some(s) => {
+                let url = Url::parse(s)
+                    .map_err(|e| ConfigError::key("server.public_url", format!("{e}")))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(ConfigError::key(
+                        "server.public_url",
+                        "must be an http:// or https:// URL",
+                    ));
+                }
+                url
+            }
+            None => Url::parse(&format!("http://{}:{}", raw.server.host, raw.server.port))
+                .map_err(|e| ConfigError::key("server.host", format!("{e}")))?,
+        };
+        if raw.server.max_body_bytes < 1024 {
+            return Err(ConfigError::key(
+                "server.max_body_bytes",
+                "must be at least 1024",
+            ));
+        }
+        let url = match raw.database.url.as_deref() {
+            Some(s) => DatabaseUrl::parse(s).map_err(|m| ConfigError::key("database.url", m))?,
+            None => DatabaseUrl::Sqlite(raw.data_dir.join("peil.db")),
+        };
+        if raw.database.pool_size == 0 {
+            return Err(ConfigError::key("database.pool_size", "must be at least 1"));
+        }
+        if raw.database.connect_timeout_secs == 0 {
+            return Err(ConfigError::key(
+                "database.connect_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&raw.log.level) {
+            return Err(ConfigError::key("log.level", format!("{e}")));
+        }
+        if !(1..=24 * 30).contains(&raw.auth.session_hours) {
+            return Err(ConfigError::key(
+                "auth.session_hours",
+                "must be between 1 and 720",
+            ));
+        }
+        if crate::domain::OrganisationName::parse(&raw.bootstrap.organisation_name).is_err() {
+            return Err(ConfigError::key(
+                "bootstrap.organisation_name",
+                "must be 1 to 200 characters",
+            ));
+        }
+        if crate::domain::EmailAddress::parse(&raw.bootstrap.admin_email).is_err() {
+            return Err(ConfigError::key(
+                "bootstrap.admin_email",
+                "is not a valid email address",
+            ));
+        }
+        Ok(Self {
+            data_dir: raw.data_dir,
+            secret,
+            server: ServerSettings {
+                host: raw.server.host,
+                port: raw.server.port,
+                public_url,
+                workers: raw.server.workers,
+                shutdown_timeout_secs: raw.server.shutdown_timeout_secs,
+                max_body_bytes: raw.server.max_body_bytes,
+            },
+            database: DatabaseSettings {
+                url,
+                pool_size: raw.database.pool_size,
+                connect_timeout_secs: raw.database.connect_timeout_secs,
+                busy_timeout_ms: raw.database.busy_timeout_ms,
+            },
+            log: raw.log,
+            auth: raw.auth,
+            bootstrap: raw.bootstrap,
+        })
+    }
+
+    /// Creates the data directory and reads the server secret, generating one
+    /// into `<data_dir>/secret` (mode 0600) when the configuration has none.
+    /// Returns whether it was generated now.
+    pub fn ensure_secret(&mut self) -> anyhow::Result<bool> {
+        use anyhow::Context;
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
+        if self.secret.is_some() {
+            return Ok(false);
+        }
+        let path = self.data_dir.join(SECRET_FILE);
+        if path.exists() {
+            let raw = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let secret = ServerSecret::parse(&raw)
+                .map_err(|m| anyhow::anyhow!("{}: the stored secret {m}", path.display()))?;
+            self.secret = Some(secret);
+            return Ok(false);
+        }
+        let bytes: [u8; 32] = rand::random();
+        let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+        write_private(&path, &encoded).with_context(|| format!("writing {}", path.display()))?;
+        self.secret = Some(ServerSecret(encoded));
+        Ok(true)
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_schemes() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/peil.db"),
+            Ok(DatabaseUrl::Sqlite("data/peil.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/x.db"),
+            Ok(DatabaseUrl::Sqlite("/tmp/x.db".into()))
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://u@h/db"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        let err = DatabaseUrl::parse("mysql://u@h/db").unwrap_err();
+        assert!(err.contains("unknown scheme `mysql`"), "{err}");
+        assert!(DatabaseUrl::parse("data/peil.db").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn postgres_password_is_never_displayed() {
+        let url = DatabaseUrl::parse("postgres://peil:hunter2@db/peil").unwrap();
+        assert!(!format!("{url} {url:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secret_debug_hides_value() {
+        let s = ServerSecret::parse(&"x".repeat(40)).unwrap();
+        assert_eq!(format!("{s:?}"), "ServerSecret(***)");
+        assert!(ServerSecret::parse("short").is_err());
+    }
+}

@@ -1,0 +1,41 @@
+//! The shared schema: portable types only (text ids, UTC `Timestamp`, `Bool`,
+//! `Integer`), so one diesel codebase serves SQLite and PostgreSQL. Both
+//! migration trees in `migrations/` must produce exactly this.
+
+diesel::table! {
+    organisations (id) {
+        id -> Text,
+        name -> Text,
+        default_language -> Text,
+        time_zone -> Text,
+        min_group_size -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        organisation_id -> Text,
+        email -> Text,
+        password_hash -> Text,
+        role -> Text,
+        must_change_password -> Bool,
+        disabled -> Bool,
+        created_at -> Timestamp,
+        password_changed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Text,
+        account_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(accounts -> organisations (organisation_id));
+diesel::joinable!(sessions -> accounts (account_id));
+diesel::allow_tables_to_appear_in_same_query!(organisations, accounts, sessions);

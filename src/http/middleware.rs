@@ -1,0 +1,94 @@
+//! Request-wide behaviour: the access log with a request id, and turning
+//! every error response not made by Peil's handlers into problem+json.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, Next};
+use tracing::Instrument;
+
+use crate::error::{PROBLEM_JSON, generic_problem, problem_response};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Gives every request an id (a caller's own `X-Request-Id` if it is a sane
+/// token, else a new UUID), runs it inside a span carrying that id so every
+/// log line of the request has it, and logs one line when it completes.
+///
+/// The line names the matched route pattern, never the raw path: answer
+/// links carry their token in the path (`/s/{token}`), and tokens must not
+/// reach logs.
+pub async fn access_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let method = req.method().clone();
+    let started = Instant::now();
+    let result = next.call(req).instrument(span.clone()).await;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let _entered = span.enter();
+    match result {
+        Ok(mut response) => {
+            let route = response
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "(no route)".to_owned());
+            let status = response.status().as_u16();
+            tracing::info!(%method, %route, status, elapsed_ms, "request completed");
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert(REQUEST_ID, value);
+            }
+            Ok(response)
+        }
+        Err(error) => {
+            tracing::warn!(%method, elapsed_ms, %error, "request failed");
+            Err(error)
+        }
+    }
+}
+
+/// For `ErrorHandlers::default_handler`: error responses that are not yet
+/// problem documents (unknown routes, framework-level body errors) become one.
+pub fn problemise<B>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+    }
+    let status = response.status();
+    let kept: Vec<(HeaderName, HeaderValue)> = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| {
+            [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE].contains(name)
+        })
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    let (request, _) = response.into_parts();
+    let mut replacement = problem_response(&generic_problem(status));
+    for (name, value) in kept {
+        replacement.headers_mut().insert(name, value);
+    }
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, replacement).map_into_right_body(),
+    ))
+}

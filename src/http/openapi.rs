@@ -1,0 +1,42 @@
+//! The OpenAPI 3.1 document. Paths are collected from the annotated handlers
+//! as they are mounted (utoipa-actix-web), so a mounted route is a documented
+//! one; this holds what spans them: metadata, security schemes, shared schemas.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::{FieldError, Problem};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Peil",
+        description = "Anonymous pulse surveys on development opportunities, career outlook and psychological safety, reported per team.",
+    ),
+    components(schemas(Problem, FieldError)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "health", description = "Liveness and readiness"),
+        (name = "auth", description = "Signing in and out, passwords"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A session token from POST /api/v1/auth/login.".to_owned(),
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}

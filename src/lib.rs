@@ -1,0 +1,21 @@
+//! Peil: anonymous pulse surveys on development opportunities, career outlook
+//! and psychological safety, reported per team. See `../shared/DESIGN.md` for
+//! the vocabulary and the promises every module keeps.
+//!
+//! Layout: `config`, `telemetry` and `startup` assemble the service; `db`
+//! holds storage; `domain` the small always-valid types; `http` the shared
+//! HTTP plumbing; each part of the domain (`auth`, `org`, …) has its own
+//! folder with its logic, its store and its handlers; `jobs` runs beside the
+//! server; `admin` is the shell's way in.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod jobs;
+pub mod org;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,182 @@
+//! Builds the application from its settings (storage migrated and
+//! bootstrapped, HTTP server bound) and runs it with its background jobs
+//! until told to stop, then drains both.
+
+use std::future::Future;
+use std::net::TcpListener;
+
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::{self, InitialAdmin};
+use crate::config::{DatabaseUrl, Settings};
+use crate::db::{self, Db, MigrationLock};
+use crate::error::ApiError;
+use crate::http::{self, BodyLimit, middleware};
+use crate::jobs::Background;
+
+/// Connects, takes the migration lock, migrates, and (for `serve`) creates
+/// the first organisation and admin on an empty database. Blocking.
+pub fn prepare_storage(
+    settings: &Settings,
+    bootstrap: bool,
+) -> anyhow::Result<(Db, Option<InitialAdmin>)> {
+    let url = &settings.database.url;
+    let mut conn =
+        db::establish(&settings.database).with_context(|| format!("connecting to {url}"))?;
+    let lock = MigrationLock::acquire(&mut conn, url)?;
+    let outcome = db::run_migrations(&mut conn).and_then(|applied| {
+        let admin = if bootstrap {
+            auth::bootstrap_if_empty(&mut conn, &settings.bootstrap)?
+        } else {
+            None
+        };
+        Ok((applied, admin))
+    });
+    lock.release(&mut conn)?;
+    let (applied, admin) = outcome?;
+    for version in &applied {
+        tracing::info!(version, "migration applied");
+    }
+    Ok((Db::new(&settings.database), admin))
+}
+
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    db: Db,
+    initial_admin: Option<InitialAdmin>,
+}
+
+impl Application {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+        if settings.ensure_secret()? {
+            tracing::info!(
+                path = %settings.data_dir.join("secret").display(),
+                "generated a server secret"
+            );
+            if matches!(settings.database.url, DatabaseUrl::Postgres(_)) {
+                tracing::warn!(
+                    "the server secret was generated locally: replicas sharing this database must all be given the same `secret` (PEIL__SECRET)"
+                );
+            }
+        }
+        let storage_settings = settings.clone();
+        let (db, initial_admin) =
+            tokio::task::spawn_blocking(move || prepare_storage(&storage_settings, true))
+                .await
+                .context("preparing storage")??;
+
+        let address = (settings.server.host.as_str(), settings.server.port);
+        let listener = TcpListener::bind(address).with_context(|| {
+            format!(
+                "binding {}:{} (server.host, server.port)",
+                settings.server.host, settings.server.port
+            )
+        })?;
+        let local = listener.local_addr()?;
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let shutdown_timeout = settings.server.shutdown_timeout_secs;
+        let body_limit = settings.server.max_body_bytes;
+        let db_data = web::Data::new(db.clone());
+        let settings_data = web::Data::new(settings);
+
+        let server = HttpServer::new(move || {
+            let (app, openapi) = App::new()
+                .into_utoipa_app()
+                .openapi(http::openapi::ApiDoc::openapi())
+                .app_data(db_data.clone())
+                .app_data(settings_data.clone())
+                .app_data(web::PayloadConfig::new(body_limit))
+                .app_data(BodyLimit(body_limit))
+                .service(http::health::healthz)
+                .service(http::health::readyz)
+                .service(utoipa_actix_web::scope("/api/v1").configure(auth::http::routes))
+                .split_for_parts();
+            app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi))
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
+                }))
+                .wrap(ErrorHandlers::new().default_handler(middleware::problemise))
+                .wrap(from_fn(middleware::access_log))
+        })
+        .workers(workers)
+        .shutdown_timeout(shutdown_timeout)
+        // Signals are Peil's to handle: the server and the background jobs stop together.
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        tracing::info!(address = %local, "listening");
+        Ok(Self {
+            port: local.port(),
+            server,
+            db,
+            initial_admin,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The first admin's credentials if this start created them; given out once.
+    pub fn take_initial_admin(&mut self) -> Option<InitialAdmin> {
+        self.initial_admin.take()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting connections,
+    /// lets in-flight requests finish (up to `server.shutdown_timeout_secs`),
+    /// and waits for background jobs to finish their current step.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let background = Background::start(self.db.clone());
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            () = shutdown => {
+                tracing::info!("shutting down: draining requests and background work");
+                handle.stop(true).await;
+            }
+            result = &mut server => {
+                background.stop().await;
+                result.context("HTTP server task")?.context("HTTP server")?;
+                anyhow::bail!("the HTTP server stopped by itself");
+            }
+        }
+        let served = server.await;
+        background.stop().await;
+        served.context("HTTP server task")?.context("HTTP server")?;
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
