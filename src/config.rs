@@ -209,22 +209,28 @@ impl ConfigError {
         } else {
             error.path.join(".")
         };
-        let source_hint = error
-            .metadata
-            .as_ref()
-            .and_then(|m| {
-                m.interpolate(&error.profile.clone().unwrap_or_default(), &error.path)
-                    .into()
-            })
-            .map(|name: String| format!(" (from {name})"))
-            .unwrap_or_default();
+        let source_hint = match error.metadata.as_ref() {
+            Some(m) if m.name.contains("environment") => {
+                format!(" (from PEIL__{})", error.path.join("__").to_uppercase())
+            }
+            Some(m) => match &m.source {
+                Some(figment::Source::File(path)) => format!(" (in {})", path.display()),
+                _ => String::new(),
+            },
+            None => String::new(),
+        };
         let mut message = error.kind.to_string();
         if let figment::error::Kind::UnknownField(field, _) = &error.kind {
             message = format!("unknown key `{field}`");
         }
         let key = match &error.kind {
-            figment::error::Kind::UnknownField(field, _) if key == "(root)" => field.clone(),
-            figment::error::Kind::UnknownField(field, _) => format!("{key}.{field}"),
+            figment::error::Kind::UnknownField(field, _) if !key.ends_with(field.as_str()) => {
+                if key == "(root)" {
+                    field.clone()
+                } else {
+                    format!("{key}.{field}")
+                }
+            }
             _ => key,
         };
         Self {
@@ -250,6 +256,20 @@ impl Settings {
         }
         figment = figment.merge(Env::prefixed("PEIL__").split("__"));
         let raw: RawSettings = figment.extract().map_err(ConfigError::from_figment)?;
+        Self::validate(raw)
+    }
+
+    /// Defaults with each of `layers` (TOML) laid over them in turn, ignoring
+    /// the environment: for tests and for embedding Peil in another program.
+    pub fn from_toml(layers: &[&str]) -> Result<Self, ConfigError> {
+        let figment = layers
+            .iter()
+            .fold(Figment::new().merge(Toml::string(DEFAULTS)), |f, layer| {
+                f.merge(Toml::string(layer))
+            });
+        let raw: RawSettings = figment
+            .extract()
+            .map_err(ConfigError::from_figment)?;
         Self::validate(raw)
     }
 

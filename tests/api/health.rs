@@ -1,0 +1,85 @@
+//! Probes and the OpenAPI document.
+
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn healthz_and_readyz_answer_when_migrated() {
+    let app = spawn_app().await;
+    let alive = app.get("/healthz", None).await;
+    assert_eq!(alive.status(), 200);
+    assert_eq!(alive.json::<Value>().await.unwrap()["status"], "alive");
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_echoes_a_sane_one() {
+    let app = spawn_app().await;
+    let generated = app.get("/healthz", None).await;
+    let id = generated.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    let echoed = app
+        .client
+        .get(app.url("/healthz"))
+        .header("X-Request-Id", "lb-1234_abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "lb-1234_abc");
+    // Anything that could smuggle text into logs is replaced.
+    let hostile = app
+        .client
+        .get(app.url("/healthz"))
+        .header("X-Request-Id", "a b\"c")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(hostile.headers()["x-request-id"], "a b\"c");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn openapi_document_is_3_1_and_lists_every_route() {
+    let app = spawn_app().await;
+    let response = app.get("/api/openapi.json", None).await;
+    assert_eq!(response.status(), 200);
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    for (path, method) in [
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/auth/password", "post"),
+        ("/api/v1/auth/me", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+    assert_eq!(
+        doc["paths"]["/api/v1/auth/me"]["get"]["security"][0]["bearer"],
+        serde_json::json!([])
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_docs_page_is_served_from_the_binary() {
+    let app = spawn_app().await;
+    let page = app.get("/api/docs/", None).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    app.stop().await;
+}
