@@ -267,9 +267,7 @@ impl Settings {
             .fold(Figment::new().merge(Toml::string(DEFAULTS)), |f, layer| {
                 f.merge(Toml::string(layer))
             });
-        let raw: RawSettings = figment
-            .extract()
-            .map_err(ConfigError::from_figment)?;
+        let raw: RawSettings = figment.extract().map_err(ConfigError::from_figment)?;
         Self::validate(raw)
     }
 

@@ -228,8 +228,7 @@ impl ResponseError for ApiError {
 }
 
 pub fn problem_response(problem: &Problem) -> HttpResponse {
-    let status =
-        StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     HttpResponse::build(status)
         .content_type(PROBLEM_JSON)
         .json(problem)

@@ -70,7 +70,8 @@ impl Background {
 async fn sweep_expired_sessions(db: &Db) -> Result<(), DbError> {
     let removed = db
         .run(|conn| {
-            crate::auth::store::delete_expired_sessions(conn, crate::db::now()).map_err(DbError::from)
+            crate::auth::store::delete_expired_sessions(conn, crate::db::now())
+                .map_err(DbError::from)
         })
         .await?;
     if removed > 0 {

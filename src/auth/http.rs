@@ -70,7 +70,9 @@ pub async fn login(
         .await?;
     let candidate = request.password;
     let account = web::block(move || match account {
-        Some(account) if !account.disabled && password::verify(&candidate, &account.password_hash) => {
+        Some(account)
+            if !account.disabled && password::verify(&candidate, &account.password_hash) =>
+        {
             Some(account)
         }
         Some(_) => None,

@@ -48,11 +48,13 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
         .ok_or(ApiError::Unauthenticated(
             "Send `Authorization: Bearer <token>` with a token from POST /api/v1/auth/login.",
         ))?;
-    let value = value.to_str().map_err(|_| {
-        ApiError::Unauthenticated("The Authorization header is not valid text.")
-    })?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthenticated("The Authorization header is not valid text."))?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(token.trim().to_owned())
         }
         _ => Err(ApiError::Unauthenticated(

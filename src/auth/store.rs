@@ -70,10 +70,7 @@ pub fn find_account_by_email(conn: &mut DbConnection, email: &str) -> QueryResul
 }
 
 pub fn find_account(conn: &mut DbConnection, id: &str) -> QueryResult<AccountRow> {
-    accounts::table
-        .find(id)
-        .select(ACCOUNT_COLUMNS)
-        .first(conn)
+    accounts::table.find(id).select(ACCOUNT_COLUMNS).first(conn)
 }
 
 /// Stores a new password hash. `must_change` is true for an admin reset

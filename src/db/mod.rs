@@ -232,7 +232,9 @@ fn with_connect_timeout(raw: &str, secs: u64) -> String {
 }
 
 /// Runs `f` in a transaction that may read and then write: `BEGIN IMMEDIATE`
-/// on SQLite, an ordinary transaction on PostgreSQL.
+/// on SQLite (writers queue on the busy timeout instead of failing), an
+/// ordinary READ COMMITTED transaction on PostgreSQL, where a store that must
+/// see a stable row takes it `FOR UPDATE` or relies on a constraint.
 pub fn write<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -249,10 +251,9 @@ where
                 }
                 Err(error) => {
                     // The caller's error matters more than a failed rollback.
-                    let _ =
-                        <DbConnection as Connection>::TransactionManager::rollback_transaction(
-                            conn,
-                        );
+                    let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(
+                        conn,
+                    );
                     Err(error)
                 }
             }

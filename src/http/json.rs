@@ -36,14 +36,12 @@ where
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             content_type?;
-            let bytes = body.await.map_err(|error| {
-                match error.as_error::<PayloadError>() {
-                    Some(PayloadError::Overflow) => {
-                        ApiError::PayloadTooLarge { limit }
-                    }
+            let bytes = body
+                .await
+                .map_err(|error| match error.as_error::<PayloadError>() {
+                    Some(PayloadError::Overflow) => ApiError::PayloadTooLarge { limit },
                     _ => ApiError::Malformed(format!("the body could not be read: {error}")),
-                }
-            })?;
+                })?;
             parse(&bytes).map(ValidJson)
         })
     }
@@ -251,10 +249,22 @@ mod tests {
 
     #[test]
     fn malformed_json_is_400_and_non_objects_422() {
-        assert!(matches!(parse::<Sample>(b"{\"name\""), Err(ApiError::Malformed(_))));
-        assert!(matches!(parse::<Sample>(b"\xff\xfe"), Err(ApiError::Malformed(_))));
+        assert!(matches!(
+            parse::<Sample>(b"{\"name\""),
+            Err(ApiError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse::<Sample>(b"\xff\xfe"),
+            Err(ApiError::Malformed(_))
+        ));
         let deep = "[".repeat(10_000);
-        assert!(matches!(parse::<Sample>(deep.as_bytes()), Err(ApiError::Malformed(_))));
-        assert!(matches!(parse::<Sample>(b"[1]"), Err(ApiError::Validation(_))));
+        assert!(matches!(
+            parse::<Sample>(deep.as_bytes()),
+            Err(ApiError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse::<Sample>(b"[1]"),
+            Err(ApiError::Validation(_))
+        ));
     }
 }

@@ -64,15 +64,15 @@ pub async fn access_log(
 
 /// For `ErrorHandlers::default_handler`: error responses that are not yet
 /// problem documents (unknown routes, framework-level body errors) become one.
-pub fn problemise<B>(
-    response: ServiceResponse<B>,
-) -> actix_web::Result<ErrorHandlerResponse<B>> {
+pub fn problemise<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
     if is_problem {
-        return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
     }
     let status = response.status();
     let kept: Vec<(HeaderName, HeaderValue)> = response

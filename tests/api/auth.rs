@@ -18,7 +18,10 @@ async fn first_admin_signs_in_with_the_one_time_password() {
     let expires_at = chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().unwrap())
         .expect("ISO-8601 expiry");
     let hours = (expires_at.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes();
-    assert!((11 * 60..=12 * 60).contains(&hours), "12 h by default, got {hours} min");
+    assert!(
+        (11 * 60..=12 * 60).contains(&hours),
+        "12 h by default, got {hours} min"
+    );
     app.stop().await;
 }
 
@@ -199,14 +202,15 @@ async fn passwords_are_stored_as_argon2id_hashes_and_tokens_as_digests() {
             let hash: String = accounts::table
                 .select(accounts::password_hash)
                 .first(conn)?;
-            let digests: Vec<String> = sessions::table
-                .select(sessions::token_hash)
-                .load(conn)?;
+            let digests: Vec<String> = sessions::table.select(sessions::token_hash).load(conn)?;
             Ok::<_, peil::db::DbError>((hash, digests))
         })
         .await
         .unwrap();
-    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
     assert!(!hash.contains(&app.admin.password));
     assert_eq!(digests, vec![peil::auth::token::hash_token(&token)]);
     app.stop().await;

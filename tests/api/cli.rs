@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use crate::helpers::{NEW_PASSWORD, TestDatabase, assert_problem, data_dir, peil_command, printed_password, spawn_app};
+use crate::helpers::{
+    NEW_PASSWORD, TestDatabase, assert_problem, data_dir, peil_command, printed_password, spawn_app,
+};
 
 fn run(command: &mut std::process::Command) -> String {
     let output = command.output().expect("running peil");
@@ -101,10 +103,44 @@ async fn admin_commands_create_organisations_and_accounts_and_reset_passwords() 
 
     // Refusals name the problem and change nothing.
     for args in [
-        vec!["admin", "create-account", "--organisation", &id, "--email", "hr@acme.example", "--role", "hr"],
-        vec!["admin", "create-account", "--organisation", "nope", "--email", "x@acme.example", "--role", "hr"],
-        vec!["admin", "create-account", "--organisation", &id, "--email", "not-an-email", "--role", "hr"],
-        vec!["admin", "create-organisation", "--name", "Tiny", "--min-group-size", "2"],
+        vec![
+            "admin",
+            "create-account",
+            "--organisation",
+            &id,
+            "--email",
+            "hr@acme.example",
+            "--role",
+            "hr",
+        ],
+        vec![
+            "admin",
+            "create-account",
+            "--organisation",
+            "nope",
+            "--email",
+            "x@acme.example",
+            "--role",
+            "hr",
+        ],
+        vec![
+            "admin",
+            "create-account",
+            "--organisation",
+            &id,
+            "--email",
+            "not-an-email",
+            "--role",
+            "hr",
+        ],
+        vec![
+            "admin",
+            "create-organisation",
+            "--name",
+            "Tiny",
+            "--min-group-size",
+            "2",
+        ],
         vec!["admin", "reset-password", "--email", "nobody@acme.example"],
     ] {
         let output = peil_command(&dir, &url).args(&args).output().unwrap();

@@ -48,7 +48,11 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
     let response = app.get("/api/openapi.json", None).await;
     assert_eq!(response.status(), 200);
     let doc: Value = response.json().await.unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
     for (path, method) in [
         ("/healthz", "get"),
         ("/readyz", "get"),

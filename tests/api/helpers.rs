@@ -233,7 +233,9 @@ impl TestApp {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server stops cleanly");
+            task.await
+                .expect("server task")
+                .expect("server stops cleanly");
         }
     }
 }
@@ -259,7 +261,10 @@ pub async fn assert_problem(response: Response, status: u16, slug: &str) -> Valu
     let body: Value = response.json().await.expect("problem JSON");
     assert_eq!(body["type"], format!("urn:peil:problem:{slug}"), "{body}");
     assert_eq!(body["status"], status, "{body}");
-    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+    assert!(
+        body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
     body
 }
 
@@ -392,7 +397,11 @@ impl PeilProcess {
     /// SIGTERM, then asserts a clean exit.
     pub fn stop(mut self) -> (String, String) {
         self.terminate();
-        assert!(self.wait(Duration::from_secs(30)), "clean exit:\n{}", self.stderr());
+        assert!(
+            self.wait(Duration::from_secs(30)),
+            "clean exit:\n{}",
+            self.stderr()
+        );
         (self.stdout(), self.stderr())
     }
 }

@@ -20,12 +20,20 @@ fn first_start_prints_the_admin_password_once_and_never_again() {
     let (stdout, stderr) = first.stop();
     let password = printed_password(&stdout).expect("the first start prints a password");
     assert!(stdout.contains("admin@example.org"), "{stdout}");
-    assert!(!stderr.contains(&password), "the password never reaches the log");
+    assert!(
+        !stderr.contains(&password),
+        "the password never reaches the log"
+    );
     assert!(dir.join("secret").is_file(), "a server secret is generated");
 
     let second = PeilProcess::serve(peil_command(&dir, &database.url));
     let login = json!({"email": "admin@example.org", "password": password});
-    let (status, body) = blocking_json("POST", &second.url("/api/v1/auth/login"), Some(&login), None);
+    let (status, body) = blocking_json(
+        "POST",
+        &second.url("/api/v1/auth/login"),
+        Some(&login),
+        None,
+    );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["must_change_password"], true);
     let token = body["token"].as_str().unwrap().to_owned();
@@ -34,8 +42,14 @@ fn first_start_prints_the_admin_password_once_and_never_again() {
     let (stdout, stderr) = second.stop();
     assert_eq!(printed_password(&stdout), None, "printed again:\n{stdout}");
     assert!(!stdout.contains("one-time password"), "{stdout}");
-    assert!(!stderr.contains(&password) && !stderr.contains(&token), "{stderr}");
-    assert!(!stderr.contains("admin@example.org"), "no emails in logs:\n{stderr}");
+    assert!(
+        !stderr.contains(&password) && !stderr.contains(&token),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("admin@example.org"),
+        "no emails in logs:\n{stderr}"
+    );
 }
 
 #[test]
@@ -56,7 +70,10 @@ fn json_logs_carry_the_request_id_on_every_request_line() {
         .find(|l| l["fields"]["message"] == "request completed")
         .expect("an access log line");
     assert_eq!(request["fields"]["route"], "/healthz");
-    assert!(request["span"]["request_id"].as_str().is_some(), "{request}");
+    assert!(
+        request["span"]["request_id"].as_str().is_some(),
+        "{request}"
+    );
 }
 
 #[test]
@@ -81,7 +98,10 @@ fn a_config_error_names_the_key_and_where_it_came_from() {
         .unwrap();
     assert_eq!(output.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("`server.prot`") && stderr.contains("unknown key"), "{stderr}");
+    assert!(
+        stderr.contains("`server.prot`") && stderr.contains("unknown key"),
+        "{stderr}"
+    );
 
     let file = database.dir.path().join("bad.toml");
     std::fs::write(&file, "[database]\npool_size = 0\n").unwrap();
@@ -141,7 +161,10 @@ fn two_instances_starting_at_once_migrate_and_bootstrap_once() {
         .iter()
         .map(|err| err.matches("migration applied").count())
         .sum::<usize>();
-    assert_eq!(applied, 1, "exactly one instance migrates:\n{a_err}\n{b_err}");
+    assert_eq!(
+        applied, 1,
+        "exactly one instance migrates:\n{a_err}\n{b_err}"
+    );
 }
 
 #[test]
@@ -152,7 +175,9 @@ fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
     let (head, tail) = body.split_at(20);
 
     let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     write!(
         stream,
         "POST /api/v1/auth/login HTTP/1.1\r\nHost: peil\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -174,9 +199,16 @@ fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 401"), "{response}");
-    assert!(response.contains("urn:peil:problem:invalid-credentials"), "{response}");
+    assert!(
+        response.contains("urn:peil:problem:invalid-credentials"),
+        "{response}"
+    );
 
-    assert!(server.wait(Duration::from_secs(15)), "clean exit:\n{}", server.stderr());
+    assert!(
+        server.wait(Duration::from_secs(15)),
+        "clean exit:\n{}",
+        server.stderr()
+    );
     let stderr = server.stderr();
     assert!(stderr.contains("draining"), "{stderr}");
     assert!(stderr.contains("shutdown complete"), "{stderr}");
