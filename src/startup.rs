@@ -29,14 +29,17 @@ pub fn prepare_storage(
     let mut conn =
         db::establish(&settings.database).with_context(|| format!("connecting to {url}"))?;
     let lock = MigrationLock::acquire(&mut conn, url)?;
-    let outcome = db::run_migrations(&mut conn).and_then(|applied| {
-        let admin = if bootstrap {
-            auth::bootstrap_if_empty(&mut conn, &settings.bootstrap)?
-        } else {
-            None
-        };
-        Ok((applied, admin))
-    });
+    let outcome = db::enable_wal(&mut conn)
+        .context("enabling WAL")
+        .and_then(|()| db::run_migrations(&mut conn))
+        .and_then(|applied| {
+            let admin = if bootstrap {
+                auth::bootstrap_if_empty(&mut conn, &settings.bootstrap)?
+            } else {
+                None
+            };
+            Ok((applied, admin))
+        });
     lock.release(&mut conn)?;
     let (applied, admin) = outcome?;
     for version in &applied {

@@ -152,7 +152,14 @@ pub async fn change_password(
 ) -> Result<HttpResponse, ApiError> {
     let new_password = NewPassword::parse(&request.new_password)
         .map_err(|e| ApiError::field("new_password", e.0))?;
-    let stored = caller.password_hash.clone();
+    let account_id = caller.account_id.clone();
+    let stored = db
+        .run(move |conn| {
+            store::find_account(conn, &account_id)
+                .map(|account| account.password_hash)
+                .map_err(ApiError::from)
+        })
+        .await?;
     let hash = web::block(move || -> Result<String, ApiError> {
         if !password::verify(&request.current_password, &stored) {
             return Err(ApiError::field(

@@ -18,7 +18,7 @@ use crate::domain::Role;
 use crate::error::ApiError;
 
 /// The account behind a request's bearer token.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SignedIn {
     pub account_id: String,
     pub organisation_id: String,
@@ -27,7 +27,17 @@ pub struct SignedIn {
     pub role: Role,
     pub must_change_password: bool,
     pub(crate) token_hash: String,
-    pub(crate) password_hash: String,
+}
+
+// Only ids: emails and token digests stay out of debug output and logs.
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("account_id", &self.account_id)
+            .field("organisation_id", &self.organisation_id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A signed-in caller who may use the API.
@@ -104,7 +114,6 @@ fn signed_in(
         role,
         must_change_password: account.must_change_password,
         token_hash,
-        password_hash: account.password_hash,
     })
 }
 

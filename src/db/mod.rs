@@ -106,7 +106,6 @@ pub fn establish(settings: &DatabaseSettings) -> ConnectionResult<DbConnection> 
             let mut conn = diesel::SqliteConnection::establish(path)?;
             let pragmas = [
                 format!("PRAGMA busy_timeout = {busy_timeout_ms}"),
-                "PRAGMA journal_mode = WAL".to_owned(),
                 // FULL: an answer acknowledged to an employee survives a power cut.
                 "PRAGMA synchronous = FULL".to_owned(),
                 "PRAGMA foreign_keys = ON".to_owned(),
@@ -125,6 +124,15 @@ pub fn establish(settings: &DatabaseSettings) -> ConnectionResult<DbConnection> 
             Ok(DbConnection::Postgres(conn))
         }
     }
+}
+
+/// Puts a SQLite database in WAL mode (readers never block the writer). The
+/// mode is stored in the file, so this runs once, at start; no-op on PostgreSQL.
+pub fn enable_wal(conn: &mut DbConnection) -> QueryResult<()> {
+    if let DbConnection::Sqlite(sqlite) = conn {
+        sqlite.batch_execute("PRAGMA journal_mode = WAL")?;
+    }
+    Ok(())
 }
 
 /// Hands r2d2 connections of the configured backend.

@@ -34,6 +34,29 @@ async fn foreign_keys_are_enforced() {
 }
 
 #[tokio::test]
+async fn sqlite_runs_in_wal_mode() {
+    #[derive(diesel::QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        journal_mode: String,
+    }
+    let app = spawn_app().await;
+    if !app.database.is_postgres() {
+        let mode = app
+            .db()
+            .run(|conn| {
+                diesel::sql_query("PRAGMA journal_mode")
+                    .get_result::<Mode>(conn)
+                    .map_err(DbError::from)
+            })
+            .await
+            .unwrap();
+        assert_eq!(mode.journal_mode, "wal");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn concurrent_read_then_write_transactions_all_commit() {
     let app = spawn_app().await;
     let database = app.db();
