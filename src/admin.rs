@@ -51,6 +51,7 @@ pub fn create_account(
                 email: email.as_str(),
                 password_hash: &hash,
                 role: role.as_str(),
+                team_id: None,
             },
         )?;
         Ok(())

@@ -83,6 +83,8 @@ pub enum ApiError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("too many attempts; retry after {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("the database is unavailable")]
     Unavailable,
     #[error(transparent)]
@@ -106,6 +108,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound => "not-found",
             Self::Conflict(_) => "conflict",
+            Self::TooManyRequests { .. } => "too-many-requests",
             Self::Unavailable => "unavailable",
             Self::Unexpected(_) => "internal",
         }
@@ -123,6 +126,7 @@ impl ApiError {
             Self::Forbidden(_) => "Not allowed",
             Self::NotFound => "Not found",
             Self::Conflict(_) => "Conflict",
+            Self::TooManyRequests { .. } => "Too many attempts",
             Self::Unavailable => "Service temporarily unavailable",
             Self::Unexpected(_) => "Internal error",
         }
@@ -151,6 +155,9 @@ impl ApiError {
                     .to_owned(),
             ),
             Self::Unavailable => Some("Try again in a few seconds.".to_owned()),
+            Self::TooManyRequests { retry_after_secs } => Some(format!(
+                "Too many failed attempts: try again in {retry_after_secs} s."
+            )),
             Self::InvalidCredentials | Self::NotFound | Self::Unexpected(_) => None,
         }
     }
@@ -199,6 +206,7 @@ impl ResponseError for ApiError {
             Self::PasswordChangeRequired | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -214,6 +222,9 @@ impl ResponseError for ApiError {
         match self {
             Self::Unavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            }
+            Self::TooManyRequests { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             Self::Unauthenticated(_) | Self::InvalidCredentials => {
                 headers.insert(

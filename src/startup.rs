@@ -14,10 +14,12 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{self, InitialAdmin};
 use crate::config::{DatabaseUrl, Settings};
+use crate::crypto::ServerKeys;
 use crate::db::{self, Db, MigrationLock};
 use crate::error::ApiError;
 use crate::http::{self, BodyLimit, middleware};
 use crate::jobs::Background;
+use crate::org;
 
 /// Connects, takes the migration lock, migrates, and (for `serve`) creates
 /// the first organisation and admin on an empty database. Blocking.
@@ -88,6 +90,13 @@ impl Application {
         };
         let shutdown_timeout = settings.server.shutdown_timeout_secs;
         let body_limit = settings.server.max_body_bytes;
+        let keys = ServerKeys::derive(
+            settings
+                .secret
+                .as_ref()
+                .context("the server secret is set by ensure_secret")?,
+        );
+        let keys_data = web::Data::new(keys);
         let db_data = web::Data::new(db.clone());
         let settings_data = web::Data::new(settings);
 
@@ -97,11 +106,19 @@ impl Application {
                 .openapi(http::openapi::ApiDoc::openapi())
                 .app_data(db_data.clone())
                 .app_data(settings_data.clone())
+                .app_data(keys_data.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(BodyLimit(body_limit))
                 .service(http::health::healthz)
                 .service(http::health::readyz)
-                .service(utoipa_actix_web::scope("/api/v1").configure(auth::http::routes))
+                .service(
+                    utoipa_actix_web::scope("/api/v1")
+                        .configure(auth::http::routes)
+                        .configure(auth::accounts::routes)
+                        .configure(auth::api_keys::routes)
+                        .configure(org::http::routes)
+                        .configure(org::teams::http::routes),
+                )
                 .split_for_parts();
             app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi))
                 .default_service(web::to(|| async {

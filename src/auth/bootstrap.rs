@@ -38,6 +38,7 @@ pub fn bootstrap_if_empty(
                 email: email.as_str(),
                 password_hash: &hash,
                 role: Role::Admin.as_str(),
+                team_id: None,
             },
         )?;
         Ok(Some(InitialAdmin {

@@ -51,6 +51,7 @@ pub struct LoginResponse {
         (status = 200, description = "Signed in", body = LoginResponse),
         (status = 401, description = "Wrong email address or password", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts for this account; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/auth/login")]
@@ -68,28 +69,47 @@ pub async fn login(
                 .map_err(ApiError::from)
         })
         .await?;
+    if let Some(locked_until) = account
+        .as_ref()
+        .and_then(|a| a.locked_until)
+        .filter(|until| *until > db::now())
+    {
+        let wait = (locked_until - db::now()).num_seconds().max(1);
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: u64::try_from(wait).unwrap_or(1),
+        });
+    }
     let candidate = request.password;
-    let account = web::block(move || match account {
-        Some(account)
-            if !account.disabled && password::verify(&candidate, &account.password_hash) =>
-        {
-            Some(account)
+    let (account, verified) = web::block(move || match account {
+        Some(account) => {
+            let ok = !account.disabled && password::verify(&candidate, &account.password_hash);
+            (Some(account), ok)
         }
-        Some(_) => None,
         None => {
             password::verify_against_nothing(&candidate);
-            None
+            (None, false)
         }
     })
     .await
-    .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("password check: {e}")))?
-    .ok_or(ApiError::InvalidCredentials)?;
+    .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("password check: {e}")))?;
+    let Some(account) = account else {
+        return Err(ApiError::InvalidCredentials);
+    };
+    if !verified {
+        db.run(move |conn| store::record_failed_sign_in(conn, &account.id).map_err(ApiError::from))
+            .await?;
+        return Err(ApiError::InvalidCredentials);
+    }
 
     let (token, token_hash) = token::new_session_token();
     let expires_at = db::now() + chrono::Duration::hours(i64::from(settings.auth.session_hours));
     let account_id = account.id.clone();
     db.run(move |conn| {
-        store::insert_session(conn, &token_hash, &account_id, expires_at).map_err(ApiError::from)
+        db::write(conn, |conn| {
+            store::insert_session(conn, &token_hash, &account_id, expires_at)?;
+            store::record_sign_in(conn, &account_id)
+        })
+        .map_err(ApiError::from)
     })
     .await?;
     tracing::info!(account_id = %account.id, "signed in");

@@ -25,6 +25,8 @@ pub struct SignedIn {
     pub organisation_name: String,
     pub email: String,
     pub role: Role,
+    /// For a manager: the team whose subtree they see.
+    pub team_id: Option<String>,
     pub must_change_password: bool,
     pub(crate) token_hash: String,
 }
@@ -44,6 +46,15 @@ impl std::fmt::Debug for SignedIn {
 #[derive(Debug, Clone)]
 pub struct Principal(pub SignedIn);
 
+impl Principal {
+    pub(crate) fn check(signed_in: SignedIn) -> Result<Self, ApiError> {
+        if signed_in.must_change_password {
+            return Err(ApiError::PasswordChangeRequired);
+        }
+        Ok(Self(signed_in))
+    }
+}
+
 impl std::ops::Deref for Principal {
     type Target = SignedIn;
     fn deref(&self) -> &SignedIn {
@@ -51,7 +62,7 @@ impl std::ops::Deref for Principal {
     }
 }
 
-fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+pub(crate) fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -75,11 +86,15 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
 
 async fn resolve(req: HttpRequest) -> Result<SignedIn, ApiError> {
     let token = bearer_token(&req)?;
+    resolve_session(&req, &token).await
+}
+
+pub(crate) async fn resolve_session(req: &HttpRequest, token: &str) -> Result<SignedIn, ApiError> {
     let db = req
         .app_data::<web::Data<Db>>()
         .cloned()
         .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("no database in app data")))?;
-    let token_hash = hash_token(&token);
+    let token_hash = hash_token(token);
     let lookup_hash = token_hash.clone();
     let found = db
         .run(move |conn| {
@@ -112,6 +127,7 @@ fn signed_in(
         organisation_name,
         email: account.email,
         role,
+        team_id: account.team_id,
         must_change_password: account.must_change_password,
         token_hash,
     })
@@ -132,12 +148,6 @@ impl FromRequest for Principal {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move {
-            let signed_in = resolve(req).await?;
-            if signed_in.must_change_password {
-                return Err(ApiError::PasswordChangeRequired);
-            }
-            Ok(Principal(signed_in))
-        })
+        Box::pin(async move { Principal::check(resolve(req).await?) })
     }
 }

@@ -15,6 +15,11 @@ pub struct AccountRow {
     pub role: String,
     pub must_change_password: bool,
     pub disabled: bool,
+    pub team_id: Option<String>,
+    pub failed_sign_ins: i32,
+    pub locked_until: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub last_sign_in_at: Option<NaiveDateTime>,
 }
 
 type AccountColumns = (
@@ -25,6 +30,11 @@ type AccountColumns = (
     accounts::role,
     accounts::must_change_password,
     accounts::disabled,
+    accounts::team_id,
+    accounts::failed_sign_ins,
+    accounts::locked_until,
+    accounts::created_at,
+    accounts::last_sign_in_at,
 );
 
 const ACCOUNT_COLUMNS: AccountColumns = (
@@ -35,6 +45,11 @@ const ACCOUNT_COLUMNS: AccountColumns = (
     accounts::role,
     accounts::must_change_password,
     accounts::disabled,
+    accounts::team_id,
+    accounts::failed_sign_ins,
+    accounts::locked_until,
+    accounts::created_at,
+    accounts::last_sign_in_at,
 );
 
 pub struct NewAccount<'a> {
@@ -42,6 +57,7 @@ pub struct NewAccount<'a> {
     pub email: &'a str,
     pub password_hash: &'a str,
     pub role: &'a str,
+    pub team_id: Option<&'a str>,
 }
 
 /// Inserts an account that must change its password at first sign-in.
@@ -54,6 +70,7 @@ pub fn insert_account(conn: &mut DbConnection, new: &NewAccount<'_>) -> QueryRes
             accounts::email.eq(new.email),
             accounts::password_hash.eq(new.password_hash),
             accounts::role.eq(new.role),
+            accounts::team_id.eq(new.team_id),
             accounts::must_change_password.eq(true),
             accounts::disabled.eq(false),
             accounts::created_at.eq(crate::db::now()),
@@ -140,4 +157,97 @@ pub fn delete_sessions_of(
 
 pub fn delete_expired_sessions(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)
+}
+
+/// Records a failed sign-in. From the fifth failure in a row the account is
+/// locked for a doubling time (1 s, 2 s, 4 s … at most 15 minutes): slow
+/// enough to make guessing useless, short enough that nobody is locked out
+/// for long by someone else's typing.
+pub fn record_failed_sign_in(conn: &mut DbConnection, account_id: &str) -> QueryResult<()> {
+    crate::db::write(conn, |conn| {
+        let before: i32 = accounts::table
+            .find(account_id)
+            .select(accounts::failed_sign_ins)
+            .first(conn)?;
+        lock_after_failure(conn, account_id, before.saturating_add(1))
+    })
+}
+
+fn lock_after_failure(conn: &mut DbConnection, account_id: &str, failures: i32) -> QueryResult<()> {
+    let locked_until = (failures >= FREE_ATTEMPTS).then(|| {
+        let exponent = u32::try_from(failures - FREE_ATTEMPTS).unwrap_or(0).min(10);
+        let secs = (1i64 << exponent).min(MAX_LOCK_SECS);
+        crate::db::now() + chrono::Duration::seconds(secs)
+    });
+    diesel::update(accounts::table.find(account_id))
+        .set((
+            accounts::failed_sign_ins.eq(failures),
+            accounts::locked_until.eq(locked_until),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub const FREE_ATTEMPTS: i32 = 5;
+const MAX_LOCK_SECS: i64 = 15 * 60;
+
+pub fn record_sign_in(conn: &mut DbConnection, account_id: &str) -> QueryResult<usize> {
+    diesel::update(accounts::table.find(account_id))
+        .set((
+            accounts::failed_sign_ins.eq(0),
+            accounts::locked_until.eq(None::<NaiveDateTime>),
+            accounts::last_sign_in_at.eq(Some(crate::db::now())),
+        ))
+        .execute(conn)
+}
+
+pub fn list_accounts(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<Vec<AccountRow>> {
+    accounts::table
+        .filter(accounts::organisation_id.eq(organisation_id))
+        .order((accounts::email, accounts::id))
+        .select(ACCOUNT_COLUMNS)
+        .load(conn)
+}
+
+/// An account of this organisation; another organisation's is `NotFound`.
+pub fn find_account_in(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    id: &str,
+) -> QueryResult<AccountRow> {
+    accounts::table
+        .filter(accounts::organisation_id.eq(organisation_id))
+        .filter(accounts::id.eq(id))
+        .select(ACCOUNT_COLUMNS)
+        .first(conn)
+}
+
+pub fn update_account(
+    conn: &mut DbConnection,
+    id: &str,
+    role: &str,
+    team_id: Option<&str>,
+    disabled: bool,
+) -> QueryResult<usize> {
+    diesel::update(accounts::table.find(id))
+        .set((
+            accounts::role.eq(role),
+            accounts::team_id.eq(team_id),
+            accounts::disabled.eq(disabled),
+        ))
+        .execute(conn)
+}
+
+pub fn delete_account(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    diesel::delete(accounts::table.find(id)).execute(conn)
+}
+
+/// Enabled admins of an organisation: it must never drop to zero.
+pub fn count_enabled_admins(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<i64> {
+    accounts::table
+        .filter(accounts::organisation_id.eq(organisation_id))
+        .filter(accounts::role.eq("admin"))
+        .filter(accounts::disabled.eq(false))
+        .count()
+        .get_result(conn)
 }

@@ -24,6 +24,35 @@ diesel::table! {
         disabled -> Bool,
         created_at -> Timestamp,
         password_changed_at -> Nullable<Timestamp>,
+        team_id -> Nullable<Text>,
+        failed_sign_ins -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        last_sign_in_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    teams (id) {
+        id -> Text,
+        organisation_id -> Text,
+        parent_id -> Nullable<Text>,
+        name -> Text,
+        external_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        organisation_id -> Text,
+        name -> Text,
+        prefix -> Text,
+        secret_hash -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
     }
 }
 
@@ -38,4 +67,5 @@ diesel::table! {
 
 diesel::joinable!(accounts -> organisations (organisation_id));
 diesel::joinable!(sessions -> accounts (account_id));
-diesel::allow_tables_to_appear_in_same_query!(organisations, accounts, sessions);
+diesel::joinable!(api_keys -> organisations (organisation_id));
+diesel::allow_tables_to_appear_in_same_query!(organisations, accounts, sessions, teams, api_keys);

@@ -5,11 +5,13 @@ mod email;
 mod organisation;
 mod password;
 mod role;
+mod team;
 
 pub use email::EmailAddress;
 pub use organisation::{Language, MinGroupSize, OrganisationName, TimeZone};
 pub use password::NewPassword;
 pub use role::Role;
+pub use team::{ExternalId, TeamName};
 
 /// Why a value was refused; the message is safe to show to the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -106,7 +106,7 @@ pub fn parse<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<T, ApiError
             Err(error) => {
                 let keys = map_keys(error.path());
                 let message = error.inner().to_string();
-                let (field, detail) = describe(&keys, &message);
+                let (field, detail) = describe(&path_name(error.path()), &message);
                 let removable = keys.as_ref().is_some_and(|k| !k.is_empty())
                     && !message.starts_with("missing field");
                 errors.push(FieldError::new(field, detail));
@@ -130,8 +130,20 @@ fn map_keys(path: &serde_path_to_error::Path) -> Option<Vec<String>> {
         .collect()
 }
 
-fn describe(keys: &Option<Vec<String>>, message: &str) -> (String, String) {
-    let parent = keys.as_ref().map(|k| k.join(".")).unwrap_or_default();
+/// The path as a dotted name, array indexes included (`scopes.0`).
+fn path_name(path: &serde_path_to_error::Path) -> String {
+    path.iter()
+        .filter_map(|segment| match segment {
+            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+            serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn describe(parent: &str, message: &str) -> (String, String) {
+    let parent = parent.to_owned();
     if let Some(rest) = message.strip_prefix("missing field `") {
         let name = rest.trim_end_matches('`');
         let field = if parent.is_empty() {
@@ -195,6 +207,16 @@ fn flatten_into(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldErro
             }
         }
     }
+}
+
+/// For `Option<Option<T>>` fields of a PATCH body: absent is `None` (leave
+/// as is), `null` is `Some(None)` (clear), a value is `Some(Some(v))`.
+pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
 }
 
 /// A `validator` rule backed by a domain type's `parse`, so the rule lives once.

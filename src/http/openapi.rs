@@ -18,6 +18,10 @@ use crate::error::{FieldError, Problem};
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "auth", description = "Signing in and out, passwords"),
+        (name = "accounts", description = "Who may sign in (admin)"),
+        (name = "api-keys", description = "Credentials for integrations (admin)"),
+        (name = "organisation", description = "The organisation's settings (admin)"),
+        (name = "teams", description = "The team tree results roll up"),
     )
 )]
 pub struct ApiDoc;
@@ -33,7 +37,7 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "A session token from POST /api/v1/auth/login.".to_owned(),
+                        "A session token from POST /api/v1/auth/login, or an API key.".to_owned(),
                     ))
                     .build(),
             ),

@@ -1,7 +1,9 @@
-//! Organisations: the tenants. Everything else belongs to exactly one.
-//! (Teams, people and their history arrive in this folder next.)
+//! Organisations: the tenants (everything else belongs to exactly one),
+//! their settings, and their team tree.
 
+pub mod http;
 pub mod store;
+pub mod teams;
 
 use crate::domain::{Language, MinGroupSize, OrganisationName, TimeZone};
 

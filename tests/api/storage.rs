@@ -21,6 +21,7 @@ async fn foreign_keys_are_enforced() {
                     email: "x@example.org",
                     password_hash: "$argon2id$placeholder",
                     role: "hr",
+                    team_id: None,
                 },
             )
             .map_err(DbError::from)

@@ -1,0 +1,88 @@
+//! Teams in the database.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::{accounts, teams};
+
+#[derive(Debug, Clone, Queryable)]
+pub struct TeamRow {
+    pub id: String,
+    pub organisation_id: String,
+    pub parent_id: Option<String>,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn list(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<Vec<TeamRow>> {
+    teams::table
+        .filter(teams::organisation_id.eq(organisation_id))
+        .order((teams::name, teams::id))
+        .load(conn)
+}
+
+/// A team of this organisation; another organisation's is `NotFound`.
+pub fn find_in(conn: &mut DbConnection, organisation_id: &str, id: &str) -> QueryResult<TeamRow> {
+    teams::table
+        .filter(teams::organisation_id.eq(organisation_id))
+        .filter(teams::id.eq(id))
+        .first(conn)
+}
+
+pub struct NewTeam<'a> {
+    pub organisation_id: &'a str,
+    pub parent_id: Option<&'a str>,
+    pub name: &'a str,
+    pub external_id: Option<&'a str>,
+}
+
+pub fn insert(conn: &mut DbConnection, new: &NewTeam<'_>) -> QueryResult<TeamRow> {
+    let id = uuid::Uuid::new_v4().to_string();
+    diesel::insert_into(teams::table)
+        .values((
+            teams::id.eq(&id),
+            teams::organisation_id.eq(new.organisation_id),
+            teams::parent_id.eq(new.parent_id),
+            teams::name.eq(new.name),
+            teams::external_id.eq(new.external_id),
+            teams::created_at.eq(crate::db::now()),
+        ))
+        .execute(conn)?;
+    teams::table.find(&id).first(conn)
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    id: &str,
+    parent_id: Option<&str>,
+    name: &str,
+    external_id: Option<&str>,
+) -> QueryResult<usize> {
+    diesel::update(teams::table.find(id))
+        .set((
+            teams::parent_id.eq(parent_id),
+            teams::name.eq(name),
+            teams::external_id.eq(external_id),
+        ))
+        .execute(conn)
+}
+
+pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    diesel::delete(teams::table.find(id)).execute(conn)
+}
+
+pub fn count_children(conn: &mut DbConnection, id: &str) -> QueryResult<i64> {
+    teams::table
+        .filter(teams::parent_id.eq(id))
+        .count()
+        .get_result(conn)
+}
+
+pub fn count_accounts(conn: &mut DbConnection, id: &str) -> QueryResult<i64> {
+    accounts::table
+        .filter(accounts::team_id.eq(id))
+        .count()
+        .get_result(conn)
+}
