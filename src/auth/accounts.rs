@@ -130,7 +130,6 @@ fn keep_an_admin(conn: &mut DbConnection, organisation_id: &str) -> Result<(), A
     Ok(())
 }
 
-
 /// All accounts of the organisation.
 #[utoipa::path(
     tag = "accounts",
@@ -142,13 +141,20 @@ fn keep_an_admin(conn: &mut DbConnection, organisation_id: &str) -> Result<(), A
     )
 )]
 #[get("/accounts")]
-pub async fn list_accounts(db: web::Data<Db>, caller: Caller) -> Result<web::Json<Vec<Account>>, ApiError> {
+pub async fn list_accounts(
+    db: web::Data<Db>,
+    caller: Caller,
+) -> Result<web::Json<Vec<Account>>, ApiError> {
     caller.require(Permission::Administer)?;
     let organisation_id = caller.organisation_id().to_owned();
     let rows = db
         .run(move |conn| store::list_accounts(conn, &organisation_id).map_err(ApiError::from))
         .await?;
-    Ok(web::Json(rows.into_iter().map(Account::try_from).collect::<Result<_, _>>()?))
+    Ok(web::Json(
+        rows.into_iter()
+            .map(Account::try_from)
+            .collect::<Result<_, _>>()?,
+    ))
 }
 
 /// Create an account; the response holds its one-time password.
@@ -168,11 +174,14 @@ pub async fn list_accounts(db: web::Data<Db>, caller: Caller) -> Result<web::Jso
 pub async fn create_account(
     db: web::Data<Db>,
     caller: Caller,
-    ValidJson(request): ValidJson<CreateAccount>,
+    body: ValidJson<CreateAccount>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Administer)?;
+    let request = body.into_inner()?;
     let email = EmailAddress::parse(&request.email).map_err(|e| ApiError::field("email", e.0))?;
-    let role = request.role.ok_or_else(|| ApiError::field("role", "is required: admin, hr or manager"))?;
+    let role = request
+        .role
+        .ok_or_else(|| ApiError::field("role", "is required: admin, hr or manager"))?;
     let one_time = password::one_time_password();
     let hash = web::block({
         let one_time = one_time.clone();
@@ -185,7 +194,10 @@ pub async fn create_account(
         .run(move |conn| {
             db::write(conn, |conn| {
                 check_assignment(conn, &organisation_id, role, request.team_id.as_deref())?;
-                if store::find_account_by_email(conn, email.as_str()).optional()?.is_some() {
+                if store::find_account_by_email(conn, email.as_str())
+                    .optional()?
+                    .is_some()
+                {
                     return Err(ApiError::Conflict(
                         "An account with this email address already exists.".into(),
                     ));
@@ -232,7 +244,9 @@ pub async fn get_account(
     caller.require(Permission::Administer)?;
     let organisation_id = caller.organisation_id().to_owned();
     let row = db
-        .run(move |conn| store::find_account_in(conn, &organisation_id, &id).map_err(ApiError::from))
+        .run(move |conn| {
+            store::find_account_in(conn, &organisation_id, &id).map_err(ApiError::from)
+        })
         .await?;
     Ok(web::Json(row.try_into()?))
 }
@@ -257,9 +271,10 @@ pub async fn update_account(
     db: web::Data<Db>,
     caller: Caller,
     id: web::Path<String>,
-    ValidJson(request): ValidJson<UpdateAccount>,
+    body: ValidJson<UpdateAccount>,
 ) -> Result<web::Json<Account>, ApiError> {
     caller.require(Permission::Administer)?;
+    let request = body.into_inner()?;
     let organisation_id = caller.organisation_id().to_owned();
     let id = id.into_inner();
     let row = db

@@ -130,7 +130,9 @@ impl Caller {
                 if key.scopes.iter().any(|s| accepted.contains(s)) {
                     Ok(Reach::Organisation)
                 } else {
-                    Err(ApiError::Forbidden("This API key lacks the scope for this."))
+                    Err(ApiError::Forbidden(
+                        "This API key lacks the scope for this.",
+                    ))
                 }
             }
         }
@@ -159,11 +161,15 @@ async fn resolve_key(req: &HttpRequest, token: &str) -> Result<KeyCaller, ApiErr
         req.app_data::<web::Data<Db>>().cloned(),
         req.app_data::<web::Data<ServerKeys>>().cloned(),
     ) else {
-        return Err(ApiError::Unexpected(anyhow::anyhow!("no database or keys in app data")));
+        return Err(ApiError::Unexpected(anyhow::anyhow!(
+            "no database or keys in app data"
+        )));
     };
     let digest = keys.api_key_digest(token);
     let found = db
-        .run(move |conn| super::api_keys::store::touch_live_key(conn, &digest).map_err(ApiError::from))
+        .run(move |conn| {
+            super::api_keys::store::touch_live_key(conn, &digest).map_err(ApiError::from)
+        })
         .await?;
     found.ok_or(ApiError::Unauthenticated(
         "The API key is unknown or has been revoked.",

@@ -58,8 +58,9 @@ pub struct LoginResponse {
 pub async fn login(
     db: web::Data<Db>,
     settings: web::Data<Settings>,
-    ValidJson(request): ValidJson<LoginRequest>,
+    body: ValidJson<LoginRequest>,
 ) -> Result<web::Json<LoginResponse>, ApiError> {
+    let request = body.into_inner()?;
     let email = request.email.trim().to_lowercase();
     let account = db
         .run(move |conn| {
@@ -168,8 +169,9 @@ pub struct ChangePasswordRequest {
 pub async fn change_password(
     db: web::Data<Db>,
     caller: SignedIn,
-    ValidJson(request): ValidJson<ChangePasswordRequest>,
+    body: ValidJson<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner()?;
     let new_password = NewPassword::parse(&request.new_password)
         .map_err(|e| ApiError::field("new_password", e.0))?;
     let account_id = caller.account_id.clone();

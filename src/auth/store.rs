@@ -201,7 +201,10 @@ pub fn record_sign_in(conn: &mut DbConnection, account_id: &str) -> QueryResult<
         .execute(conn)
 }
 
-pub fn list_accounts(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<Vec<AccountRow>> {
+pub fn list_accounts(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+) -> QueryResult<Vec<AccountRow>> {
     accounts::table
         .filter(accounts::organisation_id.eq(organisation_id))
         .order((accounts::email, accounts::id))

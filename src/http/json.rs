@@ -3,6 +3,10 @@
 //! that are not JSON, and 422 naming *every* bad field: type errors found by
 //! deserialising (each bad field is taken out and the rest tried again), then
 //! the `validator` rules on what remains.
+//!
+//! Extraction itself never fails: the handler calls [`ValidJson::into_inner`]
+//! after its permission check, so a caller who may not do something learns
+//! that (403), not what is wrong with their body.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -17,9 +21,16 @@ use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKin
 
 use crate::error::{ApiError, FieldError};
 
-/// A request body that parsed and passed its validation rules.
+/// A request body, parsed and checked; [`ValidJson::into_inner`] gives the
+/// value or the problem.
 #[derive(Debug)]
-pub struct ValidJson<T>(pub T);
+pub struct ValidJson<T>(Result<T, ApiError>);
+
+impl<T> ValidJson<T> {
+    pub fn into_inner(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
 
 impl<T> FromRequest for ValidJson<T>
 where
@@ -35,14 +46,17 @@ where
             .map_or(BodyLimit::DEFAULT, |l| l.0);
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            content_type?;
-            let bytes = body
-                .await
-                .map_err(|error| match error.as_error::<PayloadError>() {
-                    Some(PayloadError::Overflow) => ApiError::PayloadTooLarge { limit },
-                    _ => ApiError::Malformed(format!("the body could not be read: {error}")),
-                })?;
-            parse(&bytes).map(ValidJson)
+            let parsed = async {
+                content_type?;
+                let bytes = body
+                    .await
+                    .map_err(|error| match error.as_error::<PayloadError>() {
+                        Some(PayloadError::Overflow) => ApiError::PayloadTooLarge { limit },
+                        _ => ApiError::Malformed(format!("the body could not be read: {error}")),
+                    })?;
+                parse(&bytes)
+            };
+            Ok(ValidJson(parsed.await))
         })
     }
 }
@@ -96,7 +110,12 @@ pub fn parse<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<T, ApiError
                     Ok(()) => Vec::new(),
                     Err(e) => flatten(&e),
                 };
-                rule_errors.retain(|r| !errors.iter().any(|e| e.field == r.field));
+                // A field already reported (or an element inside it) is not reported twice.
+                rule_errors.retain(|r| {
+                    !errors.iter().any(|e| {
+                        e.field == r.field || e.field.starts_with(&format!("{}.", r.field))
+                    })
+                });
                 errors.extend(rule_errors);
                 if errors.is_empty() {
                     return Ok(parsed);
@@ -107,10 +126,9 @@ pub fn parse<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<T, ApiError
                 let keys = map_keys(error.path());
                 let message = error.inner().to_string();
                 let (field, detail) = describe(&path_name(error.path()), &message);
-                let removable = keys.as_ref().is_some_and(|k| !k.is_empty())
-                    && !message.starts_with("missing field");
+                let removable = !keys.is_empty() && !message.starts_with("missing field");
                 errors.push(FieldError::new(field, detail));
-                if !removable || !remove_at(&mut value, keys.as_deref().unwrap_or_default()) {
+                if !removable || !remove_at(&mut value, &keys) {
                     break;
                 }
             }
@@ -120,10 +138,11 @@ pub fn parse<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<T, ApiError
     Err(ApiError::Validation(errors))
 }
 
-/// The path as object keys, or `None` when it passes through an array.
-fn map_keys(path: &serde_path_to_error::Path) -> Option<Vec<String>> {
+/// The object keys leading to the error, up to the first array: removing
+/// that field (a whole array, if the error is inside one) lets parsing go on.
+fn map_keys(path: &serde_path_to_error::Path) -> Vec<String> {
     path.iter()
-        .map(|segment| match segment {
+        .map_while(|segment| match segment {
             serde_path_to_error::Segment::Map { key } => Some(key.clone()),
             _ => None,
         })

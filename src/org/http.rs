@@ -117,31 +117,59 @@ pub async fn get_organisation(
 pub async fn update_organisation(
     db: web::Data<Db>,
     caller: Caller,
-    ValidJson(request): ValidJson<UpdateOrganisation>,
+    body: ValidJson<UpdateOrganisation>,
 ) -> Result<web::Json<OrganisationSettings>, ApiError> {
     caller.require(Permission::Administer)?;
+    let request = body.into_inner()?;
     // Validated above; parsing again yields the domain values.
     let invalid = |field: &str, e: crate::domain::Invalid| ApiError::field(field, e.0);
-    let name = request.name.as_deref().map(OrganisationName::parse).transpose().map_err(|e| invalid("name", e))?;
-    let language = request.default_language.as_deref().map(str::parse::<Language>).transpose().map_err(|e| invalid("default_language", e))?;
-    let time_zone = request.time_zone.as_deref().map(TimeZone::parse).transpose().map_err(|e| invalid("time_zone", e))?;
-    let k = request.min_group_size.map(MinGroupSize::new).transpose().map_err(|e| invalid("min_group_size", e))?;
+    let name = request
+        .name
+        .as_deref()
+        .map(OrganisationName::parse)
+        .transpose()
+        .map_err(|e| invalid("name", e))?;
+    let language = request
+        .default_language
+        .as_deref()
+        .map(str::parse::<Language>)
+        .transpose()
+        .map_err(|e| invalid("default_language", e))?;
+    let time_zone = request
+        .time_zone
+        .as_deref()
+        .map(TimeZone::parse)
+        .transpose()
+        .map_err(|e| invalid("time_zone", e))?;
+    let k = request
+        .min_group_size
+        .map(MinGroupSize::new)
+        .transpose()
+        .map_err(|e| invalid("min_group_size", e))?;
     let id = caller.organisation_id().to_owned();
     let row = db
         .run(move |conn| {
             db::write(conn, |conn| {
                 let target = organisations::table.find(&id);
                 if let Some(name) = &name {
-                    diesel::update(target).set(organisations::name.eq(name.as_str())).execute(conn)?;
+                    diesel::update(target)
+                        .set(organisations::name.eq(name.as_str()))
+                        .execute(conn)?;
                 }
                 if let Some(language) = language {
-                    diesel::update(target).set(organisations::default_language.eq(language.as_str())).execute(conn)?;
+                    diesel::update(target)
+                        .set(organisations::default_language.eq(language.as_str()))
+                        .execute(conn)?;
                 }
                 if let Some(zone) = time_zone {
-                    diesel::update(target).set(organisations::time_zone.eq(zone.name())).execute(conn)?;
+                    diesel::update(target)
+                        .set(organisations::time_zone.eq(zone.name()))
+                        .execute(conn)?;
                 }
                 if let Some(k) = k {
-                    diesel::update(target).set(organisations::min_group_size.eq(i32::from(k.get()))).execute(conn)?;
+                    diesel::update(target)
+                        .set(organisations::min_group_size.eq(i32::from(k.get())))
+                        .execute(conn)?;
                 }
                 store::find(conn, &id).map_err(ApiError::from)
             })

@@ -223,6 +223,118 @@ impl TestApp {
         token
     }
 
+    /// Any method, optional bearer token, optional JSON body.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("HTTP method");
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// Creates an account through the API and returns its id and a token
+    /// that may use the API (its one-time password already replaced).
+    pub async fn account_token(
+        &self,
+        admin_token: &str,
+        role: &str,
+        team_id: Option<&str>,
+    ) -> (String, String) {
+        let email = format!("{role}-{}@example.org", uuid::Uuid::new_v4().simple());
+        let created = self
+            .post_json(
+                "/api/v1/accounts",
+                &json!({"email": email, "role": role, "team_id": team_id}),
+                Some(admin_token),
+            )
+            .await;
+        assert_eq!(created.status(), 201);
+        let created: Value = created.json().await.unwrap();
+        let id = created["account"]["id"].as_str().unwrap().to_owned();
+        let one_time = created["one_time_password"].as_str().unwrap().to_owned();
+        let token = self.ready_token(&email, &one_time).await;
+        (id, token)
+    }
+
+    /// Signs in with a one-time password and replaces it.
+    pub async fn ready_token(&self, email: &str, one_time: &str) -> String {
+        let login = self.login(email, one_time).await;
+        assert_eq!(login.status(), 200);
+        let token = login.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let changed = self
+            .post_json(
+                "/api/v1/auth/password",
+                &json!({"current_password": one_time, "new_password": NEW_PASSWORD}),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(changed.status(), 204);
+        token
+    }
+
+    pub async fn create_team(&self, token: &str, name: &str, parent_id: Option<&str>) -> String {
+        let response = self
+            .post_json(
+                "/api/v1/teams",
+                &json!({"name": name, "parent_id": parent_id}),
+                Some(token),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Creates an API key with these scopes; returns its id and secret.
+    pub async fn api_key(&self, admin_token: &str, scopes: &[&str]) -> (String, String) {
+        let response = self
+            .post_json(
+                "/api/v1/api-keys",
+                &json!({"name": format!("key {scopes:?}"), "scopes": scopes}),
+                Some(admin_token),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// An admin token of a second organisation on the same server.
+    pub async fn other_organisation_admin(&self) -> String {
+        let db = self.db();
+        let email = format!("other-{}@example.org", uuid::Uuid::new_v4().simple());
+        let account_email = email.clone();
+        let one_time = tokio::task::spawn_blocking(move || {
+            let name = peil::domain::OrganisationName::parse("Other B.V.").unwrap();
+            let id =
+                peil::admin::create_organisation(&db, &peil::org::NewOrganisation::named(name))
+                    .unwrap();
+            let email = peil::domain::EmailAddress::parse(&account_email).unwrap();
+            peil::admin::create_account(&db, &id, &email, peil::domain::Role::Admin).unwrap()
+        })
+        .await
+        .unwrap();
+        self.ready_token(&email, one_time.expose()).await
+    }
+
     /// A pool on the test's database, for checks behind the API's back.
     pub fn db(&self) -> Db {
         Db::new(&self.settings.database)

@@ -1,10 +1,15 @@
 //! The integration suite: one binary, one module per area. Every test gets a
 //! fresh database on the backend `PEIL_TEST_BACKEND` names (see helpers).
 
+mod accounts;
+mod api_keys;
 mod auth;
+mod authorization;
 mod cli;
 mod health;
 mod helpers;
 mod lifecycle;
+mod organisation;
 mod problems;
 mod storage;
+mod teams;

@@ -19,7 +19,9 @@ use crate::error::{ApiError, Problem};
 use crate::http::ValidJson;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_keys).service(create_key).service(revoke_key);
+    cfg.service(list_keys)
+        .service(create_key)
+        .service(revoke_key);
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -77,7 +79,10 @@ pub struct CreateApiKey {
     )
 )]
 #[get("/api-keys")]
-pub async fn list_keys(db: web::Data<Db>, caller: Caller) -> Result<web::Json<Vec<ApiKey>>, ApiError> {
+pub async fn list_keys(
+    db: web::Data<Db>,
+    caller: Caller,
+) -> Result<web::Json<Vec<ApiKey>>, ApiError> {
     caller.require(Permission::Administer)?;
     let organisation_id = caller.organisation_id().to_owned();
     let rows = db
@@ -103,9 +108,10 @@ pub async fn create_key(
     db: web::Data<Db>,
     keys: web::Data<ServerKeys>,
     caller: Caller,
-    ValidJson(request): ValidJson<CreateApiKey>,
+    body: ValidJson<CreateApiKey>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Administer)?;
+    let request = body.into_inner()?;
     let secret = random_token(API_KEY_PREFIX);
     let digest = keys.api_key_digest(&secret);
     let prefix: String = secret.chars().take(API_KEY_PREFIX.len() + 6).collect();

@@ -66,9 +66,13 @@ pub fn find_in(conn: &mut DbConnection, organisation_id: &str, id: &str) -> Quer
 }
 
 pub fn revoke(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
-    diesel::update(api_keys::table.find(id).filter(api_keys::revoked_at.is_null()))
-        .set(api_keys::revoked_at.eq(Some(crate::db::now())))
-        .execute(conn)
+    diesel::update(
+        api_keys::table
+            .find(id)
+            .filter(api_keys::revoked_at.is_null()),
+    )
+    .set(api_keys::revoked_at.eq(Some(crate::db::now())))
+    .execute(conn)
 }
 
 /// The live key with this digest, recording its use. `last_used_at` is

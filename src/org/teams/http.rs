@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::store::{self, TeamRow};
 use super::TeamTree;
+use super::store::{self, TeamRow};
 use crate::auth::caller::{Caller, Permission, Reach};
 use crate::db::{self, Db, DbConnection};
 use crate::domain::{ExternalId, TeamName};
@@ -108,10 +108,15 @@ fn visible<'t>(tree: &'t TeamTree, reach: &Reach, id: &str) -> Result<&'t TeamRo
     )
 )]
 #[get("/teams")]
-pub async fn list_teams(db: web::Data<Db>, caller: Caller) -> Result<web::Json<Vec<Team>>, ApiError> {
+pub async fn list_teams(
+    db: web::Data<Db>,
+    caller: Caller,
+) -> Result<web::Json<Vec<Team>>, ApiError> {
     let reach = caller.require(Permission::ReadTeams)?;
     let organisation_id = caller.organisation_id().to_owned();
-    let tree = db.run(move |conn| load_tree(conn, &organisation_id)).await?;
+    let tree = db
+        .run(move |conn| load_tree(conn, &organisation_id))
+        .await?;
     let rows: Vec<&TeamRow> = match &reach {
         Reach::Organisation => tree.all().collect(),
         Reach::Subtree(root) => tree.subtree(root),
@@ -141,7 +146,9 @@ pub async fn get_team(
 ) -> Result<web::Json<Team>, ApiError> {
     let reach = caller.require(Permission::ReadTeams)?;
     let organisation_id = caller.organisation_id().to_owned();
-    let tree = db.run(move |conn| load_tree(conn, &organisation_id)).await?;
+    let tree = db
+        .run(move |conn| load_tree(conn, &organisation_id))
+        .await?;
     let team = visible(&tree, &reach, &id)?;
     Ok(web::Json(Team::from_row(team, &tree)))
 }
@@ -163,9 +170,10 @@ pub async fn get_team(
 pub async fn create_team(
     db: web::Data<Db>,
     caller: Caller,
-    ValidJson(request): ValidJson<CreateTeam>,
+    body: ValidJson<CreateTeam>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::WritePeople)?;
+    let request = body.into_inner()?;
     let name = TeamName::parse(&request.name).map_err(|e| ApiError::field("name", e.0))?;
     let external_id = request
         .external_id
@@ -182,7 +190,10 @@ pub async fn create_team(
                 if let Some(parent) = parent
                     && tree.get(parent).is_none()
                 {
-                    return Err(ApiError::field("parent_id", "is not a team of this organisation"));
+                    return Err(ApiError::field(
+                        "parent_id",
+                        "is not a team of this organisation",
+                    ));
                 }
                 check_unique(&tree, parent, &name, external_id.as_ref(), None)?;
                 let row = store::insert(
@@ -215,9 +226,9 @@ fn check_unique(
         ));
     }
     if let Some(external_id) = external_id
-        && tree
-            .all()
-            .any(|t| t.external_id.as_deref() == Some(external_id.as_str()) && Some(t.id.as_str()) != except)
+        && tree.all().any(|t| {
+            t.external_id.as_deref() == Some(external_id.as_str()) && Some(t.id.as_str()) != except
+        })
     {
         return Err(ApiError::Conflict(
             "Another team already has this external id.".into(),
@@ -247,9 +258,10 @@ pub async fn update_team(
     db: web::Data<Db>,
     caller: Caller,
     id: web::Path<String>,
-    ValidJson(request): ValidJson<UpdateTeam>,
+    body: ValidJson<UpdateTeam>,
 ) -> Result<web::Json<Team>, ApiError> {
     caller.require(Permission::WritePeople)?;
+    let request = body.into_inner()?;
     let name = request
         .name
         .as_deref()
@@ -303,7 +315,13 @@ pub async fn update_team(
                         .transpose()
                         .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored id: {e}")))?,
                 };
-                check_unique(&tree, parent.as_deref(), &name, external_id.as_ref(), Some(&id))?;
+                check_unique(
+                    &tree,
+                    parent.as_deref(),
+                    &name,
+                    external_id.as_ref(),
+                    Some(&id),
+                )?;
                 store::update(
                     conn,
                     &id,

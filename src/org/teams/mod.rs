@@ -21,7 +21,10 @@ impl TeamTree {
         let mut children: HashMap<String, Vec<String>> = HashMap::new();
         for row in &rows {
             if let Some(parent) = &row.parent_id {
-                children.entry(parent.clone()).or_default().push(row.id.clone());
+                children
+                    .entry(parent.clone())
+                    .or_default()
+                    .push(row.id.clone());
             }
         }
         let teams = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
