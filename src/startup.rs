@@ -109,6 +109,12 @@ impl Application {
                 .app_data(keys_data.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(BodyLimit(body_limit))
+                .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                    ApiError::Malformed(format!("the query string is invalid: {error}")).into()
+                }))
+                .app_data(web::PathConfig::default().error_handler(|error, _| {
+                    ApiError::Malformed(format!("the path is invalid: {error}")).into()
+                }))
                 .service(http::health::healthz)
                 .service(http::health::readyz)
                 .service(
@@ -117,7 +123,8 @@ impl Application {
                         .configure(auth::accounts::routes)
                         .configure(auth::api_keys::routes)
                         .configure(org::http::routes)
-                        .configure(org::teams::http::routes),
+                        .configure(org::teams::http::routes)
+                        .configure(org::people::http::routes),
                 )
                 .split_for_parts();
             app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi))

@@ -69,3 +69,42 @@ diesel::joinable!(accounts -> organisations (organisation_id));
 diesel::joinable!(sessions -> accounts (account_id));
 diesel::joinable!(api_keys -> organisations (organisation_id));
 diesel::allow_tables_to_appear_in_same_query!(organisations, accounts, sessions, teams, api_keys);
+
+diesel::table! {
+    people (id) {
+        id -> Text,
+        organisation_id -> Text,
+        email -> Text,
+        name -> Text,
+        team_id -> Text,
+        language -> Text,
+        job_title -> Nullable<Text>,
+        level -> Nullable<Integer>,
+        external_id -> Nullable<Text>,
+        status -> Text,
+        exit_kind -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    person_events (id) {
+        id -> Text,
+        organisation_id -> Text,
+        person_id -> Text,
+        seq -> Integer,
+        kind -> Text,
+        effective_date -> Date,
+        team_id -> Text,
+        job_title -> Nullable<Text>,
+        level -> Nullable<Integer>,
+        status -> Text,
+        exit_kind -> Nullable<Text>,
+        supersedes_id -> Nullable<Text>,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(person_events -> people (person_id));
+diesel::allow_tables_to_appear_in_same_query!(people, person_events, teams);

@@ -4,12 +4,14 @@
 mod email;
 mod organisation;
 mod password;
+mod person;
 mod role;
 mod team;
 
 pub use email::EmailAddress;
 pub use organisation::{Language, MinGroupSize, OrganisationName, TimeZone};
 pub use password::NewPassword;
+pub use person::{ExitKind, JobTitle, Level, PersonName, PersonStatus};
 pub use role::Role;
 pub use team::{ExternalId, TeamName};
 

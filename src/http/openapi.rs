@@ -22,6 +22,7 @@ use crate::error::{FieldError, Problem};
         (name = "api-keys", description = "Credentials for integrations (admin)"),
         (name = "organisation", description = "The organisation's settings (admin)"),
         (name = "teams", description = "The team tree results roll up"),
+        (name = "people", description = "Who gets invited, and their dated history"),
     )
 )]
 pub struct ApiDoc;

@@ -1,7 +1,8 @@
 //! Organisations: the tenants (everything else belongs to exactly one),
-//! their settings, and their team tree.
+//! their settings, their team tree, and the people in it.
 
 pub mod http;
+pub mod people;
 pub mod store;
 pub mod teams;
 

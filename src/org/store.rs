@@ -34,3 +34,22 @@ pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<Organisation>> {
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Organisation> {
     organisations::table.find(id).first(conn)
 }
+
+/// Today's date in the organisation's time zone: the default effective date.
+pub fn today_in(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<chrono::NaiveDate> {
+    let zone: String = organisations::table
+        .find(organisation_id)
+        .select(organisations::time_zone)
+        .first(conn)?;
+    let zone = zone
+        .parse::<chrono_tz::Tz>()
+        .unwrap_or(chrono_tz::Europe::Amsterdam);
+    Ok(chrono::Utc::now().with_timezone(&zone).date_naive())
+}
+
+pub fn default_language(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<String> {
+    organisations::table
+        .find(organisation_id)
+        .select(organisations::default_language)
+        .first(conn)
+}

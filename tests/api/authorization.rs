@@ -32,7 +32,9 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             Rule::Administer
         }
         ("get", "/api/v1/teams" | "/api/v1/teams/{id}") => Rule::ReadTeams,
-        (_, p) if p.starts_with("/api/v1/teams") => Rule::WritePeople,
+        (_, p) if p.starts_with("/api/v1/teams") || p.starts_with("/api/v1/people") => {
+            Rule::WritePeople
+        }
         _ => return None,
     })
 }
@@ -83,6 +85,10 @@ fn body(method: &str, path: &str, n: usize, admin_email: &str) -> Option<Value> 
         ("patch", "/api/v1/organisation") => Some(json!({})),
         ("post", "/api/v1/teams") => Some(json!({"name": format!("Walk {n}")})),
         ("patch", "/api/v1/teams/{id}") => Some(json!({"name": format!("Victim {n}")})),
+        ("post", "/api/v1/people") => {
+            Some(json!({"email": format!("p{n}@example.org"), "name": "P", "team_id": "none"}))
+        }
+        ("patch", "/api/v1/people/{id}") => Some(json!({"name": format!("Person {n}")})),
         ("post", _) | ("patch", _) => Some(json!({})),
         _ => None,
     }
@@ -96,6 +102,27 @@ async fn every_route_answers_every_caller_as_the_permission_table_says() {
     let victim_team = app.create_team(&admin, "Platform", Some(&parent)).await;
     let (victim_account, _) = app.account_token(&admin, "hr", None).await;
     let (victim_key, _) = app.api_key(&admin, &["results:read"]).await;
+    let victim: Value = app
+        .post_json(
+            "/api/v1/people",
+            &json!({"email": "victim@example.org", "name": "Victim", "team_id": victim_team}),
+            Some(&admin),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let victim_person = victim["id"].as_str().unwrap().to_owned();
+    let history: Vec<Value> = app
+        .get(
+            &format!("/api/v1/people/{victim_person}/history"),
+            Some(&admin),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let victim_event = history[0]["id"].as_str().unwrap().to_owned();
 
     let mut callers: Vec<(Who, Option<String>)> = vec![
         (Who::Nobody, None),
@@ -150,7 +177,9 @@ async fn every_route_answers_every_caller_as_the_permission_table_says() {
         let concrete = path
             .replace("/accounts/{id}", &format!("/accounts/{victim_account}"))
             .replace("/api-keys/{id}", &format!("/api-keys/{victim_key}"))
-            .replace("/teams/{id}", &format!("/teams/{victim_team}"));
+            .replace("/teams/{id}", &format!("/teams/{victim_team}"))
+            .replace("/people/{id}", &format!("/people/{victim_person}"))
+            .replace("{event_id}", &victim_event);
         for (who, token) in &callers {
             n += 1;
             let response = app

@@ -10,6 +10,7 @@ mod health;
 mod helpers;
 mod lifecycle;
 mod organisation;
+mod people;
 mod problems;
 mod storage;
 mod teams;

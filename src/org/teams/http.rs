@@ -369,6 +369,11 @@ pub async fn delete_team(
                     "The team has child teams: move or delete them first.".into(),
                 ));
             }
+            if crate::org::people::store::count_in_team(conn, &id)? > 0 {
+                return Err(ApiError::Conflict(
+                    "People belong to this team (some may have left): move them first.".into(),
+                ));
+            }
             if store::count_accounts(conn, &id)? > 0 {
                 return Err(ApiError::Conflict(
                     "Manager accounts are attached to this team: reassign them first.".into(),

@@ -1,0 +1,2 @@
+DROP TABLE person_events;
+DROP TABLE people;
