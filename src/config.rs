@@ -35,6 +35,7 @@ struct RawServer {
     workers: usize,
     shutdown_timeout_secs: u64,
     max_body_bytes: usize,
+    max_import_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -67,6 +68,7 @@ pub struct ServerSettings {
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
     pub max_body_bytes: usize,
+    pub max_import_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -303,6 +305,12 @@ impl Settings {
                 "must be at least 1024",
             ));
         }
+        if raw.server.max_import_bytes < raw.server.max_body_bytes {
+            return Err(ConfigError::key(
+                "server.max_import_bytes",
+                "must be at least server.max_body_bytes",
+            ));
+        }
         let url = match raw.database.url.as_deref() {
             Some(s) => DatabaseUrl::parse(s).map_err(|m| ConfigError::key("database.url", m))?,
             None => DatabaseUrl::Sqlite(raw.data_dir.join("peil.db")),
@@ -347,6 +355,7 @@ impl Settings {
                 workers: raw.server.workers,
                 shutdown_timeout_secs: raw.server.shutdown_timeout_secs,
                 max_body_bytes: raw.server.max_body_bytes,
+                max_import_bytes: raw.server.max_import_bytes,
             },
             database: DatabaseSettings {
                 url,

@@ -184,6 +184,10 @@ impl From<DbError> for ApiError {
                 Self::Unavailable
             }
             e if e.is_not_found() => Self::NotFound,
+            // The check before the write lost a race; the constraint held.
+            e if e.is_unique_violation() => {
+                Self::Conflict("Another request created the same thing first.".into())
+            }
             other => Self::Unexpected(anyhow::Error::new(other)),
         }
     }

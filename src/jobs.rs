@@ -22,14 +22,10 @@ impl Background {
             stop,
             tasks: JoinSet::new(),
         };
-        background.every(
-            "expired sessions sweep",
-            Duration::from_secs(600),
-            move || {
-                let db = db.clone();
-                async move { sweep_expired_sessions(&db).await }
-            },
-        );
+        background.every("expiry sweep", Duration::from_secs(600), move || {
+            let db = db.clone();
+            async move { sweep_expired(&db).await }
+        });
         background
     }
 
@@ -67,15 +63,17 @@ impl Background {
     }
 }
 
-async fn sweep_expired_sessions(db: &Db) -> Result<(), DbError> {
-    let removed = db
+/// Expired sessions and idempotency keys past their replay window.
+async fn sweep_expired(db: &Db) -> Result<(), DbError> {
+    let (sessions, keys) = db
         .run(|conn| {
-            crate::auth::store::delete_expired_sessions(conn, crate::db::now())
-                .map_err(DbError::from)
+            let sessions = crate::auth::store::delete_expired_sessions(conn, crate::db::now())?;
+            let keys = crate::http::idempotency::sweep(conn)?;
+            Ok::<_, DbError>((sessions, keys))
         })
         .await?;
-    if removed > 0 {
-        tracing::info!(removed, "expired sessions removed");
+    if sessions + keys > 0 {
+        tracing::info!(sessions, idempotency_keys = keys, "expired entries removed");
     }
     Ok(())
 }

@@ -108,3 +108,14 @@ diesel::table! {
 
 diesel::joinable!(person_events -> people (person_id));
 diesel::allow_tables_to_appear_in_same_query!(people, person_events, teams);
+
+diesel::table! {
+    idempotency_keys (organisation_id, idempotency_key) {
+        organisation_id -> Text,
+        idempotency_key -> Text,
+        request_hash -> Text,
+        status -> Integer,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}

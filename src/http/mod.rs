@@ -3,6 +3,7 @@
 //! folder (`auth/http.rs`, …); [`crate::startup`] mounts them.
 
 pub mod health;
+pub mod idempotency;
 pub mod json;
 pub mod middleware;
 pub mod openapi;

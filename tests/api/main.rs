@@ -8,6 +8,7 @@ mod authorization;
 mod cli;
 mod health;
 mod helpers;
+mod import;
 mod lifecycle;
 mod organisation;
 mod people;

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::store::{self, EventRow, PersonRow};
-use super::{EventKind, PersonInput, in_force, save};
+use super::{EventKind, PersonInput, import, in_force, save};
 use crate::auth::caller::{Caller, Permission};
 use crate::db::{self, Db, DbConnection};
 use crate::domain::{
@@ -18,8 +18,8 @@ use crate::domain::{
     PersonStatus,
 };
 use crate::error::{ApiError, FieldError, Problem};
-use crate::http::ValidJson;
 use crate::http::json::{double_option, rule};
+use crate::http::{ValidJson, idempotency};
 use crate::org::teams::{TeamTree, store as team_store};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -29,7 +29,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(update_person)
         .service(remove_person)
         .service(person_history)
-        .service(correct_event);
+        .service(correct_event)
+        .service(import_people);
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -755,4 +756,155 @@ pub async fn correct_event(
         })
         .await?;
     Ok(HttpResponse::Created().json(event))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// `upsert` (default): only the rows given. `full`: everyone absent is marked as left.
+    #[serde(default)]
+    pub mode: import::Mode,
+    /// Answer with the counts and change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+enum ImportFlow {
+    Failed(ApiError),
+    /// A dry run rolls its transaction back by returning this.
+    DryRun(import::ImportSummary),
+}
+
+impl From<diesel::result::Error> for ImportFlow {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Failed(error.into())
+    }
+}
+
+impl From<ApiError> for ImportFlow {
+    fn from(error: ApiError) -> Self {
+        Self::Failed(error)
+    }
+}
+
+/// Import people from CSV (`text/csv`, with a header row) or JSON (an array
+/// of rows), all or nothing. Columns: external_id, email, name, team (its
+/// external id or its path, e.g. `Engineering/Platform`; missing teams are
+/// created), language, job_title, level, status, exit_kind, effective_date.
+/// A 422 names every bad row and field as `rows.<n>.<column>`, n counting
+/// data rows from 1. Honours `Idempotency-Key`.
+#[utoipa::path(
+    tag = "people",
+    security(("bearer" = [])),
+    params(ImportQuery, ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h instead of importing twice")),
+    request_body(content = String, description = "CSV with a header row, or a JSON array of rows", content_type = "text/csv"),
+    responses(
+        (status = 200, body = import::ImportSummary),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Idempotency-Key reused for another request", body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/people/import")]
+pub async fn import_people(
+    req: actix_web::HttpRequest,
+    db: web::Data<Db>,
+    settings: web::Data<crate::config::Settings>,
+    caller: Caller,
+    query: web::Query<ImportQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::WritePeople)?;
+    let query = query.into_inner();
+    let key = idempotency::key_of(&req)?;
+    let is_csv = match actix_web::HttpMessage::mime_type(&req) {
+        Ok(Some(m)) if m.subtype() == "csv" => true,
+        Ok(Some(m))
+            if m.subtype() == actix_web::mime::JSON
+                || m.suffix() == Some(actix_web::mime::JSON) =>
+        {
+            false
+        }
+        _ => {
+            return Err(ApiError::UnsupportedMediaType(
+                "send text/csv or application/json".into(),
+            ));
+        }
+    };
+    let limit = settings.server.max_import_bytes;
+    let bytes = payload
+        .to_bytes_limited(limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge { limit })?
+        .map_err(|e| ApiError::Malformed(format!("the body could not be read: {e}")))?;
+    let rows = if is_csv {
+        import::parse_csv(&bytes)?
+    } else {
+        import::parse_json(&bytes)?
+    };
+    let mode = query.mode;
+    let dry_run = query.dry_run;
+    let hash =
+        idempotency::request_hash(&[format!("{mode:?}/{dry_run}/{is_csv}").as_bytes(), &bytes]);
+    let organisation_id = caller.organisation_id().to_owned();
+    let (status, body) = db
+        .run(move |conn| -> Result<(u16, String), ApiError> {
+            if let Some(key) = &key
+                && let Some(replay) = idempotency::replay(conn, &organisation_id, key, &hash)?
+            {
+                return Ok((replay.status, replay.body));
+            }
+            let outcome = db::write(conn, |conn| -> Result<String, ImportFlow> {
+                let today = crate::org::store::today_in(conn, &organisation_id)?;
+                let language = crate::org::store::default_language(conn, &organisation_id)?
+                    .parse()
+                    .map_err(stored)?;
+                let summary = import::run(conn, &organisation_id, &rows, mode, today, language)?;
+                if dry_run {
+                    return Err(ImportFlow::DryRun(summary));
+                }
+                let body =
+                    serde_json::to_string(&summary).map_err(|e| ApiError::Unexpected(e.into()))?;
+                if let Some(key) = &key {
+                    idempotency::remember(conn, &organisation_id, key, &hash, 200, &body)?;
+                }
+                Ok(body)
+            });
+            match outcome {
+                Ok(body) => Ok((200, body)),
+                Err(ImportFlow::DryRun(mut summary)) => {
+                    summary.dry_run = true;
+                    Ok((
+                        200,
+                        serde_json::to_string(&summary)
+                            .map_err(|e| ApiError::Unexpected(e.into()))?,
+                    ))
+                }
+                // Another request with the same key won the race: answer as it did.
+                Err(ImportFlow::Failed(ApiError::Conflict(_))) if key.is_some() => {
+                    match idempotency::replay(
+                        conn,
+                        &organisation_id,
+                        key.as_deref().unwrap_or_default(),
+                        &hash,
+                    )? {
+                        Some(replay) => Ok((replay.status, replay.body)),
+                        None => Err(ApiError::Conflict(
+                            "The import conflicted with another change; try again.".into(),
+                        )),
+                    }
+                }
+                Err(ImportFlow::Failed(error)) => Err(error),
+            }
+        })
+        .await?;
+    let status =
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK);
+    Ok(HttpResponse::build(status)
+        .content_type("application/json")
+        .body(body))
 }

@@ -8,6 +8,7 @@
 //! the person's current placement is that of the latest event still in force.
 
 pub mod http;
+pub mod import;
 pub mod store;
 
 use chrono::NaiveDate;
