@@ -8,6 +8,11 @@
 //! reported. Under `cargo test` (no `--bench` argument) it runs a tiny smoke
 //! pass instead, so the tool cannot rot unnoticed.
 //!
+//! Then a people import: `POST /api/v1/people/import` of `PEIL_BENCH_IMPORT_ROWS`
+//! (default 10,000) CSV rows into an empty organisation, beside the floor it
+//! cannot beat: the same number of people rows inserted straight through the
+//! store in one transaction, no parsing, matching, teams or history.
+//!
 //! Options: `PEIL_BENCH_BACKEND_URL=postgres://…` to measure on PostgreSQL
 //! (a database that will be migrated and bootstrapped; default: SQLite in a
 //! temporary directory), `PEIL_BENCH_SECS` per measurement (default 3),
@@ -54,7 +59,10 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(plan, full))
+    runtime.block_on(async {
+        run(&plan, full).await?;
+        import(&plan, full).await
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -74,15 +82,9 @@ impl Scenario {
     }
 }
 
-async fn run(plan: Plan, full: bool) -> anyhow::Result<()> {
+async fn run(plan: &Plan, full: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let url = std::env::var("PEIL_BENCH_BACKEND_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("peil.db").display()));
-    let base = format!(
-        "data_dir = \"{}\"\n[server]\nport = 0\n[database]\nurl = \"{url}\"\npool_size = 16\n[log]\nlevel = \"warn\"\n",
-        dir.path().join("data").display()
-    );
-    let settings = Settings::from_toml(&[&base])?;
+    let (settings, url) = bench_settings(&dir)?;
     let mut app = Application::build(settings).await?;
     let admin = app
         .take_initial_admin()
@@ -96,24 +98,7 @@ async fn run(plan: Plan, full: bool) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(plan.concurrency)
         .build()?;
-    let login = json!({"email": admin.email, "password": admin.password.expose()});
-    let token: String = client
-        .post(format!("{address}/api/v1/auth/login"))
-        .json(&login)
-        .send()
-        .await?
-        .json::<serde_json::Value>()
-        .await?["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let changed = client
-        .post(format!("{address}/api/v1/auth/password"))
-        .bearer_auth(&token)
-        .json(&json!({"current_password": admin.password.expose(), "new_password": NEW_PASSWORD}))
-        .send()
-        .await?;
-    anyhow::ensure!(changed.status() == 204, "password change failed");
+    let token = sign_in(&client, &address, &admin.email, admin.password.expose()).await?;
     let login = json!({"email": admin.email, "password": NEW_PASSWORD});
 
     let scenarios = [Scenario::Healthz, Scenario::Me, Scenario::Login];
@@ -121,7 +106,7 @@ async fn run(plan: Plan, full: bool) -> anyhow::Result<()> {
     for _ in 0..plan.runs {
         // Interleaved, so drift on a shared machine hits every scenario alike.
         for (i, scenario) in scenarios.iter().enumerate() {
-            let rate = measure(&client, &address, &token, &login, *scenario, &plan).await?;
+            let rate = measure(&client, &address, &token, &login, *scenario, plan).await?;
             rates[i].push(rate);
         }
     }
@@ -158,6 +143,166 @@ async fn run(plan: Plan, full: bool) -> anyhow::Result<()> {
         println!("\n(smoke run; `cargo bench --bench api` measures)");
     }
     Ok(())
+}
+
+fn bench_settings(dir: &tempfile::TempDir) -> anyhow::Result<(Settings, String)> {
+    let url = std::env::var("PEIL_BENCH_BACKEND_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("peil.db").display()));
+    let base = format!(
+        "data_dir = \"{}\"\n[server]\nport = 0\n[database]\nurl = \"{url}\"\npool_size = 16\n[log]\nlevel = \"warn\"\n",
+        dir.path().join("data").display()
+    );
+    Ok((Settings::from_toml(&[&base])?, url))
+}
+
+/// A realistic HRIS export: `rows` people in 50 teams under 5 departments.
+fn import_csv(rows: usize) -> String {
+    let mut csv =
+        String::from("external_id,email,name,team,language,job_title,level,effective_date\n");
+    for i in 0..rows {
+        let department = i % 5;
+        let team = i % 50;
+        let language = if i % 3 == 0 { "en" } else { "nl" };
+        csv.push_str(&format!(
+            "HR{i:06},person{i}@example.org,Person {i},Department {department}/Team {team},{language},Engineer,{},2024-01-{:02}\n",
+            i % 8,
+            1 + i % 28
+        ));
+    }
+    csv
+}
+
+async fn import(plan: &Plan, full: bool) -> anyhow::Result<()> {
+    let rows: usize = if full {
+        env_or("PEIL_BENCH_IMPORT_ROWS", 10_000)
+    } else {
+        200
+    };
+    let csv = import_csv(rows);
+    let mut imports = Vec::new();
+    let mut floors = Vec::new();
+    for _ in 0..plan.runs {
+        // The floor: the same rows, straight into the table.
+        let dir = tempfile::tempdir()?;
+        let (settings, _) = bench_settings(&dir)?;
+        let (db, _) = peil::startup::prepare_storage(&settings, true)?;
+        let started = Instant::now();
+        db.run(move |conn| {
+            peil::db::write(conn, |conn| {
+                let organisation = peil::org::store::list(conn)?[0].id.clone();
+                let team = peil::org::teams::store::insert(
+                    conn,
+                    &peil::org::teams::store::NewTeam {
+                        organisation_id: &organisation,
+                        parent_id: None,
+                        name: "Team",
+                        external_id: None,
+                    },
+                )?;
+                for i in 0..rows {
+                    let email = format!("person{i}@example.org");
+                    let external = format!("HR{i:06}");
+                    peil::org::people::store::insert(
+                        conn,
+                        &organisation,
+                        &peil::org::people::store::PersonValues {
+                            email: &email,
+                            name: "Person",
+                            team_id: &team.id,
+                            language: "nl",
+                            job_title: Some("Engineer"),
+                            level: Some(3),
+                            external_id: Some(&external),
+                            status: "active",
+                            exit_kind: None,
+                        },
+                    )?;
+                }
+                Ok::<_, peil::db::DbError>(())
+            })
+        })
+        .await?;
+        floors.push(started.elapsed().as_secs_f64());
+
+        let dir = tempfile::tempdir()?;
+        let (settings, _) = bench_settings(&dir)?;
+        let mut app = Application::build(settings).await?;
+        let admin = app.take_initial_admin().expect("an empty database");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::new();
+        let token = sign_in(
+            &client,
+            &address,
+            admin.email.as_str(),
+            admin.password.expose(),
+        )
+        .await?;
+        let started = Instant::now();
+        let response = client
+            .post(format!("{address}/api/v1/people/import"))
+            .bearer_auth(&token)
+            .header("Content-Type", "text/csv")
+            .body(csv.clone())
+            .send()
+            .await?;
+        let status = response.status();
+        let summary: serde_json::Value = response.json().await?;
+        imports.push(started.elapsed().as_secs_f64());
+        anyhow::ensure!(
+            status == 200 && summary["created"] == rows,
+            "import failed: {status} {summary}"
+        );
+        let _ = stop.send(());
+        server.await??;
+    }
+    let (import, floor) = (median(&mut imports), median(&mut floors));
+    println!(
+        "\nPeople import ({rows} CSV rows into an empty organisation; {} runs; medians)\n",
+        plan.runs
+    );
+    println!("| what | seconds | rows/s | ratio to floor |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| store inserts only (floor) | {floor:.2} | {:.0} | 1.00 |",
+        rows as f64 / floor
+    );
+    println!(
+        "| `POST /api/v1/people/import` | {import:.2} | {:.0} | {:.2} |",
+        rows as f64 / import,
+        import / floor
+    );
+    Ok(())
+}
+
+/// Signs in with a one-time password and replaces it; returns the token.
+async fn sign_in(
+    client: &reqwest::Client,
+    address: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let token = client
+        .post(format!("{address}/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await?
+        .json::<serde_json::Value>()
+        .await?["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let changed = client
+        .post(format!("{address}/api/v1/auth/password"))
+        .bearer_auth(&token)
+        .json(&json!({"current_password": password, "new_password": NEW_PASSWORD}))
+        .send()
+        .await?;
+    anyhow::ensure!(changed.status() == 204, "password change failed");
+    Ok(token)
 }
 
 async fn measure(
