@@ -30,6 +30,18 @@ enum Command {
     /// Administration from the shell.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Fill the database with a realistic synthetic organisation.
+    Demo {
+        /// How many people (1 to 1,000,000).
+        #[arg(long, default_value_t = 500)]
+        people: usize,
+        /// The same seed gives the same organisation.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Years of history before today.
+        #[arg(long, default_value_t = 3)]
+        years: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -87,6 +99,11 @@ fn main() -> ExitCode {
             tracing::info!("database is up to date");
         }),
         Command::Admin(command) => run_admin(&settings, command),
+        Command::Demo {
+            people,
+            seed,
+            years,
+        } => demo(&settings, people, seed, years),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -114,6 +131,60 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         }
         app.run_until(startup::shutdown_signal()).await
     })
+}
+
+fn demo(settings: &Settings, people: usize, seed: u64, years: u32) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (1..=1_000_000).contains(&people),
+        "--people must be between 1 and 1,000,000"
+    );
+    anyhow::ensure!(
+        (1..=20).contains(&years),
+        "--years must be between 1 and 20"
+    );
+    let (db, _) = startup::prepare_storage(settings, false)?;
+    let spec = peil::demo::DemoSpec {
+        people,
+        seed,
+        years,
+        today: chrono::Utc::now().date_naive(),
+    };
+    let bar = indicatif::ProgressBar::new(people as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:40}] {pos}/{len} people, {per_sec}, eta {eta}",
+        )?
+        .progress_chars("=> "),
+    );
+    bar.set_message("generating");
+    let started = std::time::Instant::now();
+    let summary = peil::demo::generate(&db, &spec, |done| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    println!(
+        "Created the organisation \"{}\" ({}) in {:.1} s:",
+        summary.organisation_name,
+        summary.organisation_id,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "  {} teams in {} levels; {} people ({} active, {} left)",
+        summary.teams,
+        summary.depth,
+        summary.people,
+        summary.active,
+        summary.people - summary.active
+    );
+    let events: Vec<String> = summary
+        .events
+        .iter()
+        .map(|(kind, n)| format!("{n} {kind}"))
+        .collect();
+    println!("  history: {}", events.join(", "));
+    println!("Accounts (one-time passwords, shown only now; set a new one at first sign-in):");
+    for (role, email, password) in &summary.accounts {
+        println!("  {:<8} {email:<40} {}", role.as_str(), password.expose());
+    }
+    println!("Start the service with `peil serve` and sign in with POST /api/v1/auth/login.");
+    Ok(())
 }
 
 fn run_admin(settings: &Settings, command: AdminCommand) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@ mod api_keys;
 mod auth;
 mod authorization;
 mod cli;
+mod demo;
 mod health;
 mod helpers;
 mod import;

@@ -1,0 +1,425 @@
+//! A synthetic organisation for demos, tests and benchmarks: a team tree
+//! (up to five levels for the largest), people with Dutch and English
+//! preferences, titles and levels, and several years of history — hires,
+//! moves, promotions, exits and the odd rehire — written through the same
+//! [`crate::org::people::save`] the API and imports use, so the history is
+//! what real use would have recorded.
+//!
+//! The content (names, tree, history, dates) is a pure function of the seed
+//! and the size, through a ChaCha8 generator; ids are random UUIDs as
+//! everywhere else.
+
+mod names;
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use chrono::{Months, NaiveDate};
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+
+use crate::auth::{password, store as account_store};
+use crate::db::{self, Db, DbConnection};
+use crate::domain::{
+    EmailAddress, ExitKind, JobTitle, Language, Level, MinGroupSize, NewPassword, OrganisationName,
+    PersonName, PersonStatus, Role, TimeZone,
+};
+use crate::org::people::store::{self as people_store, PersonRow};
+use crate::org::people::{PersonInput, save};
+use crate::org::teams::store as team_store;
+use crate::org::{NewOrganisation, store as org_store};
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct DemoSpec {
+    pub people: usize,
+    pub seed: u64,
+    /// The history starts this many years before `today`.
+    pub years: u32,
+    pub today: NaiveDate,
+}
+
+/// What was generated, to print.
+#[derive(Debug, Clone, Default)]
+pub struct DemoSummary {
+    pub organisation_id: String,
+    pub organisation_name: String,
+    pub teams: usize,
+    pub depth: usize,
+    pub people: usize,
+    pub active: usize,
+    pub events: BTreeMap<&'static str, usize>,
+    /// (role, email, one-time password)
+    pub accounts: Vec<(Role, String, NewPassword)>,
+}
+
+/// People per leaf team, on average.
+const TEAM_SIZE: usize = 8;
+/// People written per transaction (and per progress step).
+const BATCH: usize = 500;
+
+/// The shape of the tree for `people`: its depth (levels of teams, the
+/// departments first) and how many children each team above the leaves has;
+/// the leaves (`branching^depth` of them) hold about eight people each.
+pub fn tree_shape(people: usize) -> (usize, usize) {
+    let leaves = people.div_ceil(TEAM_SIZE).max(1);
+    let depth = match leaves {
+        0..=6 => 2,
+        7..=60 => 3,
+        61..=600 => 4,
+        _ => 5,
+    };
+    // The smallest branching whose leaves cover the people.
+    let branching = (2..)
+        .find(|b: &usize| b.pow(depth as u32) >= leaves)
+        .unwrap_or(2);
+    (depth, branching)
+}
+
+struct Leaf {
+    id: String,
+    department: usize,
+}
+
+/// Generates into `db`: a new organisation with an admin, an hr and a
+/// manager account, its teams and people. `progress` is told how many
+/// people are done after each batch.
+pub fn generate(
+    db: &Db,
+    spec: &DemoSpec,
+    mut progress: impl FnMut(usize),
+) -> anyhow::Result<DemoSummary> {
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    let mut conn = db.get()?;
+    let mut summary = DemoSummary {
+        organisation_name: format!("Demo {}", spec.seed),
+        ..DemoSummary::default()
+    };
+
+    let leaves = db::write(&mut conn, |conn| -> anyhow::Result<Vec<Leaf>> {
+        let organisation = NewOrganisation {
+            name: OrganisationName::parse(&summary.organisation_name)?,
+            default_language: Language::Nl,
+            time_zone: TimeZone::parse("Europe/Amsterdam")?,
+            min_group_size: MinGroupSize::DEFAULT,
+        };
+        summary.organisation_id = org_store::insert(conn, &organisation)?;
+        let organisation_id = summary.organisation_id.clone();
+        build_tree(conn, &organisation_id, spec.people, &mut summary)
+    })?;
+
+    let start = spec
+        .today
+        .checked_sub_months(Months::new(12 * spec.years))
+        .context("the history start date")?;
+    let organisation_id = summary.organisation_id.clone();
+    let mut done = 0;
+    while done < spec.people {
+        let batch = (spec.people - done).min(BATCH);
+        db::write(&mut conn, |conn| -> anyhow::Result<()> {
+            for index in done..done + batch {
+                let person = simulate(&mut rng, index, &leaves, start, spec.today);
+                write_person(conn, &organisation_id, &leaves, &person, &mut summary)?;
+            }
+            Ok(())
+        })?;
+        done += batch;
+        progress(done);
+    }
+
+    summary.accounts = create_accounts(
+        &mut conn,
+        &summary.organisation_id,
+        leaves.first().map(|l| l.id.as_str()),
+    )?;
+    summary.events = count_events(&mut conn, &summary.organisation_id)?;
+    Ok(summary)
+}
+
+fn build_tree(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    people: usize,
+    summary: &mut DemoSummary,
+) -> anyhow::Result<Vec<Leaf>> {
+    let (depth, branching) = tree_shape(people);
+    summary.depth = depth;
+    // (team id, department index) per level, top first.
+    let mut level: Vec<(Option<String>, usize)> = vec![(None, 0)];
+    for depth_index in 0..depth {
+        let mut next = Vec::new();
+        for (parent, department) in &level {
+            let children = if depth_index == 0 {
+                branching.min(names::DEPARTMENTS.len()).max(2)
+            } else {
+                branching
+            };
+            for child in 0..children {
+                let department = if depth_index == 0 { child } else { *department };
+                let name = names::team_name(depth_index, department, child);
+                let row = team_store::insert(
+                    conn,
+                    &team_store::NewTeam {
+                        organisation_id,
+                        parent_id: parent.as_deref(),
+                        name: &name,
+                        external_id: None,
+                    },
+                )?;
+                summary.teams += 1;
+                next.push((Some(row.id), department));
+            }
+        }
+        level = next;
+    }
+    Ok(level
+        .into_iter()
+        .filter_map(|(id, department)| id.map(|id| Leaf { id, department }))
+        .collect())
+}
+
+/// One person's life in the organisation: a list of placements with dates.
+struct Simulated {
+    email: String,
+    name: String,
+    language: Language,
+    steps: Vec<Step>,
+}
+
+struct Step {
+    date: NaiveDate,
+    leaf: usize,
+    level: i64,
+    status: PersonStatus,
+    exit_kind: Option<ExitKind>,
+}
+
+fn random_date(rng: &mut ChaCha8Rng, from: NaiveDate, to: NaiveDate) -> NaiveDate {
+    let days = (to - from).num_days().max(1);
+    from + chrono::Duration::days(rng.random_range(0..days))
+}
+
+fn simulate(
+    rng: &mut ChaCha8Rng,
+    index: usize,
+    leaves: &[Leaf],
+    start: NaiveDate,
+    today: NaiveDate,
+) -> Simulated {
+    let dutch = rng.random_bool(0.7);
+    let (first, last) = names::person(rng, dutch);
+    let email = format!(
+        "{}.{}.{index}@demo.example",
+        names::email_part(first),
+        names::email_part(last)
+    );
+    // Hired before the window (a tenured core) or within it.
+    let hired = if rng.random_bool(0.6) {
+        random_date(rng, start - chrono::Duration::days(365 * 8), start)
+    } else {
+        random_date(rng, start, today)
+    };
+    let mut step = Step {
+        date: hired,
+        leaf: rng.random_range(0..leaves.len()),
+        level: rng.random_range(1..=4),
+        status: PersonStatus::Active,
+        exit_kind: None,
+    };
+    let mut steps = Vec::new();
+    // Month by month: promotions, moves, exits, rehires.
+    let mut month = hired.max(start);
+    while let Some(next) = month
+        .checked_add_months(Months::new(1))
+        .filter(|next| *next <= today)
+    {
+        month = next;
+        let roll: f64 = rng.random();
+        let mut changed = None;
+        match step.status {
+            PersonStatus::Active if roll < 0.010 => {
+                let kind = match rng.random_range(0..10) {
+                    0..=6 => ExitKind::Voluntary,
+                    7 | 8 => ExitKind::Involuntary,
+                    _ => ExitKind::Other,
+                };
+                changed = Some(Step {
+                    status: PersonStatus::Left,
+                    exit_kind: Some(kind),
+                    ..copy(&step, month)
+                });
+            }
+            PersonStatus::Active if roll < 0.022 && step.level < 8 => {
+                changed = Some(Step {
+                    level: step.level + 1,
+                    ..copy(&step, month)
+                });
+            }
+            PersonStatus::Active if roll < 0.030 => {
+                // Most moves stay in the department.
+                let same: Vec<usize> = (0..leaves.len())
+                    .filter(|l| {
+                        leaves[*l].department == leaves[step.leaf].department && *l != step.leaf
+                    })
+                    .collect();
+                let leaf = if !same.is_empty() && rng.random_bool(0.7) {
+                    same[rng.random_range(0..same.len())]
+                } else {
+                    rng.random_range(0..leaves.len())
+                };
+                if leaf != step.leaf {
+                    changed = Some(Step {
+                        leaf,
+                        ..copy(&step, month)
+                    });
+                }
+            }
+            PersonStatus::Left if roll < 0.004 => {
+                changed = Some(Step {
+                    status: PersonStatus::Active,
+                    exit_kind: None,
+                    ..copy(&step, month)
+                });
+            }
+            _ => {}
+        }
+        if let Some(new) = changed {
+            steps.push(std::mem::replace(&mut step, new));
+        }
+    }
+    steps.push(step);
+    Simulated {
+        email,
+        name: format!("{first} {last}"),
+        language: if dutch { Language::Nl } else { Language::En },
+        steps,
+    }
+}
+
+fn copy(step: &Step, date: NaiveDate) -> Step {
+    Step {
+        date,
+        leaf: step.leaf,
+        level: step.level,
+        status: step.status,
+        exit_kind: step.exit_kind,
+    }
+}
+
+fn write_person(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    leaves: &[Leaf],
+    person: &Simulated,
+    summary: &mut DemoSummary,
+) -> anyhow::Result<()> {
+    let mut row: Option<PersonRow> = None;
+    for step in &person.steps {
+        let input = PersonInput {
+            email: EmailAddress::parse(&person.email)?,
+            name: PersonName::parse(&person.name)?,
+            team_id: leaves[step.leaf].id.clone(),
+            language: person.language,
+            job_title: Some(JobTitle::parse(names::title(step.level))?),
+            level: Some(Level::new(step.level)?),
+            external_id: None,
+            status: step.status,
+            exit_kind: step.exit_kind,
+        };
+        let (id, _) = save(conn, organisation_id, row.as_ref(), &input, step.date)?;
+        row = Some(people_store::find_in(conn, organisation_id, &id)?);
+    }
+    summary.people += 1;
+    if row.is_some_and(|r| r.status == PersonStatus::Active.as_str()) {
+        summary.active += 1;
+    }
+    Ok(())
+}
+
+/// Events by kind, as recorded.
+fn count_events(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+) -> anyhow::Result<BTreeMap<&'static str, usize>> {
+    use crate::db::schema::person_events;
+    use diesel::prelude::*;
+    let rows: Vec<(String, i64)> = person_events::table
+        .filter(person_events::organisation_id.eq(organisation_id))
+        .group_by(person_events::kind)
+        .select((person_events::kind, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(kind, n)| {
+            crate::org::people::EventKind::parse(&kind)
+                .map(|k| (k.as_str(), usize::try_from(n).unwrap_or(0)))
+        })
+        .collect())
+}
+
+/// An admin, an hr and a manager (of the first leaf team) account, each
+/// with a one-time password. Emails carry the organisation's id: accounts
+/// are unique across the deployment, and demos may be generated repeatedly.
+fn create_accounts(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    manager_team: Option<&str>,
+) -> anyhow::Result<Vec<(Role, String, NewPassword)>> {
+    let tag: String = organisation_id.chars().take(8).collect();
+    let mut accounts = Vec::new();
+    for role in [Role::Admin, Role::Hr, Role::Manager] {
+        let email = format!("{}.{tag}@demo.example", role.as_str());
+        let one_time = password::one_time_password();
+        let hash = password::hash(&one_time)?;
+        account_store::insert_account(
+            conn,
+            &account_store::NewAccount {
+                organisation_id,
+                email: &email,
+                password_hash: &hash,
+                role: role.as_str(),
+                team_id: if role == Role::Manager {
+                    manager_team
+                } else {
+                    None
+                },
+            },
+        )?;
+        accounts.push((role, email, one_time));
+    }
+    Ok(accounts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tree_grows_to_five_levels_at_the_large_end() {
+        assert_eq!(tree_shape(20).0, 2);
+        assert_eq!(tree_shape(400).0, 3);
+        assert_eq!(tree_shape(2_000), (4, 4));
+        let (depth, branching) = tree_shape(100_000);
+        assert_eq!(depth, 5);
+        let leaves = branching.pow(depth as u32);
+        assert!(leaves >= 100_000 / TEAM_SIZE, "{leaves} leaves");
+        assert!(leaves < 100_000 / 4, "teams of about eight, not two");
+    }
+
+    #[test]
+    fn team_names_are_unique_among_siblings() {
+        for depth in 0..5 {
+            let names: std::collections::HashSet<String> = (0..30)
+                .map(|child| names::team_name(depth, child % 12, child))
+                .collect();
+            if depth > 0 {
+                assert_eq!(names.len(), 30, "depth {depth}");
+            }
+            assert!(
+                names
+                    .iter()
+                    .all(|n| crate::domain::TeamName::parse(n).is_ok())
+            );
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The synthetic organisation: deterministic for a seed, realistic in shape,
+//! written through the same code as the API, and usable at once.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::helpers::{TestApp, TestDatabase, data_dir, peil_command, spawn_app};
+
+/// Everything about an organisation except its random ids:
+/// email → (team path, status, [(kind, date)]).
+async fn content(
+    app: &TestApp,
+    token: &str,
+) -> BTreeMap<String, (String, String, Vec<(String, String)>)> {
+    let teams: Vec<Value> = app
+        .get("/api/v1/teams", Some(token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let paths: BTreeMap<&str, &str> = teams
+        .iter()
+        .map(|t| (t["id"].as_str().unwrap(), t["path"].as_str().unwrap()))
+        .collect();
+    let page: Value = app
+        .get("/api/v1/people?limit=1000", Some(token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for person in page["items"].as_array().unwrap() {
+        let id = person["id"].as_str().unwrap();
+        let history: Vec<Value> = app
+            .get(&format!("/api/v1/people/{id}/history"), Some(token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        out.insert(
+            person["email"].as_str().unwrap().to_owned(),
+            (
+                paths[person["team_id"].as_str().unwrap()].to_owned(),
+                person["status"].as_str().unwrap().to_owned(),
+                history
+                    .iter()
+                    .map(|e| {
+                        (
+                            e["kind"].as_str().unwrap().to_owned(),
+                            e["effective_date"].as_str().unwrap().to_owned(),
+                        )
+                    })
+                    .collect(),
+            ),
+        );
+    }
+    out
+}
+
+async fn generate(app: &TestApp, people: usize, seed: u64) -> String {
+    let db = app.db();
+    let summary = tokio::task::spawn_blocking(move || {
+        let spec = peil::demo::DemoSpec {
+            people,
+            seed,
+            years: 3,
+            today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        };
+        peil::demo::generate(&db, &spec, |_| {}).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(summary.people, people);
+    let (_, email, password) = &summary.accounts[0];
+    app.ready_token(email, password.expose()).await
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_organisation() {
+    let app = spawn_app().await;
+    let first = generate(&app, 60, 42).await;
+    let second = generate(&app, 60, 42).await;
+    let other = generate(&app, 60, 43).await;
+    let a = content(&app, &first).await;
+    assert_eq!(a.len(), 60);
+    assert_eq!(a, content(&app, &second).await);
+    assert_ne!(a, content(&app, &other).await);
+
+    // Realistic: both languages, several years of history with every kind of event.
+    let kinds: std::collections::HashSet<&str> = a
+        .values()
+        .flat_map(|(_, _, history)| history.iter().map(|(kind, _)| kind.as_str()))
+        .collect();
+    for kind in ["joined", "moved", "level_changed", "title_changed", "left"] {
+        assert!(kinds.contains(kind), "no {kind} event in {kinds:?}");
+    }
+    app.stop().await;
+}
+
+#[test]
+fn the_demo_command_prints_accounts_that_sign_in() {
+    let database = TestDatabase::new();
+    let dir = data_dir(&database);
+    let output = peil_command(&dir, &database.url)
+        .args(["demo", "--people", "40", "--seed", "5"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("40 people"), "{stdout}");
+    let admin_line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("admin "))
+        .expect("an admin account line");
+    let fields: Vec<&str> = admin_line.split_whitespace().collect();
+    let (email, password) = (fields[1], fields[2]);
+    let server = crate::helpers::PeilProcess::serve(peil_command(&dir, &database.url));
+    let login = serde_json::json!({"email": email, "password": password});
+    let (status, body) = crate::helpers::blocking_json(
+        "POST",
+        &server.url("/api/v1/auth/login"),
+        Some(&login),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    server.stop();
+}
