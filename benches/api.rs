@@ -13,6 +13,9 @@
 //! cannot beat: the same number of people rows inserted straight through the
 //! store in one transaction, no parsing, matching, teams or history.
 //!
+//! Last, `peil demo`'s generator for `PEIL_BENCH_DEMO_PEOPLE` (default 100,000)
+//! people, `PEIL_BENCH_DEMO_RUNS` times (default 3), beside the same floor.
+//!
 //! Options: `PEIL_BENCH_BACKEND_URL=postgres://…` to measure on PostgreSQL
 //! (a database that will be migrated and bootstrapped; default: SQLite in a
 //! temporary directory), `PEIL_BENCH_SECS` per measurement (default 3),
@@ -61,7 +64,8 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         run(&plan, full).await?;
-        import(&plan, full).await
+        import(&plan, full).await?;
+        demo(full).await
     })
 }
 
@@ -182,47 +186,7 @@ async fn import(plan: &Plan, full: bool) -> anyhow::Result<()> {
     let mut imports = Vec::new();
     let mut floors = Vec::new();
     for _ in 0..plan.runs {
-        // The floor: the same rows, straight into the table.
-        let dir = tempfile::tempdir()?;
-        let (settings, _) = bench_settings(&dir)?;
-        let (db, _) = peil::startup::prepare_storage(&settings, true)?;
-        let started = Instant::now();
-        db.run(move |conn| {
-            peil::db::write(conn, |conn| {
-                let organisation = peil::org::store::list(conn)?[0].id.clone();
-                let team = peil::org::teams::store::insert(
-                    conn,
-                    &peil::org::teams::store::NewTeam {
-                        organisation_id: &organisation,
-                        parent_id: None,
-                        name: "Team",
-                        external_id: None,
-                    },
-                )?;
-                for i in 0..rows {
-                    let email = format!("person{i}@example.org");
-                    let external = format!("HR{i:06}");
-                    peil::org::people::store::insert(
-                        conn,
-                        &organisation,
-                        &peil::org::people::store::PersonValues {
-                            email: &email,
-                            name: "Person",
-                            team_id: &team.id,
-                            language: "nl",
-                            job_title: Some("Engineer"),
-                            level: Some(3),
-                            external_id: Some(&external),
-                            status: "active",
-                            exit_kind: None,
-                        },
-                    )?;
-                }
-                Ok::<_, peil::db::DbError>(())
-            })
-        })
-        .await?;
-        floors.push(started.elapsed().as_secs_f64());
+        floors.push(floor(rows).await?);
 
         let dir = tempfile::tempdir()?;
         let (settings, _) = bench_settings(&dir)?;
@@ -274,6 +238,99 @@ async fn import(plan: &Plan, full: bool) -> anyhow::Result<()> {
         "| `POST /api/v1/people/import` | {import:.2} | {:.0} | {:.2} |",
         rows as f64 / import,
         import / floor
+    );
+    Ok(())
+}
+
+/// Seconds to insert `rows` people rows straight through the store in one
+/// transaction: what any way of creating that many people must at least do.
+async fn floor(rows: usize) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let (settings, _) = bench_settings(&dir)?;
+    let (db, _) = peil::startup::prepare_storage(&settings, true)?;
+    let started = Instant::now();
+    db.run(move |conn| {
+        peil::db::write(conn, |conn| {
+            let organisation = peil::org::store::list(conn)?[0].id.clone();
+            let team = peil::org::teams::store::insert(
+                conn,
+                &peil::org::teams::store::NewTeam {
+                    organisation_id: &organisation,
+                    parent_id: None,
+                    name: "Team",
+                    external_id: None,
+                },
+            )?;
+            for i in 0..rows {
+                let email = format!("person{i}@example.org");
+                let external = format!("HR{i:06}");
+                peil::org::people::store::insert(
+                    conn,
+                    &organisation,
+                    &peil::org::people::store::PersonValues {
+                        email: &email,
+                        name: "Person",
+                        team_id: &team.id,
+                        language: "nl",
+                        job_title: Some("Engineer"),
+                        level: Some(3),
+                        external_id: Some(&external),
+                        status: "active",
+                        exit_kind: None,
+                    },
+                )?;
+            }
+            Ok::<_, peil::db::DbError>(())
+        })
+    })
+    .await?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+async fn demo(full: bool) -> anyhow::Result<()> {
+    let (people, runs) = if full {
+        (
+            env_or("PEIL_BENCH_DEMO_PEOPLE", 100_000),
+            env_or("PEIL_BENCH_DEMO_RUNS", 3),
+        )
+    } else {
+        (100, 1)
+    };
+    let mut demos = Vec::new();
+    let mut floors = Vec::new();
+    let mut made = peil::demo::DemoSummary::default();
+    for _ in 0..runs {
+        floors.push(floor(people).await?);
+        let dir = tempfile::tempdir()?;
+        let (settings, _) = bench_settings(&dir)?;
+        let (db, _) = peil::startup::prepare_storage(&settings, false)?;
+        let spec = peil::demo::DemoSpec {
+            people,
+            seed: 1,
+            years: 3,
+            today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("a date"),
+        };
+        let started = Instant::now();
+        made =
+            tokio::task::spawn_blocking(move || peil::demo::generate(&db, &spec, |_| {})).await??;
+        demos.push(started.elapsed().as_secs_f64());
+    }
+    let events: usize = made.events.values().sum();
+    let (demo, floor) = (median(&mut demos), median(&mut floors));
+    println!(
+        "\n`peil demo --people {people}` ({} teams, {events} history events; {runs} runs; medians)\n",
+        made.teams
+    );
+    println!("| what | seconds | people/s | ratio to floor |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| store inserts only (floor) | {floor:.2} | {:.0} | 1.00 |",
+        people as f64 / floor
+    );
+    println!(
+        "| demo generator | {demo:.2} | {:.0} | {:.2} |",
+        people as f64 / demo,
+        demo / floor
     );
     Ok(())
 }

@@ -24,7 +24,7 @@ use crate::domain::{
     EmailAddress, ExitKind, JobTitle, Language, Level, MinGroupSize, NewPassword, OrganisationName,
     PersonName, PersonStatus, Role, TimeZone,
 };
-use crate::org::people::store::{self as people_store, PersonRow};
+use crate::org::people::store::PersonRow;
 use crate::org::people::{PersonInput, save};
 use crate::org::teams::store as team_store;
 use crate::org::{NewOrganisation, store as org_store};
@@ -327,7 +327,7 @@ fn write_person(
             exit_kind: step.exit_kind,
         };
         let (id, _) = save(conn, organisation_id, row.as_ref(), &input, step.date)?;
-        row = Some(people_store::find_in(conn, organisation_id, &id)?);
+        row = Some(input.as_row(&id, organisation_id, crate::db::now()));
     }
     summary.people += 1;
     if row.is_some_and(|r| r.status == PersonStatus::Active.as_str()) {

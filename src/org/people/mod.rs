@@ -94,6 +94,27 @@ impl PersonInput {
         }
     }
 
+    /// The row `save` leaves behind for this input, without reading it back
+    /// (timestamps are the caller's to know; they don't drive history).
+    pub fn as_row(&self, id: &str, organisation_id: &str, at: chrono::NaiveDateTime) -> PersonRow {
+        let v = self.values();
+        PersonRow {
+            id: id.to_owned(),
+            organisation_id: organisation_id.to_owned(),
+            email: v.email.to_owned(),
+            name: v.name.to_owned(),
+            team_id: v.team_id.to_owned(),
+            language: v.language.to_owned(),
+            job_title: v.job_title.map(str::to_owned),
+            level: v.level,
+            external_id: v.external_id.map(str::to_owned),
+            status: v.status.to_owned(),
+            exit_kind: v.exit_kind.map(str::to_owned),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
     /// The same person as the stored row says, for comparing and patching.
     pub fn from_row(row: &PersonRow) -> Result<Self, crate::domain::Invalid> {
         Ok(Self {
