@@ -271,3 +271,36 @@ pub fn generic_problem(status: StatusCode) -> Problem {
         errors: Vec::new(),
     }
 }
+
+// Response sets for the OpenAPI document, shared by the handlers'
+// annotations; never built, only described (hence `dead_code`).
+
+/// 401 and 403: what every endpoint that needs a caller may answer.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum Refused {
+    /// Missing, unknown or expired credentials.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthenticated(Problem),
+    /// The caller may not do this (or must set a new password first).
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+}
+
+/// 404: no such thing in the caller's organisation (or reach).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum Missing {
+    /// Not found in the caller's organisation (or, for a manager, their subtree).
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+}
+
+/// 422: the body has invalid fields, each named.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum InvalidFields {
+    /// Invalid fields, each named in `errors`.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Validation(Problem),
+}

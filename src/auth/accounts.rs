@@ -14,7 +14,7 @@ use super::password;
 use super::store::{self, AccountRow};
 use crate::db::{self, Db, DbConnection};
 use crate::domain::{EmailAddress, Role};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, InvalidFields, Missing, Problem, Refused};
 use crate::http::ValidJson;
 use crate::http::json::{double_option, rule};
 use crate::org::teams;
@@ -135,9 +135,8 @@ fn keep_an_admin(conn: &mut DbConnection, organisation_id: &str) -> Result<(), A
     tag = "accounts",
     security(("bearer" = [])),
     responses(
-        (status = 200, body = Vec<Account>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = Vec<Account>),
+        Refused,
     )
 )]
 #[get("/accounts")]
@@ -163,11 +162,10 @@ pub async fn list_accounts(
     security(("bearer" = [])),
     request_body = CreateAccount,
     responses(
-        (status = 201, body = AccountWithPassword),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Created", body = AccountWithPassword),
+        Refused,
         (status = 409, description = "The email address has an account", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        InvalidFields,
     )
 )]
 #[post("/accounts")]
@@ -229,10 +227,9 @@ pub async fn create_account(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The account's id")),
     responses(
-        (status = 200, body = Account),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = Account),
+        Refused,
+        Missing,
     )
 )]
 #[get("/accounts/{id}")]
@@ -258,12 +255,11 @@ pub async fn get_account(
     params(("id" = String, Path, description = "The account's id")),
     request_body = UpdateAccount,
     responses(
-        (status = 200, body = Account),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = Account),
+        Refused,
+        Missing,
         (status = 409, description = "It would leave no enabled admin", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        InvalidFields,
     )
 )]
 #[patch("/accounts/{id}")]
@@ -313,9 +309,8 @@ pub async fn update_account(
     params(("id" = String, Path, description = "The account's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Refused,
+        Missing,
         (status = 409, description = "It is the last enabled admin", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -346,10 +341,9 @@ pub async fn delete_account(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The account's id")),
     responses(
-        (status = 200, body = AccountWithPassword),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = AccountWithPassword),
+        Refused,
+        Missing,
     )
 )]
 #[post("/accounts/{id}/reset-password")]

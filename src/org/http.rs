@@ -11,7 +11,7 @@ use super::{Organisation, store};
 use crate::auth::caller::{Caller, Permission};
 use crate::db::{self, Db, schema::organisations};
 use crate::domain::{Language, MinGroupSize, OrganisationName, TimeZone};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, InvalidFields, Refused};
 use crate::http::ValidJson;
 use crate::http::json::rule;
 
@@ -83,9 +83,8 @@ pub struct UpdateOrganisation {
     tag = "organisation",
     security(("bearer" = [])),
     responses(
-        (status = 200, body = OrganisationSettings),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = OrganisationSettings),
+        Refused,
     )
 )]
 #[get("/organisation")]
@@ -107,10 +106,9 @@ pub async fn get_organisation(
     security(("bearer" = [])),
     request_body = UpdateOrganisation,
     responses(
-        (status = 200, body = OrganisationSettings),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = OrganisationSettings),
+        Refused,
+        InvalidFields,
     )
 )]
 #[patch("/organisation")]

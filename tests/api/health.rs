@@ -75,6 +75,19 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
         doc["paths"]["/api/v1/auth/me"]["get"]["security"][0]["bearer"],
         serde_json::json!([])
     );
+    // OpenAPI requires a description on every response.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{method} {path} {status} has no description"
+                );
+            }
+        }
+    }
     app.stop().await;
 }
 

@@ -15,7 +15,7 @@ use super::caller::{Caller, Permission, Scope};
 use super::token::{API_KEY_PREFIX, random_token};
 use crate::crypto::ServerKeys;
 use crate::db::Db;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, InvalidFields, Missing, Refused};
 use crate::http::ValidJson;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -73,9 +73,8 @@ pub struct CreateApiKey {
     tag = "api-keys",
     security(("bearer" = [])),
     responses(
-        (status = 200, body = Vec<ApiKey>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = Vec<ApiKey>),
+        Refused,
     )
 )]
 #[get("/api-keys")]
@@ -97,10 +96,9 @@ pub async fn list_keys(
     security(("bearer" = [])),
     request_body = CreateApiKey,
     responses(
-        (status = 201, body = CreatedApiKey),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Created", body = CreatedApiKey),
+        Refused,
+        InvalidFields,
     )
 )]
 #[post("/api-keys")]
@@ -149,9 +147,8 @@ pub async fn create_key(
     params(("id" = String, Path, description = "The key's id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Refused,
+        Missing,
     )
 )]
 #[delete("/api-keys/{id}")]

@@ -17,7 +17,7 @@ use crate::domain::{
     EmailAddress, ExitKind, ExternalId, Invalid, JobTitle, Language, Level, PersonName,
     PersonStatus,
 };
-use crate::error::{ApiError, FieldError, Problem};
+use crate::error::{ApiError, FieldError, InvalidFields, Missing, Problem, Refused};
 use crate::http::json::{double_option, rule};
 use crate::http::{ValidJson, idempotency};
 use crate::org::teams::{TeamTree, store as team_store};
@@ -270,10 +270,9 @@ fn parse_field<T>(
     security(("bearer" = [])),
     params(ListQuery),
     responses(
-        (status = 200, body = PersonPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = PersonPage),
+        (status = 400, description = "See the problem document", body = Problem, content_type = "application/problem+json"),
+        Refused,
     )
 )]
 #[get("/people")]
@@ -348,11 +347,10 @@ pub async fn list_people(
     security(("bearer" = [])),
     request_body = CreatePerson,
     responses(
-        (status = 201, body = Person),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Created", body = Person),
+        Refused,
         (status = 409, description = "Email address or external id taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        InvalidFields,
     )
 )]
 #[post("/people")]
@@ -434,10 +432,9 @@ pub async fn create_person(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The person's id")),
     responses(
-        (status = 200, body = Person),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = Person),
+        Refused,
+        Missing,
     )
 )]
 #[get("/people/{id}")]
@@ -462,12 +459,11 @@ pub async fn get_person(
     params(("id" = String, Path, description = "The person's id")),
     request_body = UpdatePerson,
     responses(
-        (status = 200, body = Person),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = Person),
+        Refused,
+        Missing,
+        (status = 409, description = "See the problem document", body = Problem, content_type = "application/problem+json"),
+        InvalidFields,
     )
 )]
 #[patch("/people/{id}")]
@@ -551,9 +547,8 @@ pub async fn update_person(
     params(("id" = String, Path, description = "The person's id"), RemoveQuery),
     responses(
         (status = 204, description = "Marked as left (or was already)"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Refused,
+        Missing,
     )
 )]
 #[delete("/people/{id}")]
@@ -594,10 +589,9 @@ pub async fn remove_person(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The person's id")),
     responses(
-        (status = 200, body = Vec<HistoryEvent>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = Vec<HistoryEvent>),
+        Refused,
+        Missing,
     )
 )]
 #[get("/people/{id}/history")]
@@ -642,12 +636,11 @@ pub struct CorrectEvent {
     ),
     request_body = CorrectEvent,
     responses(
-        (status = 201, body = HistoryEvent),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Created", body = HistoryEvent),
+        Refused,
+        Missing,
         (status = 409, description = "The event was already corrected", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        InvalidFields,
     )
 )]
 #[post("/people/{id}/history/{event_id}/correction")]
@@ -799,14 +792,13 @@ impl From<ApiError> for ImportFlow {
     params(ImportQuery, ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h instead of importing twice")),
     request_body(content = String, description = "CSV with a header row, or a JSON array of rows", content_type = "text/csv"),
     responses(
-        (status = 200, body = import::ImportSummary),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = import::ImportSummary),
+        (status = 400, description = "See the problem document", body = Problem, content_type = "application/problem+json"),
+        Refused,
         (status = 409, description = "Idempotency-Key reused for another request", body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "See the problem document", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "See the problem document", body = Problem, content_type = "application/problem+json"),
+        InvalidFields,
     )
 )]
 #[post("/people/import")]

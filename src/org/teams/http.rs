@@ -12,7 +12,7 @@ use super::store::{self, TeamRow};
 use crate::auth::caller::{Caller, Permission, Reach};
 use crate::db::{self, Db, DbConnection};
 use crate::domain::{ExternalId, TeamName};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, InvalidFields, Missing, Problem, Refused};
 use crate::http::ValidJson;
 use crate::http::json::{double_option, rule};
 
@@ -102,9 +102,8 @@ fn visible<'t>(tree: &'t TeamTree, reach: &Reach, id: &str) -> Result<&'t TeamRo
     tag = "teams",
     security(("bearer" = [])),
     responses(
-        (status = 200, body = Vec<Team>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = Vec<Team>),
+        Refused,
     )
 )]
 #[get("/teams")]
@@ -132,10 +131,9 @@ pub async fn list_teams(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The team's id")),
     responses(
-        (status = 200, body = Team),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = Team),
+        Refused,
+        Missing,
     )
 )]
 #[get("/teams/{id}")]
@@ -159,11 +157,10 @@ pub async fn get_team(
     security(("bearer" = [])),
     request_body = CreateTeam,
     responses(
-        (status = 201, body = Team),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Created", body = Team),
+        Refused,
         (status = 409, description = "A sibling has this name, or the external id is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        InvalidFields,
     )
 )]
 #[post("/teams")]
@@ -245,12 +242,11 @@ fn check_unique(
     params(("id" = String, Path, description = "The team's id")),
     request_body = UpdateTeam,
     responses(
-        (status = 200, body = Team),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "OK", body = Team),
+        Refused,
+        Missing,
+        (status = 409, description = "See the problem document", body = Problem, content_type = "application/problem+json"),
+        InvalidFields,
     )
 )]
 #[patch("/teams/{id}")]
@@ -346,9 +342,8 @@ pub async fn update_team(
     params(("id" = String, Path, description = "The team's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Refused,
+        Missing,
         (status = 409, description = "The team still has child teams or accounts", body = Problem, content_type = "application/problem+json"),
     )
 )]
