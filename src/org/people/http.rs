@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDate, Utc};
+use diesel::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
@@ -229,7 +230,10 @@ fn check_person(
     id: Option<&str>,
     input: &PersonInput,
 ) -> Result<(), ApiError> {
-    if team_store::find_in(conn, organisation_id, &input.team_id).is_err() {
+    if team_store::find_in(conn, organisation_id, &input.team_id)
+        .optional()?
+        .is_none()
+    {
         return Err(ApiError::field(
             "team_id",
             "is not a team of this organisation",
@@ -689,7 +693,10 @@ pub async fn correct_event(
                     .team_id
                     .clone()
                     .unwrap_or_else(|| old.team_id.clone());
-                if team_store::find_in(conn, &organisation_id, &team_id).is_err() {
+                if team_store::find_in(conn, &organisation_id, &team_id)
+                    .optional()?
+                    .is_none()
+                {
                     return Err(ApiError::field(
                         "team_id",
                         "is not a team of this organisation",
