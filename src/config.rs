@@ -24,6 +24,7 @@ struct RawSettings {
     log: LogSettings,
     auth: AuthSettings,
     bootstrap: BootstrapSettings,
+    scheduler: SchedulerSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +59,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub auth: AuthSettings,
     pub bootstrap: BootstrapSettings,
+    pub scheduler: SchedulerSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +99,16 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     pub session_hours: u32,
+}
+
+/// The in-process wake-up of the schedule (the database holds the schedule).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// Off: this instance serves HTTP only and never opens, reminds or closes waves.
+    pub enabled: bool,
+    /// When to wake, as a cron expression with seconds (six fields), in UTC.
+    pub wake: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -345,6 +357,14 @@ impl Settings {
                 "is not a valid email address",
             ));
         }
+        if raw.scheduler.wake.split_whitespace().count() != 6
+            || raw.scheduler.wake.parse::<croner::Cron>().is_err()
+        {
+            return Err(ConfigError::key(
+                "scheduler.wake",
+                "must be a cron expression with six fields (seconds first), e.g. \"0 * * * * *\"",
+            ));
+        }
         Ok(Self {
             data_dir: raw.data_dir,
             secret,
@@ -366,6 +386,7 @@ impl Settings {
             log: raw.log,
             auth: raw.auth,
             bootstrap: raw.bootstrap,
+            scheduler: raw.scheduler,
         })
     }
 

@@ -1,32 +1,69 @@
 //! Background work that runs beside the HTTP server. Each job loops until
 //! shutdown is signalled and checks for it only between steps, so a step in
 //! progress (a database write) always completes: SIGTERM drains, never cuts.
+//!
+//! The survey schedule is woken by tokio-cron-scheduler (`scheduler.wake`,
+//! every minute by default) and once at start, to catch up after downtime.
+//! It only wakes the service: what is due is read from the database.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Mutex, watch};
 use tokio::task::JoinSet;
+use tokio_cron_scheduler::{Job, JobScheduler};
 
+use crate::clock::SharedClock;
+use crate::config::SchedulerSettings;
 use crate::db::{Db, DbError};
+use crate::error::ApiError;
 
 pub struct Background {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    cron: Option<JobScheduler>,
+    /// Held while a schedule pass runs: passes never overlap within one
+    /// instance, and stopping waits for the one in progress.
+    pass: Arc<Mutex<()>>,
 }
 
 impl Background {
-    pub fn start(db: Db) -> Self {
+    pub async fn start(
+        db: Db,
+        clock: SharedClock,
+        settings: &SchedulerSettings,
+    ) -> anyhow::Result<Self> {
         let (stop, _) = watch::channel(false);
         let mut background = Self {
             stop,
             tasks: JoinSet::new(),
+            cron: None,
+            pass: Arc::new(Mutex::new(())),
         };
+        let sweep_db = db.clone();
         background.every("expiry sweep", Duration::from_secs(600), move || {
-            let db = db.clone();
+            let db = sweep_db.clone();
             async move { sweep_expired(&db).await }
         });
-        background
+        if settings.enabled {
+            let cron = JobScheduler::new().await?;
+            let (job_db, job_clock, job_pass) =
+                (db.clone(), clock.clone(), background.pass.clone());
+            cron.add(Job::new_async(settings.wake.as_str(), move |_, _| {
+                let (db, clock, pass) = (job_db.clone(), job_clock.clone(), job_pass.clone());
+                Box::pin(async move { schedule_pass(&db, &clock, &pass).await })
+            })?)
+            .await?;
+            cron.start().await?;
+            background.cron = Some(cron);
+            // Catch up at start rather than at the first wake-up.
+            let pass = background.pass.clone();
+            background
+                .tasks
+                .spawn(async move { schedule_pass(&db, &clock, &pass).await });
+        }
+        Ok(background)
     }
 
     fn every<F, Fut>(&mut self, name: &'static str, period: Duration, mut step: F)
@@ -55,6 +92,13 @@ impl Background {
     /// Signals every job to stop and waits until each has finished its step.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
+        if let Some(mut cron) = self.cron.take()
+            && let Err(error) = cron.shutdown().await
+        {
+            tracing::warn!(%error, "stopping the schedule's wake-up");
+        }
+        // Wait for a schedule pass in progress to finish its step.
+        let _pass = self.pass.lock().await;
         while let Some(result) = self.tasks.join_next().await {
             if let Err(error) = result {
                 tracing::error!(%error, "background job ended abnormally");
@@ -76,4 +120,30 @@ async fn sweep_expired(db: &Db) -> Result<(), DbError> {
         tracing::info!(sessions, idempotency_keys = keys, "expired entries removed");
     }
     Ok(())
+}
+
+/// One pass of the survey schedule, unless one is still running here.
+async fn schedule_pass(db: &Db, clock: &SharedClock, pass: &Mutex<()>) {
+    let Ok(_running) = pass.try_lock() else {
+        tracing::debug!("previous schedule pass still running; skipping this wake-up");
+        return;
+    };
+    let now = clock.now();
+    let outcome = db
+        .run(move |conn| crate::surveys::scheduler::run_due(conn, now))
+        .await;
+    match outcome {
+        Ok(pass) if !pass.is_empty() => tracing::info!(
+            opened = pass.opened,
+            skipped = pass.skipped,
+            closed = pass.closed,
+            reminders_queued = pass.reminders_queued,
+            "schedule pass"
+        ),
+        Ok(_) => {}
+        Err(ApiError::Unavailable) => {
+            tracing::warn!("schedule pass: database unavailable; retrying at the next wake-up")
+        }
+        Err(error) => tracing::warn!(%error, "schedule pass failed; retrying at the next wake-up"),
+    }
 }

@@ -5,14 +5,18 @@
 //! Layout: `config`, `telemetry` and `startup` assemble the service; `db`
 //! holds storage; `domain` the small always-valid types; `http` the shared
 //! HTTP plumbing; each part of the domain (`auth`, `org`, …) has its own
-//! folder with its logic, its store and its handlers; `jobs` runs beside the
-//! server; `admin` is the shell's way in.
+//! folder with its logic, its store and its handlers (`surveys` holds
+//! templates, pulses, waves and the schedule; `delivery` the outbox);
+//! `clock` is the time the schedule runs on; `jobs` runs beside the server;
+//! `admin` is the shell's way in.
 
 pub mod admin;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod delivery;
 pub mod demo;
 pub mod domain;
 pub mod error;
@@ -20,4 +24,5 @@ pub mod http;
 pub mod jobs;
 pub mod org;
 pub mod startup;
+pub mod surveys;
 pub mod telemetry;

@@ -13,13 +13,15 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{self, InitialAdmin};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::SchedulerSettings;
 use crate::config::{DatabaseUrl, Settings};
 use crate::crypto::ServerKeys;
 use crate::db::{self, Db, MigrationLock};
 use crate::error::ApiError;
 use crate::http::{self, BodyLimit, middleware};
 use crate::jobs::Background;
-use crate::org;
+use crate::{org, surveys};
 
 /// Connects, takes the migration lock, migrates, and (for `serve`) creates
 /// the first organisation and admin on an empty database. Blocking.
@@ -54,11 +56,22 @@ pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     db: Db,
+    clock: SharedClock,
+    scheduler: SchedulerSettings,
     initial_admin: Option<InitialAdmin>,
 }
 
 impl Application {
-    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, std::sync::Arc::new(SystemClock)).await
+    }
+
+    /// With the clock the schedule and the wave endpoints read (tests pass
+    /// a [`crate::clock::ManualClock`]).
+    pub async fn build_with_clock(
+        mut settings: Settings,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
         if settings.ensure_secret()? {
             tracing::info!(
                 path = %settings.data_dir.join("secret").display(),
@@ -97,6 +110,8 @@ impl Application {
                 .context("the server secret is set by ensure_secret")?,
         );
         let keys_data = web::Data::new(keys);
+        let clock_data = web::Data::new(clock.clone());
+        let scheduler = settings.scheduler.clone();
         let db_data = web::Data::new(db.clone());
         let settings_data = web::Data::new(settings);
 
@@ -107,6 +122,7 @@ impl Application {
                 .app_data(db_data.clone())
                 .app_data(settings_data.clone())
                 .app_data(keys_data.clone())
+                .app_data(clock_data.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(BodyLimit(body_limit))
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {
@@ -124,7 +140,10 @@ impl Application {
                         .configure(auth::api_keys::routes)
                         .configure(org::http::routes)
                         .configure(org::teams::http::routes)
-                        .configure(org::people::http::routes),
+                        .configure(org::people::http::routes)
+                        .configure(surveys::templates::http::routes)
+                        .configure(surveys::pulses::http::routes)
+                        .configure(surveys::waves::http::routes),
                 )
                 .split_for_parts();
             app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi))
@@ -145,6 +164,8 @@ impl Application {
             port: local.port(),
             server,
             db,
+            clock,
+            scheduler,
             initial_admin,
         })
     }
@@ -162,7 +183,8 @@ impl Application {
     /// lets in-flight requests finish (up to `server.shutdown_timeout_secs`),
     /// and waits for background jobs to finish their current step.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let background = Background::start(self.db.clone());
+        let background =
+            Background::start(self.db.clone(), self.clock.clone(), &self.scheduler).await?;
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         tokio::select! {

@@ -269,6 +269,24 @@ where
     }
 }
 
+/// A multi-row INSERT of `rows` into `table` on whichever backend `conn` is.
+/// diesel's multi-backend connection cannot batch-insert (the backends
+/// disagree on `DEFAULT` in VALUES), so this branches to the concrete
+/// connection; the query is the same on both.
+#[macro_export]
+macro_rules! batch_insert {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite(c) => {
+                diesel::insert_into($table).values($rows).execute(c)
+            }
+            $crate::db::DbConnection::Postgres(c) => {
+                diesel::insert_into($table).values($rows).execute(c)
+            }
+        }
+    };
+}
+
 /// Now, in UTC, to the microsecond (what both backends store).
 pub fn now() -> chrono::NaiveDateTime {
     let now = chrono::Utc::now().naive_utc();

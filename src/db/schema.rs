@@ -119,3 +119,106 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    survey_templates (organisation_id, template_key, version) {
+        organisation_id -> Text,
+        template_key -> Text,
+        version -> Integer,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pulses (id) {
+        id -> Text,
+        organisation_id -> Text,
+        name -> Text,
+        templates -> Text,
+        audience -> Text,
+        excluded_teams -> Text,
+        cron -> Text,
+        time_zone -> Text,
+        open_hours -> Integer,
+        reminder_hours -> Text,
+        start_date -> Nullable<Date>,
+        end_date -> Nullable<Date>,
+        status -> Text,
+        min_group_size -> Integer,
+        waves_opened -> Integer,
+        schedule_from -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    waves (id) {
+        id -> Text,
+        organisation_id -> Text,
+        pulse_id -> Text,
+        scheduled_at -> Nullable<Timestamp>,
+        opened_by -> Text,
+        status -> Text,
+        number -> Nullable<Integer>,
+        template_key -> Nullable<Text>,
+        template_version -> Nullable<Integer>,
+        template -> Nullable<Text>,
+        min_group_size -> Integer,
+        opened_at -> Nullable<Timestamp>,
+        closes_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+        reminders -> Text,
+        reminders_queued -> Integer,
+        invited -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    wave_teams (wave_id, team_id) {
+        wave_id -> Text,
+        team_id -> Text,
+        invited -> Integer,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        organisation_id -> Text,
+        wave_id -> Text,
+        person_id -> Text,
+        team_id -> Text,
+        language -> Text,
+        answered -> Bool,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        organisation_id -> Text,
+        invitation_id -> Text,
+        reminder -> Integer,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(waves -> pulses (pulse_id));
+diesel::joinable!(invitations -> waves (wave_id));
+diesel::joinable!(outbox -> invitations (invitation_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    pulses,
+    waves,
+    wave_teams,
+    invitations,
+    outbox,
+    people
+);

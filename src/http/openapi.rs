@@ -23,6 +23,9 @@ use crate::error::{FieldError, Problem};
         (name = "organisation", description = "The organisation's settings (admin)"),
         (name = "teams", description = "The team tree results roll up"),
         (name = "people", description = "Who gets invited, and their dated history"),
+        (name = "templates", description = "Question sets: the shipped ones and the organisation's own"),
+        (name = "pulses", description = "Recurring survey programs and their schedule"),
+        (name = "waves", description = "One occurrence of a pulse: open, closed or skipped"),
     )
 )]
 pub struct ApiDoc;

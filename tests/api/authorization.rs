@@ -17,6 +17,7 @@ enum Rule {
     Administer,
     ReadTeams,
     WritePeople,
+    WritePulses,
 }
 
 fn rule(method: &str, path: &str) -> Option<Rule> {
@@ -34,6 +35,13 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("get", "/api/v1/teams" | "/api/v1/teams/{id}") => Rule::ReadTeams,
         (_, p) if p.starts_with("/api/v1/teams") || p.starts_with("/api/v1/people") => {
             Rule::WritePeople
+        }
+        (_, p)
+            if p.starts_with("/api/v1/templates")
+                || p.starts_with("/api/v1/pulses")
+                || p.starts_with("/api/v1/waves") =>
+        {
+            Rule::WritePulses
         }
         _ => return None,
     })
@@ -64,6 +72,7 @@ fn allowed(who: Who, rule: Rule) -> bool {
         (Who::Key(_), Rule::Administer) => false,
         (Who::Key(_), Rule::ReadTeams) => true,
         (Who::Key(scope), Rule::WritePeople) => scope == "people:write",
+        (Who::Key(scope), Rule::WritePulses) => scope == "pulses:write",
     }
 }
 
@@ -89,6 +98,7 @@ fn body(method: &str, path: &str, n: usize, admin_email: &str) -> Option<Value> 
             Some(json!({"email": format!("p{n}@example.org"), "name": "P", "team_id": "none"}))
         }
         ("patch", "/api/v1/people/{id}") => Some(json!({"name": format!("Person {n}")})),
+        ("patch", "/api/v1/pulses/{id}") => Some(json!({"name": format!("Pulse {n}")})),
         ("post", _) | ("patch", _) => Some(json!({})),
         _ => None,
     }
@@ -123,6 +133,8 @@ async fn every_route_answers_every_caller_as_the_permission_table_says() {
         .await
         .unwrap();
     let victim_event = history[0]["id"].as_str().unwrap().to_owned();
+    let victim_pulse = app.create_pulse(&admin, &[&parent]).await;
+    let victim_wave = app.send_now(&admin, &victim_pulse).await;
 
     let mut callers: Vec<(Who, Option<String>)> = vec![
         (Who::Nobody, None),
@@ -179,7 +191,10 @@ async fn every_route_answers_every_caller_as_the_permission_table_says() {
             .replace("/api-keys/{id}", &format!("/api-keys/{victim_key}"))
             .replace("/teams/{id}", &format!("/teams/{victim_team}"))
             .replace("/people/{id}", &format!("/people/{victim_person}"))
-            .replace("{event_id}", &victim_event);
+            .replace("{event_id}", &victim_event)
+            .replace("/pulses/{id}", &format!("/pulses/{victim_pulse}"))
+            .replace("/waves/{id}", &format!("/waves/{victim_wave}"))
+            .replace("/templates/{key}", "/templates/development");
         for (who, token) in &callers {
             n += 1;
             let response = app

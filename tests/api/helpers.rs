@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::{Connection, RunQueryDsl};
+use peil::clock::ManualClock;
 use peil::config::Settings;
 use peil::db::Db;
 use peil::startup::Application;
@@ -112,6 +113,9 @@ pub fn test_settings(database: &TestDatabase, extra: &str) -> Settings {
         url = "{}"
         pool_size = 4
         connect_timeout_secs = 2
+        [scheduler]
+        # Tests drive the schedule with run_schedule() on a manual clock.
+        enabled = false
         "#,
         data_dir.display(),
         database.url
@@ -130,6 +134,8 @@ pub struct TestApp {
     pub admin: Credentials,
     pub settings: Settings,
     pub database: TestDatabase,
+    /// The clock the server's schedule and wave endpoints read.
+    pub clock: Arc<ManualClock>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -142,7 +148,8 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(extra_settings: &str) -> TestApp {
     let database = TestDatabase::new();
     let settings = test_settings(&database, extra_settings);
-    let mut application = Application::build(settings.clone())
+    let clock = ManualClock::at(start_of_minute(chrono::Utc::now()));
+    let mut application = Application::build_with_clock(settings.clone(), clock.clone())
         .await
         .expect("building the application");
     let admin = application
@@ -165,9 +172,17 @@ pub async fn spawn_app_with(extra_settings: &str) -> TestApp {
         },
         settings,
         database,
+        clock,
         stop: Some(stop),
         task: Some(task),
     }
+}
+
+pub fn start_of_minute(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::Timelike;
+    t.with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(t)
 }
 
 impl TestApp {
@@ -300,6 +315,36 @@ impl TestApp {
             .to_owned()
     }
 
+    /// A weekly pulse (Mondays 9:00, Amsterdam, open 72 h, reminder after
+    /// 48 h) asking the shipped development template of these teams.
+    pub async fn create_pulse(&self, token: &str, audience: &[&str]) -> String {
+        let response = self
+            .post_json("/api/v1/pulses", &weekly_pulse(audience), Some(token))
+            .await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Opens a wave of the pulse now; returns the wave's id.
+    pub async fn send_now(&self, token: &str, pulse_id: &str) -> String {
+        let response = self
+            .request(
+                "POST",
+                &format!("/api/v1/pulses/{pulse_id}/waves"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Creates an API key with these scopes; returns its id and secret.
     pub async fn api_key(&self, admin_token: &str, scopes: &[&str]) -> (String, String) {
         let response = self
@@ -335,6 +380,16 @@ impl TestApp {
         self.ready_token(&email, one_time.expose()).await
     }
 
+    /// One pass of the survey schedule at the test clock's time, as the
+    /// scheduler would run it.
+    pub async fn run_schedule(&self) -> peil::surveys::scheduler::Pass {
+        let now = peil::clock::Clock::now(&*self.clock);
+        self.db()
+            .run(move |conn| peil::surveys::scheduler::run_due(conn, now))
+            .await
+            .expect("a schedule pass")
+    }
+
     /// A pool on the test's database, for checks behind the API's back.
     pub fn db(&self) -> Db {
         Db::new(&self.settings.database)
@@ -358,6 +413,20 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// The body of a weekly pulse: Mondays 9:00 Europe/Amsterdam, open 72 h,
+/// one reminder after 48 h, the shipped development template.
+pub fn weekly_pulse(audience: &[&str]) -> Value {
+    json!({
+        "name": "Weekly development pulse",
+        "templates": ["development"],
+        "audience": audience,
+        "cron": "0 9 * * 1",
+        "time_zone": "Europe/Amsterdam",
+        "open_hours": 72,
+        "reminder_hours": [48],
+    })
 }
 
 /// Asserts an RFC 9457 problem document with this status and type slug.

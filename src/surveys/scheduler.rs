@@ -1,0 +1,127 @@
+//! The steps the clock drives, in the order one pass runs them: close waves
+//! whose time has come, open waves whose firing has come (catching up after
+//! downtime), queue due reminders.
+//!
+//! Every step is idempotent and safe on any number of replicas: opening is
+//! unique per (pulse, firing), closing and reminding are conditional updates
+//! that only one writer wins. So a pass may run twice, concurrently, or after
+//! a crash half-way, and each wave still opens once, closes once, and each
+//! reminder is queued once.
+//!
+//! Catch-up after downtime: of the firings missed since the pulse last
+//! fired, only the most recent one opens, and only if its window has not
+//! ended; it closes at its original time. The older ones are recorded as
+//! skipped (so the history shows them), and never open later.
+
+use chrono::{DateTime, Utc};
+
+use super::pulses::{self, Pulse};
+use super::waves::{self, Trigger};
+use crate::clock::to_stored;
+use crate::db::{self, DbConnection};
+use crate::error::ApiError;
+
+/// At most this many missed firings of one pulse are handled per pass; the
+/// next pass continues (a pulse fires at most hourly, so this is weeks).
+const CATCH_UP_LIMIT: usize = 1_000;
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub opened: usize,
+    pub skipped: usize,
+    pub closed: usize,
+    pub reminders_queued: usize,
+}
+
+impl Pass {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// One pass over every organisation. A failure in one pulse or wave is
+/// logged and the rest still runs; the next pass retries it.
+pub fn run_due(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Pass, ApiError> {
+    let mut pass = Pass::default();
+
+    for wave_id in waves::store::due_to_close(conn, to_stored(now))? {
+        match db::write(conn, |conn| waves::close(conn, &wave_id, now)) {
+            Ok(true) => pass.closed += 1,
+            Ok(false) => {}
+            Err(error) => tracing::warn!(wave = %wave_id, %error, "closing a wave failed"),
+        }
+    }
+
+    for row in pulses::store::active(conn)? {
+        let pulse_id = row.id.clone();
+        let pulse = match Pulse::from_row(row) {
+            Ok(pulse) => pulse,
+            Err(error) => {
+                tracing::error!(pulse = %pulse_id, error = format!("{error:#}"), "a stored pulse does not decode");
+                continue;
+            }
+        };
+        match db::write(conn, |conn| open_due(conn, &pulse, now)) {
+            Ok((opened, skipped)) => {
+                pass.opened += opened;
+                pass.skipped += skipped;
+            }
+            // Another scheduler handled the same firing first.
+            Err(ApiError::Conflict(_)) => {
+                tracing::debug!(pulse = %pulse_id, "firing handled by another instance");
+            }
+            Err(error) => tracing::warn!(pulse = %pulse_id, %error, "opening a wave failed"),
+        }
+    }
+
+    for wave in waves::store::with_reminders_left(conn)? {
+        match db::write(conn, |conn| waves::remind(conn, &wave, now)) {
+            Ok(n) => pass.reminders_queued += n,
+            Err(error) => tracing::warn!(wave = %wave.id, %error, "queueing reminders failed"),
+        }
+    }
+    Ok(pass)
+}
+
+/// Handles the firings of one pulse that came since it last fired:
+/// (opened, skipped).
+fn open_due(
+    conn: &mut DbConnection,
+    pulse: &Pulse,
+    now: DateTime<Utc>,
+) -> Result<(usize, usize), ApiError> {
+    let from = pulses::store::last_scheduled(conn, &pulse.row.id)?
+        .map_or(pulse.row.schedule_from, |last| {
+            last.max(pulse.row.schedule_from)
+        })
+        .and_utc();
+    let firings = pulse.timing.firings(from, now, CATCH_UP_LIMIT);
+    let Some((&latest, older)) = firings.split_last() else {
+        return Ok((0, 0));
+    };
+    let mut skipped = 0;
+    for &at in older {
+        if waves::skip(conn, pulse, at, now)? {
+            skipped += 1;
+        }
+    }
+    if latest + pulse.timing.window() > now {
+        let opened = waves::open(conn, &pulse.row.id, Trigger::Schedule(latest), now)?;
+        if let Some(wave) = &opened {
+            tracing::info!(
+                pulse = %pulse.row.id,
+                wave = %wave.id,
+                invited = wave.invited,
+                late = (now - latest).num_seconds() > 60,
+                "wave opened"
+            );
+        }
+        Ok((usize::from(opened.is_some()), skipped))
+    } else {
+        if waves::skip(conn, pulse, latest, now)? {
+            skipped += 1;
+        }
+        Ok((0, skipped))
+    }
+}

@@ -1,0 +1,246 @@
+//! Waves: one occurrence of a pulse. Opening a wave, in one transaction:
+//! pins the template version (a copy of the template goes into the wave),
+//! snapshots the audience (people active in it now, each with the team they
+//! count for now; invited counts per team are frozen), creates one
+//! invitation per person and queues each invitation's email in the outbox.
+//! A wave is then open until its close time (or an early close, or an
+//! extension), and reminders are queued for those who have not answered.
+//!
+//! Exactly once: a scheduled wave is unique per (pulse, firing), so a second
+//! scheduler (or a retry after a crash) that tries the same firing fails on
+//! the constraint and changes nothing; and every opener of a pulse first
+//! bumps the pulse's wave counter, which on PostgreSQL locks the pulse row,
+//! so openers of one pulse queue instead of racing. On SQLite the whole
+//! transaction is `BEGIN IMMEDIATE`.
+
+pub mod http;
+pub mod store;
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::pulses::{self, Pulse};
+use super::templates;
+use crate::clock::to_stored;
+use crate::db::DbConnection;
+use crate::delivery::outbox;
+use crate::error::ApiError;
+use crate::org::teams::TeamTree;
+use store::WaveRow;
+
+/// Why a wave opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A firing of the pulse's cadence; the wave closes at firing + window,
+    /// even when it opens late (after downtime).
+    Schedule(DateTime<Utc>),
+    /// HR's "send now": opens now, closes a window from now.
+    Manual,
+}
+
+/// Opens a wave of `pulse_id` at `now`, inside the caller's write
+/// transaction. `Ok(None)`: that firing has been handled already.
+pub fn open(
+    conn: &mut DbConnection,
+    pulse_id: &str,
+    trigger: Trigger,
+    now: DateTime<Utc>,
+) -> Result<Option<WaveRow>, ApiError> {
+    if let Trigger::Schedule(at) = trigger
+        && store::firing_handled(conn, pulse_id, to_stored(at))?
+    {
+        return Ok(None);
+    }
+    let opened_before = pulses::store::count_opened_wave(conn, pulse_id)?;
+    let pulse = Pulse::from_row(pulses::store::find(conn, pulse_id)?)?;
+    let organisation_id = pulse.row.organisation_id.clone();
+    let key = pulse.template_for(u32::try_from(opened_before).unwrap_or(0));
+    let (template, _) = templates::latest(conn, &organisation_id, key)?.ok_or_else(|| {
+        ApiError::Unexpected(anyhow::anyhow!(
+            "pulse {pulse_id} asks template {key}, which does not exist"
+        ))
+    })?;
+
+    let invitees = audience(conn, &pulse)?;
+    let base = match trigger {
+        Trigger::Schedule(at) => at,
+        Trigger::Manual => now,
+    };
+    let closes_at = base + pulse.timing.window();
+    let reminders: Vec<DateTime<Utc>> = pulse
+        .timing
+        .reminder_hours
+        .iter()
+        .map(|h| base + Duration::hours(i64::from(*h)))
+        .collect();
+    // Reminders already due at a late open would arrive with the invitation:
+    // they count as done.
+    let reminders_past = reminders.iter().filter(|t| **t <= now).count();
+    let template_json =
+        serde_json::to_string(&template).map_err(|e| ApiError::Unexpected(e.into()))?;
+    let reminders_json = serde_json::to_string(
+        &reminders
+            .iter()
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|e| ApiError::Unexpected(e.into()))?;
+
+    let wave = WaveRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        organisation_id: organisation_id.clone(),
+        pulse_id: pulse_id.to_owned(),
+        scheduled_at: match trigger {
+            Trigger::Schedule(at) => Some(to_stored(at)),
+            Trigger::Manual => None,
+        },
+        opened_by: match trigger {
+            Trigger::Schedule(_) => "schedule",
+            Trigger::Manual => "manual",
+        }
+        .to_owned(),
+        status: "open".to_owned(),
+        number: Some(opened_before + 1),
+        template_key: Some(template.key.clone()),
+        template_version: Some(i32::try_from(template.version).unwrap_or(i32::MAX)),
+        template: Some(template_json),
+        min_group_size: pulse.row.min_group_size,
+        opened_at: Some(to_stored(now)),
+        closes_at: Some(to_stored(closes_at)),
+        closed_at: None,
+        reminders: reminders_json,
+        reminders_queued: i32::try_from(reminders_past).unwrap_or(0),
+        invited: i32::try_from(invitees.len()).unwrap_or(i32::MAX),
+        created_at: to_stored(now),
+    };
+    store::insert(conn, &wave)?;
+
+    let mut per_team: BTreeMap<&str, i32> = BTreeMap::new();
+    for invitee in &invitees {
+        *per_team.entry(invitee.team_id.as_str()).or_default() += 1;
+    }
+    store::insert_team_counts(conn, &wave.id, &per_team)?;
+    let invitation_ids = store::insert_invitations(conn, &organisation_id, &wave.id, &invitees)?;
+    outbox::queue(conn, &organisation_id, &invitation_ids, 0, to_stored(now))?;
+    Ok(Some(wave))
+}
+
+/// Records a firing that was missed and not opened (its window had passed,
+/// or a later firing was missed too). `Ok(false)`: already handled.
+pub fn skip(
+    conn: &mut DbConnection,
+    pulse: &Pulse,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    if store::firing_handled(conn, &pulse.row.id, to_stored(at))? {
+        return Ok(false);
+    }
+    store::insert_skipped(conn, pulse, to_stored(at), to_stored(now))?;
+    Ok(true)
+}
+
+/// A person invited to a wave, and the team they count for.
+pub struct Invitee {
+    pub person_id: String,
+    pub team_id: String,
+    pub language: String,
+}
+
+/// The people active now in the pulse's audience: members of its team
+/// subtrees, minus those of its excluded subtrees.
+fn audience(conn: &mut DbConnection, pulse: &Pulse) -> Result<Vec<Invitee>, ApiError> {
+    let tree = TeamTree::new(crate::org::teams::store::list(
+        conn,
+        &pulse.row.organisation_id,
+    )?);
+    let mut teams: HashSet<&str> = HashSet::new();
+    for root in &pulse.audience {
+        teams.extend(tree.subtree(root).iter().map(|t| t.id.as_str()));
+    }
+    for root in &pulse.excluded_teams {
+        for team in tree.subtree(root) {
+            teams.remove(team.id.as_str());
+        }
+    }
+    let people = store::active_people(conn, &pulse.row.organisation_id)?;
+    Ok(people
+        .into_iter()
+        .filter(|(_, team_id, _)| teams.contains(team_id.as_str()))
+        .map(|(person_id, team_id, language)| Invitee {
+            person_id,
+            team_id,
+            language,
+        })
+        .collect())
+}
+
+/// Closes an open wave at `now`; unsent emails for it are cancelled.
+/// `Ok(false)`: it was not open (closed already, by another replica maybe).
+pub fn close(conn: &mut DbConnection, wave_id: &str, now: DateTime<Utc>) -> Result<bool, ApiError> {
+    if store::mark_closed(conn, wave_id, to_stored(now))? == 0 {
+        return Ok(false);
+    }
+    outbox::cancel_for_wave(conn, wave_id)?;
+    Ok(true)
+}
+
+/// Queues the latest due reminder of an open wave for everyone who has not
+/// answered. Reminders missed while the service was down are not sent in a
+/// burst: only the latest due one goes out. `Ok(0)`: nothing due, or
+/// another replica queued it.
+pub fn remind(
+    conn: &mut DbConnection,
+    wave: &WaveRow,
+    now: DateTime<Utc>,
+) -> Result<usize, ApiError> {
+    let times = wave.reminder_times()?;
+    let due = i32::try_from(times.iter().filter(|t| **t <= now).count()).unwrap_or(0);
+    if due <= wave.reminders_queued {
+        return Ok(0);
+    }
+    if store::advance_reminders(conn, &wave.id, wave.reminders_queued, due)? == 0 {
+        return Ok(0);
+    }
+    let unanswered = store::unanswered_invitations(conn, &wave.id)?;
+    Ok(outbox::queue(
+        conn,
+        &wave.organisation_id,
+        &unanswered,
+        due,
+        to_stored(now),
+    )?)
+}
+
+/// Moves an open wave's close later. Reminders stay where they were.
+pub fn extend(
+    conn: &mut DbConnection,
+    wave: &WaveRow,
+    closes_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if wave.status != "open" {
+        return Err(ApiError::Conflict(
+            "Only an open wave can be extended.".into(),
+        ));
+    }
+    let current = wave.closes_at.map(|t| t.and_utc()).unwrap_or(now);
+    if closes_at <= current || closes_at <= now {
+        return Err(ApiError::field(
+            "closes_at",
+            "must be later than the wave's current close and than now",
+        ));
+    }
+    let opened = wave.opened_at.map(|t| t.and_utc()).unwrap_or(now);
+    if closes_at - opened > Duration::hours(i64::from(pulses::MAX_OPEN_HOURS)) {
+        return Err(ApiError::field(
+            "closes_at",
+            "a wave stays open at most 60 days",
+        ));
+    }
+    if store::set_closes_at(conn, &wave.id, to_stored(closes_at))? == 0 {
+        return Err(ApiError::Conflict("The wave closed meanwhile.".into()));
+    }
+    Ok(())
+}
