@@ -72,6 +72,8 @@ impl Application {
         mut settings: Settings,
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
+        // A broken shipped template is a broken build: refuse to start, naming it.
+        surveys::template::builtin().map_err(|e| anyhow::anyhow!("{e}"))?;
         if settings.ensure_secret()? {
             tracing::info!(
                 path = %settings.data_dir.join("secret").display(),

@@ -380,6 +380,26 @@ impl TestApp {
         self.ready_token(&email, one_time.expose()).await
     }
 
+    /// Another instance of Peil on this test's database, as a replica or the
+    /// same service after a restart would be: its own clock, its own
+    /// settings laid over the test's (e.g. the scheduler switched on).
+    pub async fn another_instance(&self, clock: Arc<ManualClock>, extra: &str) -> Instance {
+        let settings = test_settings(&self.database, extra);
+        let application = Application::build_with_clock(settings, clock)
+            .await
+            .expect("building another instance");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(application.run_until(async {
+            let _ = stopped.await;
+        }));
+        Instance {
+            address,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
     /// One pass of the survey schedule at the test clock's time, as the
     /// scheduler would run it.
     pub async fn run_schedule(&self) -> peil::surveys::scheduler::Pass {
@@ -408,6 +428,34 @@ impl TestApp {
 }
 
 impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A second server on a test's database; see [`TestApp::another_instance`].
+pub struct Instance {
+    pub address: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Instance {
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("instance task")
+                .expect("instance stops cleanly");
+        }
+    }
+}
+
+impl Drop for Instance {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

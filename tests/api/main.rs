@@ -14,5 +14,8 @@ mod lifecycle;
 mod organisation;
 mod people;
 mod problems;
+mod pulses;
 mod storage;
 mod teams;
+mod templates;
+mod waves;
