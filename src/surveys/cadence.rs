@@ -226,6 +226,22 @@ mod tests {
     }
 
     #[test]
+    fn first_and_third_monday_for_a_fortnightly_rhythm() {
+        // Five cron fields cannot say "every 14 days"; nth weekdays come close.
+        let c = amsterdam("0 9 * * 1#1,1#3");
+        let firings = c.between(utc("2027-01-01T00:00:00Z"), utc("2027-02-28T00:00:00Z"), 10);
+        assert_eq!(
+            firings,
+            vec![
+                utc("2027-01-04T08:00:00Z"),
+                utc("2027-01-18T08:00:00Z"),
+                utc("2027-02-01T08:00:00Z"),
+                utc("2027-02-15T08:00:00Z"),
+            ]
+        );
+    }
+
+    #[test]
     fn gaps_between_firings() {
         let c = amsterdam("0 9 * * 1");
         assert_eq!(
