@@ -234,3 +234,41 @@ async fn a_manager_sees_only_their_subtree() {
     assert_problem(write, 403, "forbidden").await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_team_a_pulse_invites_cannot_be_deleted() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let team = app.create_team(&admin, "Research", None).await;
+    let pulse = app.create_pulse(&admin, &[&team]).await;
+    let refused = app
+        .request(
+            "DELETE",
+            &format!("/api/v1/teams/{team}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    let problem = assert_problem(refused, 409, "conflict").await;
+    assert!(problem["detail"].as_str().unwrap().contains("pulse"));
+    // Once the pulse is gone (it never opened a wave), the team can go.
+    let deleted = app
+        .request(
+            "DELETE",
+            &format!("/api/v1/pulses/{pulse}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+    let gone = app
+        .request(
+            "DELETE",
+            &format!("/api/v1/teams/{team}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status(), 204);
+    app.stop().await;
+}

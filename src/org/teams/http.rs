@@ -374,6 +374,14 @@ pub async fn delete_team(
                     "Manager accounts are attached to this team: reassign them first.".into(),
                 ));
             }
+            // A pulse's audience must not shrink behind HR's back.
+            if let Some(pulse) =
+                crate::surveys::pulses::store::naming_team(conn, &organisation_id, &id)?
+            {
+                return Err(ApiError::Conflict(format!(
+                    "The pulse \"{pulse}\" names this team in its audience: change the pulse first."
+                )));
+            }
             store::delete(conn, &id)?;
             Ok(())
         })

@@ -159,3 +159,22 @@ pub fn count_opened(conn: &mut DbConnection, id: &str) -> QueryResult<i64> {
 pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
     diesel::delete(pulses::table.find(id)).execute(conn)
 }
+
+/// The name of a pulse whose audience or exclusions name this team, if any.
+pub fn naming_team(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    team_id: &str,
+) -> QueryResult<Option<String>> {
+    let rows: Vec<(String, String, String)> = pulses::table
+        .filter(pulses::organisation_id.eq(organisation_id))
+        .select((pulses::name, pulses::audience, pulses::excluded_teams))
+        .load(conn)?;
+    Ok(rows.into_iter().find_map(|(name, audience, excluded)| {
+        let names = |json: &str| {
+            serde_json::from_str::<Vec<String>>(json)
+                .is_ok_and(|ids| ids.iter().any(|id| id == team_id))
+        };
+        (names(&audience) || names(&excluded)).then_some(name)
+    }))
+}
