@@ -25,6 +25,35 @@ struct RawSettings {
     auth: AuthSettings,
     bootstrap: BootstrapSettings,
     scheduler: SchedulerSettings,
+    mail: RawMail,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMail {
+    enabled: bool,
+    from: String,
+    reply_to: Option<String>,
+    folder: Option<PathBuf>,
+    batch_size: usize,
+    poll_interval_ms: u64,
+    lease_secs: u64,
+    retry_base_secs: u64,
+    retry_max_secs: u64,
+    smtp: RawSmtp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: Option<String>,
+    port: u16,
+    tls: SmtpTls,
+    username: Option<String>,
+    password: Option<String>,
+    connections: usize,
+    rate_per_second: u32,
+    timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +89,67 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub bootstrap: BootstrapSettings,
     pub scheduler: SchedulerSettings,
+    pub mail: MailSettings,
+}
+
+/// Sending email: the outbox worker, and where mail goes.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// Off: this instance never sends (the outbox keeps everything for another).
+    pub enabled: bool,
+    pub from: lettre::message::Mailbox,
+    pub reply_to: Option<lettre::message::Mailbox>,
+    /// SMTP, or `.eml` files in a folder when no SMTP host is configured.
+    pub transport: MailTransport,
+    pub batch_size: usize,
+    pub poll_interval_ms: u64,
+    pub lease_secs: u64,
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum MailTransport {
+    Folder(PathBuf),
+    Smtp(SmtpSettings),
+}
+
+#[derive(Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub credentials: Option<(String, String)>,
+    pub connections: usize,
+    /// Messages per second at most; 0: no limit.
+    pub rate_per_second: u32,
+    pub timeout_secs: u64,
+}
+
+// Never print the SMTP password.
+impl fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("authenticated", &self.credentials.is_some())
+            .field("connections", &self.connections)
+            .field("rate_per_second", &self.rate_per_second)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text: only for a relay on the same host or network.
+    None,
+    /// Upgrade with STARTTLS (usually port 587); refused if the server cannot.
+    Starttls,
+    /// TLS from the first byte (usually port 465).
+    Tls,
 }
 
 #[derive(Debug, Clone)]
@@ -365,6 +455,7 @@ impl Settings {
                 "must be a cron expression with six fields (seconds first), e.g. \"0 * * * * *\"",
             ));
         }
+        let mail = Self::validate_mail(raw.mail, &raw.data_dir)?;
         Ok(Self {
             data_dir: raw.data_dir,
             secret,
@@ -387,6 +478,90 @@ impl Settings {
             auth: raw.auth,
             bootstrap: raw.bootstrap,
             scheduler: raw.scheduler,
+            mail,
+        })
+    }
+
+    fn validate_mail(raw: RawMail, data_dir: &Path) -> Result<MailSettings, ConfigError> {
+        let from = raw
+            .from
+            .parse()
+            .map_err(|e| ConfigError::key("mail.from", format!("is not an address: {e}")))?;
+        let reply_to = raw
+            .reply_to
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| ConfigError::key("mail.reply_to", format!("is not an address: {e}")))?;
+        if !(1..=10_000).contains(&raw.batch_size) {
+            return Err(ConfigError::key("mail.batch_size", "must be 1 to 10000"));
+        }
+        if raw.poll_interval_ms == 0 {
+            return Err(ConfigError::key(
+                "mail.poll_interval_ms",
+                "must be at least 1",
+            ));
+        }
+        if raw.lease_secs < 10 {
+            return Err(ConfigError::key("mail.lease_secs", "must be at least 10"));
+        }
+        if raw.retry_base_secs == 0 || raw.retry_max_secs < raw.retry_base_secs {
+            return Err(ConfigError::key(
+                "mail.retry_max_secs",
+                "must be at least mail.retry_base_secs, which must be at least 1",
+            ));
+        }
+        let transport = match raw.smtp.host.as_deref().map(str::trim) {
+            None | Some("") => {
+                MailTransport::Folder(raw.folder.unwrap_or_else(|| data_dir.join("mail")))
+            }
+            Some(host) => {
+                if !(1..=64).contains(&raw.smtp.connections) {
+                    return Err(ConfigError::key("mail.smtp.connections", "must be 1 to 64"));
+                }
+                if raw.smtp.timeout_secs == 0 {
+                    return Err(ConfigError::key(
+                        "mail.smtp.timeout_secs",
+                        "must be at least 1",
+                    ));
+                }
+                let credentials = match (raw.smtp.username, raw.smtp.password) {
+                    (Some(user), Some(password)) => Some((user, password)),
+                    (None, None) => None,
+                    (Some(_), None) => {
+                        return Err(ConfigError::key(
+                            "mail.smtp.password",
+                            "is needed with mail.smtp.username",
+                        ));
+                    }
+                    (None, Some(_)) => {
+                        return Err(ConfigError::key(
+                            "mail.smtp.username",
+                            "is needed with mail.smtp.password",
+                        ));
+                    }
+                };
+                MailTransport::Smtp(SmtpSettings {
+                    host: host.to_owned(),
+                    port: raw.smtp.port,
+                    tls: raw.smtp.tls,
+                    credentials,
+                    connections: raw.smtp.connections,
+                    rate_per_second: raw.smtp.rate_per_second,
+                    timeout_secs: raw.smtp.timeout_secs,
+                })
+            }
+        };
+        Ok(MailSettings {
+            enabled: raw.enabled,
+            from,
+            reply_to,
+            transport,
+            batch_size: raw.batch_size,
+            poll_interval_ms: raw.poll_interval_ms,
+            lease_secs: raw.lease_secs,
+            retry_base_secs: raw.retry_base_secs,
+            retry_max_secs: raw.retry_max_secs,
         })
     }
 

@@ -2,6 +2,8 @@
 //! of the secret ever share a key (a MAC for API keys cannot be replayed as
 //! a link token, and so on).
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -13,13 +15,49 @@ type HmacSha256 = Hmac<Sha256>;
 #[derive(Clone)]
 pub struct ServerKeys {
     api_keys: [u8; 32],
+    invitation_links: [u8; 32],
 }
+
+/// Bytes of an invitation id (a UUID) and of the MAC that follows it in a link token.
+const ID_BYTES: usize = 16;
+const LINK_MAC_BYTES: usize = 16;
 
 impl ServerKeys {
     pub fn derive(secret: &ServerSecret) -> Self {
+        Self::from_secret(secret.expose())
+    }
+
+    fn from_secret(secret: &[u8]) -> Self {
         Self {
-            api_keys: derive(secret.expose(), b"peil/api-keys/v1"),
+            api_keys: derive(secret, b"peil/api-keys/v1"),
+            invitation_links: derive(secret, b"peil/invitation-links/v1"),
         }
+    }
+
+    /// The token in an invitation's link: the invitation id and a MAC of it
+    /// under a server-held key, base64url (43 characters). Derived, never
+    /// stored: the same invitation always gets the same link (reminders and
+    /// resends repeat it), and a copy of the database holds no usable link.
+    /// 128 bits of MAC leave nothing to guess.
+    pub fn invitation_token(&self, invitation_id: &str) -> Option<String> {
+        let id = uuid::Uuid::parse_str(invitation_id).ok()?;
+        let mut bytes = Vec::with_capacity(ID_BYTES + LINK_MAC_BYTES);
+        bytes.extend_from_slice(id.as_bytes());
+        bytes.extend_from_slice(&mac(&self.invitation_links, id.as_bytes())[..LINK_MAC_BYTES]);
+        Some(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// The invitation a link token names, if its MAC is right.
+    pub fn invitation_of(&self, token: &str) -> Option<String> {
+        let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+        if bytes.len() != ID_BYTES + LINK_MAC_BYTES {
+            return None;
+        }
+        let (id, tag) = bytes.split_at(ID_BYTES);
+        let mut check = HmacSha256::new_from_slice(&self.invitation_links).ok()?;
+        check.update(id);
+        check.verify_truncated_left(tag).ok()?;
+        Some(uuid::Uuid::from_slice(id).ok()?.to_string())
     }
 
     /// The stored form of an API key: HMAC-SHA256 under a server-held key.
@@ -58,15 +96,35 @@ mod tests {
 
     #[test]
     fn digests_depend_on_secret_and_key() {
-        let a = ServerKeys {
-            api_keys: derive(b"first secret", b"peil/api-keys/v1"),
-        };
-        let b = ServerKeys {
-            api_keys: derive(b"second secret", b"peil/api-keys/v1"),
-        };
+        let a = ServerKeys::from_secret(b"first secret");
+        let b = ServerKeys::from_secret(b"second secret");
         assert_eq!(a.api_key_digest("pk_x"), a.api_key_digest("pk_x"));
         assert_ne!(a.api_key_digest("pk_x"), a.api_key_digest("pk_y"));
         assert_ne!(a.api_key_digest("pk_x"), b.api_key_digest("pk_x"));
         assert_eq!(a.api_key_digest("pk_x").len(), 64);
+    }
+
+    #[test]
+    fn link_tokens_name_their_invitation_and_resist_forgery() {
+        let keys = ServerKeys::from_secret(b"a secret of some length");
+        let id = "6f1c2a3e-0b7d-4c1e-9a55-3f2d1e0c9b8a";
+        let token = keys.invitation_token(id).unwrap();
+        assert_eq!(token.len(), 43);
+        assert_eq!(keys.invitation_token(id).unwrap(), token, "derived, stable");
+        assert_eq!(keys.invitation_of(&token).as_deref(), Some(id));
+        // Another secret, a flipped character, or a truncated token: nothing.
+        assert_eq!(
+            ServerKeys::from_secret(b"another").invitation_of(&token),
+            None
+        );
+        let mut forged = token.clone().into_bytes();
+        forged[40] = if forged[40] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            keys.invitation_of(std::str::from_utf8(&forged).unwrap()),
+            None
+        );
+        assert_eq!(keys.invitation_of(&token[..42]), None);
+        assert_eq!(keys.invitation_of("not base64!"), None);
+        assert_eq!(keys.invitation_token("not a uuid"), None);
     }
 }

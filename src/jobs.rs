@@ -17,6 +17,7 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use crate::clock::SharedClock;
 use crate::config::SchedulerSettings;
 use crate::db::{Db, DbError};
+use crate::delivery::worker::Worker;
 use crate::error::ApiError;
 
 pub struct Background {
@@ -33,6 +34,7 @@ impl Background {
         db: Db,
         clock: SharedClock,
         settings: &SchedulerSettings,
+        mail: Option<Worker>,
     ) -> anyhow::Result<Self> {
         let (stop, _) = watch::channel(false);
         let mut background = Self {
@@ -46,6 +48,9 @@ impl Background {
             let db = sweep_db.clone();
             async move { sweep_expired(&db).await }
         });
+        if let Some(worker) = mail {
+            background.send_mail(worker, clock.clone());
+        }
         if settings.enabled {
             let cron = JobScheduler::new().await?;
             let (job_db, job_clock, job_pass) =
@@ -86,6 +91,36 @@ impl Background {
                 }
             }
             tracing::debug!(job = name, "stopped");
+        });
+    }
+
+    /// The outbox worker: rounds back to back while there is a backlog, then
+    /// a look every `mail.poll_interval_ms`. A round in progress finishes
+    /// (its sends are recorded) before the worker stops.
+    fn send_mail(&mut self, worker: Worker, clock: SharedClock) {
+        let mut stop = self.stop.subscribe();
+        let idle = Duration::from_millis(worker.poll_interval_ms());
+        self.tasks.spawn(async move {
+            loop {
+                let busy = match worker.round(clock.now()).await {
+                    Ok(round) => round.claimed >= worker.batch_size(),
+                    Err(ApiError::Unavailable) => false,
+                    Err(error) => {
+                        tracing::warn!(%error, "an outbox round failed; retrying");
+                        false
+                    }
+                };
+                if *stop.borrow() {
+                    break;
+                }
+                if !busy {
+                    tokio::select! {
+                        _ = stop.changed() => break,
+                        () = tokio::time::sleep(idle) => {}
+                    }
+                }
+            }
+            tracing::debug!(job = "outbox", "stopped");
         });
     }
 

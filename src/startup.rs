@@ -18,6 +18,8 @@ use crate::config::SchedulerSettings;
 use crate::config::{DatabaseUrl, Settings};
 use crate::crypto::ServerKeys;
 use crate::db::{self, Db, MigrationLock};
+use crate::delivery::mailer::Mailer;
+use crate::delivery::worker::Worker;
 use crate::error::ApiError;
 use crate::http::{self, BodyLimit, middleware};
 use crate::jobs::Background;
@@ -58,6 +60,7 @@ pub struct Application {
     db: Db,
     clock: SharedClock,
     scheduler: SchedulerSettings,
+    mail: Option<Worker>,
     initial_admin: Option<InitialAdmin>,
 }
 
@@ -111,6 +114,17 @@ impl Application {
                 .as_ref()
                 .context("the server secret is set by ensure_secret")?,
         );
+        let mail = settings.mail.enabled.then(|| {
+            let mailer = Mailer::new(&settings.mail);
+            tracing::info!(mail = %mailer.describe(), "outbox worker on");
+            Worker::new(
+                db.clone(),
+                std::sync::Arc::new(mailer),
+                keys.clone(),
+                settings.mail.clone(),
+                settings.server.public_url.clone(),
+            )
+        });
         let keys_data = web::Data::new(keys);
         let clock_data = web::Data::new(clock.clone());
         let scheduler = settings.scheduler.clone();
@@ -145,7 +159,8 @@ impl Application {
                         .configure(org::people::http::routes)
                         .configure(surveys::templates::http::routes)
                         .configure(surveys::pulses::http::routes)
-                        .configure(surveys::waves::http::routes),
+                        .configure(surveys::waves::http::routes)
+                        .configure(crate::delivery::http::routes),
                 )
                 .split_for_parts();
             app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi))
@@ -168,6 +183,7 @@ impl Application {
             db,
             clock,
             scheduler,
+            mail,
             initial_admin,
         })
     }
@@ -185,8 +201,13 @@ impl Application {
     /// lets in-flight requests finish (up to `server.shutdown_timeout_secs`),
     /// and waits for background jobs to finish their current step.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let background =
-            Background::start(self.db.clone(), self.clock.clone(), &self.scheduler).await?;
+        let background = Background::start(
+            self.db.clone(),
+            self.clock.clone(),
+            &self.scheduler,
+            self.mail,
+        )
+        .await?;
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         tokio::select! {

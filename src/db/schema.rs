@@ -173,6 +173,7 @@ diesel::table! {
         reminders_queued -> Integer,
         invited -> Integer,
         created_at -> Timestamp,
+        delivery -> Nullable<Text>,
     }
 }
 
@@ -208,17 +209,22 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
     }
 }
 
 diesel::joinable!(waves -> pulses (pulse_id));
 diesel::joinable!(invitations -> waves (wave_id));
 diesel::joinable!(outbox -> invitations (invitation_id));
+diesel::joinable!(invitations -> people (person_id));
+diesel::joinable!(waves -> organisations (organisation_id));
 diesel::allow_tables_to_appear_in_same_query!(
     pulses,
     waves,
     wave_teams,
     invitations,
     outbox,
-    people
+    people,
+    organisations
 );

@@ -41,11 +41,12 @@ pub fn queue(
     Ok(queued)
 }
 
-/// Emails for a wave that have not gone out yet are no longer wanted once it
-/// closes: an invitation to a closed survey only disappoints.
-pub fn cancel_for_wave(conn: &mut DbConnection, wave_id: &str) -> QueryResult<usize> {
-    diesel::update(
-        outbox::table.filter(outbox::status.eq("queued")).filter(
+/// Every email of a wave, sent or not: once it closes, nothing more goes
+/// out (an invitation to a closed survey only disappoints), and the rows
+/// would keep who was reminded, that is, who had not answered.
+pub fn delete_for_wave(conn: &mut DbConnection, wave_id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        outbox::table.filter(
             outbox::invitation_id.eq_any(
                 invitations::table
                     .filter(invitations::wave_id.eq(wave_id))
@@ -53,18 +54,57 @@ pub fn cancel_for_wave(conn: &mut DbConnection, wave_id: &str) -> QueryResult<us
             ),
         ),
     )
-    .set(outbox::status.eq("cancelled"))
     .execute(conn)
 }
 
-/// How many emails of a wave wait, per reminder number (0 = the invitation).
-pub fn queued_for_wave(conn: &mut DbConnection, wave_id: &str) -> QueryResult<Vec<(i32, i64)>> {
-    outbox::table
+/// Emails of one kind (invitations or reminders) of a wave, by state.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct DeliveryCounts {
+    /// Waiting for their first attempt.
+    pub queued: i64,
+    /// Failed temporarily (the server unreachable, a 4xx): retried with back-off.
+    pub retrying: i64,
+    pub sent: i64,
+    /// Failed permanently (a 5xx, an invalid address): see `…/undeliverable`.
+    pub failed: i64,
+    /// Not sent because the wave closed first, or the person had answered.
+    pub cancelled: i64,
+}
+
+/// A wave's emails: the invitations, and the reminders.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Delivery {
+    pub invitations: DeliveryCounts,
+    pub reminders: DeliveryCounts,
+}
+
+pub fn delivery(conn: &mut DbConnection, wave_id: &str) -> QueryResult<Delivery> {
+    let rows: Vec<(i32, String, i32, i64)> = outbox::table
         .inner_join(invitations::table)
         .filter(invitations::wave_id.eq(wave_id))
-        .filter(outbox::status.eq("queued"))
-        .group_by(outbox::reminder)
-        .select((outbox::reminder, diesel::dsl::count_star()))
-        .order(outbox::reminder)
-        .load(conn)
+        .group_by((outbox::reminder, outbox::status, outbox::attempts))
+        .select((
+            outbox::reminder,
+            outbox::status,
+            outbox::attempts,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?;
+    let mut delivery = Delivery::default();
+    for (reminder, status, attempts, n) in rows {
+        let tried = attempts > 0;
+        let counts = if reminder == 0 {
+            &mut delivery.invitations
+        } else {
+            &mut delivery.reminders
+        };
+        match status.as_str() {
+            "queued" if tried => counts.retrying += n,
+            "queued" => counts.queued += n,
+            "sent" => counts.sent += n,
+            "failed" => counts.failed += n,
+            _ => counts.cancelled += n,
+        }
+    }
+    Ok(delivery)
 }

@@ -107,10 +107,12 @@ impl Cadence {
     /// The next matching wall-clock minute strictly after `local`.
     fn next_local(&self, local: NaiveDateTime) -> Option<NaiveDateTime> {
         let as_utc = Utc.from_utc_datetime(&local);
+        // croner carries the start's fraction of a second into what it
+        // finds; a firing is on the whole minute.
         self.cron
             .find_next_occurrence(&as_utc, false)
             .ok()
-            .map(|t| t.naive_utc())
+            .and_then(|t| chrono::Timelike::with_nanosecond(&t.naive_utc(), 0))
     }
 
     /// The instant a wall-clock time means in this zone: the earlier one when
@@ -239,6 +241,15 @@ mod tests {
                 utc("2027-02-15T08:00:00Z"),
             ]
         );
+    }
+
+    #[test]
+    fn firings_are_on_the_whole_minute_whatever_the_start() {
+        let c = amsterdam("0 9 * * 1");
+        let after: DateTime<Utc> = "2026-01-01T00:00:00.123456Z".parse().unwrap();
+        assert_eq!(c.next_after(after), Some(utc("2026-01-05T08:00:00Z")));
+        let after: DateTime<Utc> = "2026-01-05T07:59:59.999999Z".parse().unwrap();
+        assert_eq!(c.next_after(after), Some(utc("2026-01-05T08:00:00Z")));
     }
 
     #[test]

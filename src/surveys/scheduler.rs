@@ -15,8 +15,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::pulses::{self, Pulse};
-use super::waves::{self, Trigger};
+use super::pulses::{self, Pulse, PulseStatus};
+use super::waves::{self, Closing, Opening, Trigger};
 use crate::clock::to_stored;
 use crate::db::{self, DbConnection};
 use crate::error::ApiError;
@@ -46,30 +46,23 @@ pub fn run_due(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Pass, ApiE
     let mut pass = Pass::default();
 
     for wave_id in waves::store::due_to_close(conn, to_stored(now))? {
-        match db::write(conn, |conn| waves::close(conn, &wave_id, now)) {
+        match db::write(conn, |conn| waves::close(conn, &wave_id, Closing::Due, now)) {
             Ok(true) => pass.closed += 1,
             Ok(false) => {}
             Err(error) => tracing::warn!(wave = %wave_id, %error, "closing a wave failed"),
         }
     }
 
-    for row in pulses::store::active(conn)? {
-        let pulse_id = row.id.clone();
-        let pulse = match Pulse::from_row(row) {
-            Ok(pulse) => pulse,
-            Err(error) => {
-                tracing::error!(pulse = %pulse_id, error = format!("{error:#}"), "a stored pulse does not decode");
-                continue;
-            }
-        };
-        match db::write(conn, |conn| open_due(conn, &pulse, now)) {
+    for pulse_id in pulses::store::active_ids(conn)? {
+        match db::write(conn, |conn| open_due(conn, &pulse_id, now)) {
             Ok((opened, skipped)) => {
                 pass.opened += opened;
                 pass.skipped += skipped;
             }
-            // Another scheduler handled the same firing first.
+            // Openers queue on the pulse's lock, so a second one finds the
+            // firing handled; a constraint refusing it means something else.
             Err(ApiError::Conflict(_)) => {
-                tracing::debug!(pulse = %pulse_id, "firing handled by another instance");
+                tracing::warn!(pulse = %pulse_id, "a constraint refused opening a wave");
             }
             Err(error) => tracing::warn!(pulse = %pulse_id, %error, "opening a wave failed"),
         }
@@ -85,13 +78,19 @@ pub fn run_due(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Pass, ApiE
 }
 
 /// Handles the firings of one pulse that came since it last fired:
-/// (opened, skipped).
+/// (opened, skipped). Reads the pulse under its lock, so a pause or an edit
+/// committed while this pass ran is what counts.
 fn open_due(
     conn: &mut DbConnection,
-    pulse: &Pulse,
+    pulse_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(usize, usize), ApiError> {
-    let from = pulses::store::last_scheduled(conn, &pulse.row.id)?
+    pulses::store::lock(conn, pulse_id)?;
+    let pulse = Pulse::from_row(pulses::store::find(conn, pulse_id)?)?;
+    if pulse.status != PulseStatus::Active {
+        return Ok((0, 0));
+    }
+    let from = pulses::store::last_scheduled(conn, pulse_id)?
         .map_or(pulse.row.schedule_from, |last| {
             last.max(pulse.row.schedule_from)
         })
@@ -102,26 +101,36 @@ fn open_due(
     };
     let mut skipped = 0;
     for &at in older {
-        if waves::skip(conn, pulse, at, now)? {
+        if waves::skip(conn, &pulse, at, now)? {
             skipped += 1;
         }
     }
-    if latest + pulse.timing.window() > now {
-        let opened = waves::open(conn, &pulse.row.id, Trigger::Schedule(latest), now)?;
-        if let Some(wave) = &opened {
+    if latest + pulse.timing.window() <= now {
+        return Ok((
+            0,
+            skipped + usize::from(waves::skip(conn, &pulse, latest, now)?),
+        ));
+    }
+    match waves::open(conn, pulse_id, Trigger::Schedule(latest), now)? {
+        Opening::Opened(wave) => {
             tracing::info!(
-                pulse = %pulse.row.id,
+                pulse = %pulse_id,
                 wave = %wave.id,
                 invited = wave.invited,
                 late = (now - latest).num_seconds() > 60,
                 "wave opened"
             );
+            Ok((1, skipped))
         }
-        Ok((usize::from(opened.is_some()), skipped))
-    } else {
-        if waves::skip(conn, pulse, latest, now)? {
-            skipped += 1;
+        Opening::AlreadyHandled => Ok((0, skipped)),
+        // An extended wave still open, or an audience with nobody in it:
+        // the firing is recorded as skipped, and the next one tries again.
+        why @ (Opening::PulseHasOpenWave | Opening::NobodyToInvite) => {
+            tracing::warn!(pulse = %pulse_id, reason = ?why, "a scheduled wave did not open");
+            Ok((
+                0,
+                skipped + usize::from(waves::skip(conn, &pulse, latest, now)?),
+            ))
         }
-        Ok((0, skipped))
     }
 }

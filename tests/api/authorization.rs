@@ -194,6 +194,7 @@ async fn every_route_answers_every_caller_as_the_permission_table_says() {
             .replace("{event_id}", &victim_event)
             .replace("/pulses/{id}", &format!("/pulses/{victim_pulse}"))
             .replace("/waves/{id}", &format!("/waves/{victim_wave}"))
+            .replace("{person_id}", &victim_person)
             .replace("/templates/{key}", "/templates/development");
         for (who, token) in &callers {
             n += 1;

@@ -116,6 +116,9 @@ pub fn test_settings(database: &TestDatabase, extra: &str) -> Settings {
         [scheduler]
         # Tests drive the schedule with run_schedule() on a manual clock.
         enabled = false
+        [mail]
+        # Tests that send mail switch the worker on with their own server.
+        enabled = false
         "#,
         data_dir.display(),
         database.url
@@ -388,13 +391,11 @@ impl TestApp {
         let application = Application::build_with_clock(settings, clock)
             .await
             .expect("building another instance");
-        let address = format!("http://127.0.0.1:{}", application.port());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(application.run_until(async {
             let _ = stopped.await;
         }));
         Instance {
-            address,
             stop: Some(stop),
             task: Some(task),
         }
@@ -437,7 +438,6 @@ impl Drop for TestApp {
 
 /// A second server on a test's database; see [`TestApp::another_instance`].
 pub struct Instance {
-    pub address: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }

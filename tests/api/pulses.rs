@@ -366,7 +366,10 @@ async fn editing_a_pulse_changes_future_waves_only_and_k_never_goes_down() {
         waves[0]["closes_at"].as_str().unwrap(),
         "2026-01-13T08:00:00Z"
     ));
-    assert_eq!(waves[1]["min_group_size"], 5, "the first wave keeps its k");
+    assert_eq!(
+        waves[1]["min_group_size"], 7,
+        "a raised k holds for the earlier wave's results too"
+    );
 
     // A new cadence counts from now: last Monday's firing is not "missed".
     app.clock.set(at("2026-01-13T12:00:00Z"));
@@ -430,8 +433,8 @@ async fn send_now_twice_with_one_idempotency_key_opens_one_wave() {
         crate::waves::invitations_and_emails(&app, a["id"].as_str().unwrap()).await;
     assert_eq!((invitations, emails), (5, 5));
 
-    // Another key is another click: a second wave.
-    let other = app
+    // Waves of one pulse never overlap: another click while it is open is refused.
+    let overlapping = app
         .client
         .post(&url)
         .bearer_auth(&admin)
@@ -439,9 +442,94 @@ async fn send_now_twice_with_one_idempotency_key_opens_one_wave() {
         .send()
         .await
         .unwrap();
+    assert_problem(overlapping, 409, "conflict").await;
+    // The same key on another pulse is another request: refused, not replayed.
+    let other_pulse = app.create_pulse(&admin, &[&team]).await;
+    let reused = app
+        .client
+        .post(app.url(&format!("/api/v1/pulses/{other_pulse}/waves")))
+        .bearer_auth(&admin)
+        .header("Idempotency-Key", "double-click-1")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(reused, 409, "conflict").await;
+
+    // Once it is closed, another key is another wave.
+    let wave_id = a["id"].as_str().unwrap();
+    let closed = app
+        .request(
+            "POST",
+            &format!("/api/v1/waves/{wave_id}/close"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(closed.status(), 200);
+    let other = app
+        .client
+        .post(&url)
+        .bearer_auth(&admin)
+        .header("Idempotency-Key", "double-click-3")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(other.status(), 201);
     let other: Value = other.json().await.unwrap();
     assert_ne!(other["id"], a["id"]);
     assert_eq!(other["number"], 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn new_dates_count_from_now_and_an_empty_audience_is_refused() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let engineering = team_with_people(&app, &admin, "Engineering", None, 2).await;
+    let platform = team_with_people(&app, &admin, "Platform", Some(&engineering), 2).await;
+    app.clock.set(at("2026-01-01T00:00:00Z"));
+    let mut body = weekly_pulse(&[&engineering]);
+    body["end_date"] = json!("2026-01-13");
+    body["start_date"] = json!("2026-01-06");
+    let id = app
+        .post_json("/api/v1/pulses", &body, Some(&admin))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Only Monday 12 January lies in [6 January, 13 January).
+    let opens = schedule(&app, &admin, &id, 5).await;
+    assert_eq!(opens.len(), 1, "{opens:?}");
+    assert!(same_instant(&opens[0], "2026-01-12T08:00:00Z"), "{opens:?}");
+    app.clock.set(at("2026-01-12T08:00:00Z"));
+    assert_eq!(app.run_schedule().await.opened, 1);
+    app.clock.set(at("2026-02-10T12:00:00Z"));
+    assert_eq!(app.run_schedule().await.closed, 1);
+    assert!(
+        pulse(&app, &admin, &id).await["next_wave_at"].is_null(),
+        "ended"
+    );
+
+    // Extending the end on 10 February: the Mondays since the end are not "missed".
+    let extended = patch(&app, &admin, &id, json!({"end_date": "2026-06-01"})).await;
+    assert_eq!(extended.status(), 200);
+    let pass = app.run_schedule().await;
+    assert_eq!((pass.opened, pass.skipped), (0, 0));
+    assert!(same_instant(
+        pulse(&app, &admin, &id).await["next_wave_at"]
+            .as_str()
+            .unwrap(),
+        "2026-02-16T08:00:00Z"
+    ));
+
+    // Excluding the whole audience leaves nobody: refused.
+    let excluded = patch(&app, &admin, &id, json!({"excluded_teams": [engineering]})).await;
+    let problem = assert_problem(excluded, 422, "validation").await;
+    assert_eq!(problem_fields(&problem), ["excluded_teams"]);
+    let partly = patch(&app, &admin, &id, json!({"excluded_teams": [platform]})).await;
+    assert_eq!(partly.status(), 200);
     app.stop().await;
 }

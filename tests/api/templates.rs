@@ -147,6 +147,19 @@ async fn an_organisation_adds_versions_of_its_own_templates_that_others_cannot_s
         .unwrap();
     assert_eq!(list.len(), 4, "the shipped three and the current version");
 
+    // A new version may reword a question, not change what it measures.
+    let mut changed = custom_template("career-check", 4, 1);
+    changed["questions"][1]["reverse"] = json!(true);
+    changed["questions"][2]["theme"] = json!("psychological_safety");
+    let refused = app
+        .post_json("/api/v1/templates", &changed, Some(&admin))
+        .await;
+    let problem = assert_problem(refused, 422, "validation").await;
+    assert_eq!(
+        problem_fields(&problem),
+        ["questions.1.id", "questions.2.id"]
+    );
+
     let other = app.other_organisation_admin().await;
     let hidden = app
         .get("/api/v1/templates/career-check", Some(&other))

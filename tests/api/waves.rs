@@ -217,7 +217,9 @@ async fn a_scheduled_wave_opens_once_with_a_snapshot_of_its_audience() {
         [(0, "queued".to_owned(), 4), (1, "queued".to_owned(), 3)]
     );
 
-    // At its close time the wave closes, and unsent emails are cancelled.
+    // At its close time the wave closes: nothing more goes out, and the
+    // outbox rows (who was reminded: who had not answered) are gone; only
+    // the counts stay.
     app.clock.set(at("2026-01-08T08:00:00Z"));
     assert_eq!(app.run_schedule().await.closed, 1);
     let closed: Value = app
@@ -228,13 +230,10 @@ async fn a_scheduled_wave_opens_once_with_a_snapshot_of_its_audience() {
         .unwrap();
     assert_eq!(closed["status"], "closed");
     assert_eq!(closed["template"]["key"], "development");
-    assert_eq!(
-        outbox_of(&app, &wave_id).await,
-        [
-            (0, "cancelled".to_owned(), 4),
-            (1, "cancelled".to_owned(), 3)
-        ]
-    );
+    assert!(outbox_of(&app, &wave_id).await.is_empty());
+    assert_eq!(closed["delivery"]["invitations"]["cancelled"], 4);
+    assert_eq!(closed["delivery"]["reminders"]["cancelled"], 3);
+    assert_eq!(closed["delivery"]["invitations"]["queued"], 0);
 
     // The next Monday's wave counts the mover in Sales and invites the hire.
     app.clock.set(at("2026-01-12T08:00:00Z"));
@@ -430,7 +429,24 @@ async fn schedulers_racing_on_one_database_open_each_wave_once() {
     assert_eq!(numbers, [3, 2, 1]);
     for wave in &waves {
         let id = wave["id"].as_str().unwrap();
-        assert_eq!(invitations_and_emails(&app, id).await, (30, 30));
+        let detail: Value = app
+            .get(&format!("/api/v1/waves/{id}"), Some(&admin))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let emails = &detail["delivery"]["invitations"];
+        let total = emails["queued"].as_i64().unwrap() + emails["cancelled"].as_i64().unwrap();
+        assert_eq!(total, 30, "one invitation email each: {detail}");
+        let reminders = &detail["delivery"]["reminders"];
+        let total =
+            reminders["queued"].as_i64().unwrap() + reminders["cancelled"].as_i64().unwrap();
+        assert_eq!(
+            total,
+            if wave["number"] == 3 { 0 } else { 30 },
+            "one reminder each: {detail}"
+        );
+        assert_eq!(invitations_and_emails(&app, id).await.0, 30);
     }
     let pulse: Value = app
         .get(&format!("/api/v1/pulses/{pulse_id}"), Some(&admin))
@@ -486,9 +502,11 @@ async fn hr_closes_a_wave_early_or_extends_it() {
     let problem = assert_problem(earlier, 422, "validation").await;
     assert_eq!(problem["errors"][0]["field"], "closes_at");
     let missing = extend(json!({})).await;
-    assert_problem(missing, 422, "validation").await;
+    let problem = assert_problem(missing, 422, "validation").await;
+    assert_eq!(problem["errors"][0]["field"], "closes_at");
     let too_far = extend(json!({"closes_at": "2026-06-01T10:00:00Z"})).await;
-    assert_problem(too_far, 422, "validation").await;
+    let problem = assert_problem(too_far, 422, "validation").await;
+    assert_eq!(problem["errors"][0]["field"], "closes_at");
     let later = extend(json!({"closes_at": "2026-03-06T17:00:00Z"})).await;
     assert_eq!(later.status(), 200);
     let later: Value = later.json().await.unwrap();
@@ -518,11 +536,32 @@ async fn hr_closes_a_wave_early_or_extends_it() {
         again["closed_at"], closed["closed_at"],
         "closing twice changes nothing"
     );
-    assert_eq!(
-        outbox_of(&app, &wave_id).await,
-        [(0, "cancelled".to_owned(), 3), (1, "cancelled".to_owned(), 3)]
-    );
+    assert!(outbox_of(&app, &wave_id).await.is_empty());
+    assert_eq!(again["status"], "closed");
     let reopen = extend(json!({"closes_at": "2026-03-07T10:00:00Z"})).await;
     assert_problem(reopen, 409, "conflict").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_wave_past_its_close_time_is_not_extended_and_closes() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let team = team_with_people(&app, &admin, "Audit", None, 2).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let pulse_id = app.create_pulse(&admin, &[&team]).await;
+    let wave_id = app.send_now(&admin, &pulse_id).await;
+    // The close time (5 March 10:00) has passed, but no pass has run yet.
+    app.clock.set(at("2026-03-05T10:30:00Z"));
+    let late = app
+        .request(
+            "POST",
+            &format!("/api/v1/waves/{wave_id}/extend"),
+            Some(&admin),
+            Some(&json!({"closes_at": "2026-03-06T10:00:00Z"})),
+        )
+        .await;
+    assert_problem(late, 409, "conflict").await;
+    assert_eq!(app.run_schedule().await.closed, 1);
     app.stop().await;
 }

@@ -21,7 +21,7 @@ use crate::http::{ValidJson, idempotency};
 use crate::org::teams::TeamTree;
 use crate::surveys::templates;
 use crate::surveys::waves::http::Wave;
-use crate::surveys::waves::{self, Trigger};
+use crate::surveys::waves::{self, Opening, Trigger};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_pulses)
@@ -233,6 +233,24 @@ fn check(
             ));
         }
     }
+    let known_audience: Vec<&String> = draft
+        .audience
+        .iter()
+        .filter(|id| tree.get(id).is_some())
+        .collect();
+    if !known_audience.is_empty()
+        && known_audience.iter().all(|root| {
+            draft
+                .excluded_teams
+                .iter()
+                .any(|excluded| tree.is_within(root, excluded))
+        })
+    {
+        errors.push(FieldError::new(
+            "excluded_teams",
+            "leaves no team in the audience",
+        ));
+    }
     if let Err(e) = MinGroupSize::new(draft.min_group_size) {
         errors.push(FieldError::new("min_group_size", e.0));
     }
@@ -404,7 +422,10 @@ pub async fn update_pulse(
     let pulse = db
         .run(move |conn| {
             db::write(conn, |conn| {
-                let current = Pulse::from_row(store::find_in(conn, &organisation_id, &id)?)?;
+                let found = store::find_in(conn, &organisation_id, &id)?;
+                // Read again under the lock: concurrent edits queue, none is lost.
+                store::lock(conn, &found.id)?;
+                let current = Pulse::from_row(store::find(conn, &found.id)?)?;
                 let row = &current.row;
                 let draft = Draft {
                     name: request.name.unwrap_or_else(|| row.name.clone()),
@@ -445,16 +466,26 @@ pub async fn update_pulse(
                     ));
                 }
                 check(conn, &organisation_id, &draft, now)?;
-                let cadence_changed =
-                    draft.cron.trim() != row.cron || draft.time_zone != row.time_zone;
+                // A new cadence, new dates or a resume count from now: no
+                // firing before this edit is taken for a missed wave.
+                let timing_changed = draft.cron.trim() != row.cron
+                    || draft.time_zone != row.time_zone
+                    || draft.start_date != row.start_date
+                    || draft.end_date != row.end_date;
                 let resumed =
                     current.status == PulseStatus::Paused && draft.status == PulseStatus::Active;
-                let schedule_from = if cadence_changed || resumed {
+                let schedule_from = if timing_changed || resumed {
                     now.max(row.schedule_from.and_utc())
                 } else {
                     row.schedule_from.and_utc()
                 };
                 store::update(conn, &row.id, &values(&draft, schedule_from)?)?;
+                // A raised k holds for every wave of the pulse, past ones too.
+                store::raise_wave_k(
+                    conn,
+                    &row.id,
+                    i32::try_from(draft.min_group_size).unwrap_or(i32::MAX),
+                )?;
                 let row = store::find_in(conn, &organisation_id, &row.id)?;
                 view(conn, row, now)
             })
@@ -486,6 +517,7 @@ pub async fn delete_pulse(
     db.run(move |conn| {
         db::write(conn, |conn| {
             let row = store::find_in(conn, &organisation_id, &id)?;
+            store::lock(conn, &row.id)?;
             if store::count_opened(conn, &row.id)? > 0 {
                 return Err(ApiError::Conflict(
                     "This pulse has opened waves, whose results stay; pause it instead.".into(),
@@ -591,7 +623,7 @@ pub async fn preview_schedule(
         (status = 400, description = "A malformed Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         Refused,
         Missing,
-        (status = 409, description = "Idempotency-Key reused for another request", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A wave of this pulse is open, nobody is in the audience, or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/pulses/{id}/waves")]
@@ -616,9 +648,24 @@ pub async fn send_now(
             }
             let outcome = db::write(conn, |conn| -> Result<String, ApiError> {
                 let row = store::find_in(conn, &organisation_id, &id)?;
-                let wave = waves::open(conn, &row.id, Trigger::Manual, now)?.ok_or_else(|| {
-                    ApiError::Unexpected(anyhow::anyhow!("a manual wave is never a repeat"))
-                })?;
+                let wave = match waves::open(conn, &row.id, Trigger::Manual, now)? {
+                    Opening::Opened(wave) => wave,
+                    Opening::PulseHasOpenWave => {
+                        return Err(ApiError::Conflict(
+                            "A wave of this pulse is open: close it before sending another.".into(),
+                        ));
+                    }
+                    Opening::NobodyToInvite => {
+                        return Err(ApiError::Conflict(
+                            "Nobody is active in this pulse's audience.".into(),
+                        ));
+                    }
+                    Opening::AlreadyHandled => {
+                        return Err(ApiError::Unexpected(anyhow::anyhow!(
+                            "a manual wave is never a repeat"
+                        )));
+                    }
+                };
                 let body = serde_json::to_string(&Wave::from_row(&wave)?)
                     .map_err(|e| ApiError::Unexpected(e.into()))?;
                 if let Some(key) = &key {

@@ -118,11 +118,32 @@ pub fn list(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<Vec<P
 }
 
 /// Every active pulse of every organisation: what the scheduler looks at.
-pub fn active(conn: &mut DbConnection) -> QueryResult<Vec<PulseRow>> {
+pub fn active_ids(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
     pulses::table
         .filter(pulses::status.eq("active"))
         .order(pulses::id)
+        .select(pulses::id)
         .load(conn)
+}
+
+/// Takes the pulse for this transaction: on PostgreSQL a row lock that
+/// queues every other writer of this pulse (an opener, an edit) behind it;
+/// on SQLite the transaction already holds the database's write lock.
+pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    diesel::update(pulses::table.find(id))
+        .set(pulses::updated_at.eq(pulses::updated_at))
+        .execute(conn)
+}
+
+/// Raises (never lowers) the k of the pulse's waves to `k`.
+pub fn raise_wave_k(conn: &mut DbConnection, id: &str, k: i32) -> QueryResult<usize> {
+    diesel::update(
+        waves::table
+            .filter(waves::pulse_id.eq(id))
+            .filter(waves::min_group_size.lt(k)),
+    )
+    .set(waves::min_group_size.eq(k))
+    .execute(conn)
 }
 
 /// Counts one more opened wave and returns how many were opened before it.

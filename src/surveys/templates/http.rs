@@ -138,7 +138,12 @@ impl validator::Validate for TemplateDocument {
     tag = "templates",
     security(("bearer" = [])),
     request_body = Template,
-    responses((status = 201, description = "Created", body = TemplateDetail), Refused, InvalidFields)
+    responses(
+        (status = 201, description = "Created", body = TemplateDetail),
+        Refused,
+        (status = 409, description = "Another request added a version of this key at the same moment; try again", body = crate::error::Problem, content_type = "application/problem+json"),
+        InvalidFields,
+    )
 )]
 #[post("/templates")]
 pub async fn add_template(

@@ -94,10 +94,18 @@ pub fn add(
         ApiError::Validation(
             problems
                 .into_iter()
-                .map(|p| FieldError::new(p.field, p.detail))
+                .map(|p| match p.question {
+                    Some(question) => {
+                        FieldError::new(p.field, format!("question {question}: {}", p.detail))
+                    }
+                    None => FieldError::new(p.field, p.detail),
+                })
                 .collect(),
         )
     })?;
+    if let Some(previous) = store::latest(conn, organisation_id, &key)? {
+        keep_ids_stable(&decode(&previous)?, &template)?;
+    }
     let body = serde_json::to_string(&template)
         .map_err(|e| ApiError::Unexpected(anyhow::Error::new(e)))?;
     store::insert(
@@ -108,6 +116,34 @@ pub fn add(
         &body,
     )?;
     Ok(template)
+}
+
+/// Results are compared across versions by question id, so an id keeps its
+/// meaning: a new version may reword a question, not change its theme, its
+/// scale or its reverse coding (that is a new question with a new id).
+fn keep_ids_stable(previous: &Template, next: &Template) -> Result<(), ApiError> {
+    let errors: Vec<FieldError> = next
+        .questions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, q)| {
+            let old = previous.questions.iter().find(|o| o.id == q.id)?;
+            (old.theme != q.theme || old.scale != q.scale || old.reverse != q.reverse).then(|| {
+                FieldError::new(
+                    format!("questions.{i}.id"),
+                    format!(
+                        "question {} had another theme, scale or reverse coding in version {}: a changed question needs a new id",
+                        q.id, previous.version
+                    ),
+                )
+            })
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
 
 pub fn decode(body: &str) -> Result<Template, ApiError> {

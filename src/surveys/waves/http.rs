@@ -101,6 +101,8 @@ pub struct WaveDetail {
     #[serde(flatten)]
     pub wave: Wave,
     pub template: Option<Template>,
+    /// Where the wave's emails are: counts only, never who.
+    pub delivery: crate::delivery::outbox::Delivery,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -169,8 +171,18 @@ pub async fn get_wave(
 ) -> Result<web::Json<WaveDetail>, ApiError> {
     caller.require(Permission::WritePulses)?;
     let organisation_id = caller.organisation_id().to_owned();
-    let row = db
-        .run(move |conn| store::find_in(conn, &organisation_id, &id).map_err(ApiError::from))
+    let (row, delivery) = db
+        .run(move |conn| -> Result<_, ApiError> {
+            let row = store::find_in(conn, &organisation_id, &id)?;
+            // A closed wave's emails are gone; their counts were kept.
+            let delivery = match &row.delivery {
+                Some(kept) => {
+                    serde_json::from_str(kept).map_err(|e| ApiError::Unexpected(e.into()))?
+                }
+                None => crate::delivery::outbox::delivery(conn, &row.id)?,
+            };
+            Ok((row, delivery))
+        })
         .await?;
     let template = row
         .template
@@ -180,6 +192,7 @@ pub async fn get_wave(
     Ok(web::Json(WaveDetail {
         wave: Wave::from_row(&row)?,
         template,
+        delivery,
     }))
 }
 
@@ -213,7 +226,7 @@ pub async fn close_wave(
                 if row.status == "skipped" {
                     return Err(ApiError::Conflict("This firing never opened.".into()));
                 }
-                super::close(conn, &row.id, now)?;
+                super::close(conn, &row.id, super::Closing::Now, now)?;
                 Ok::<_, ApiError>(store::find(conn, &row.id)?)
             })
         })

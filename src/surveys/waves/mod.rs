@@ -39,21 +39,42 @@ pub enum Trigger {
     Manual,
 }
 
+/// What an attempt to open a wave came to.
+#[derive(Debug)]
+pub enum Opening {
+    Opened(WaveRow),
+    /// That firing was opened or skipped already (by another instance, maybe).
+    AlreadyHandled,
+    /// A wave of this pulse is still open: waves of one pulse never overlap.
+    PulseHasOpenWave,
+    /// Nobody is active in the audience now.
+    NobodyToInvite,
+}
+
 /// Opens a wave of `pulse_id` at `now`, inside the caller's write
-/// transaction. `Ok(None)`: that firing has been handled already.
+/// transaction.
 pub fn open(
     conn: &mut DbConnection,
     pulse_id: &str,
     trigger: Trigger,
     now: DateTime<Utc>,
-) -> Result<Option<WaveRow>, ApiError> {
+) -> Result<Opening, ApiError> {
     if let Trigger::Schedule(at) = trigger
         && store::firing_handled(conn, pulse_id, to_stored(at))?
     {
-        return Ok(None);
+        return Ok(Opening::AlreadyHandled);
+    }
+    // From here on this transaction holds the pulse (a row lock on PostgreSQL).
+    pulses::store::lock(conn, pulse_id)?;
+    let pulse = Pulse::from_row(pulses::store::find(conn, pulse_id)?)?;
+    if store::has_open_wave(conn, pulse_id)? {
+        return Ok(Opening::PulseHasOpenWave);
+    }
+    let invitees = audience(conn, &pulse)?;
+    if invitees.is_empty() {
+        return Ok(Opening::NobodyToInvite);
     }
     let opened_before = pulses::store::count_opened_wave(conn, pulse_id)?;
-    let pulse = Pulse::from_row(pulses::store::find(conn, pulse_id)?)?;
     let organisation_id = pulse.row.organisation_id.clone();
     let key = pulse.template_for(u32::try_from(opened_before).unwrap_or(0));
     let (template, _) = templates::latest(conn, &organisation_id, key)?.ok_or_else(|| {
@@ -62,7 +83,6 @@ pub fn open(
         ))
     })?;
 
-    let invitees = audience(conn, &pulse)?;
     let base = match trigger {
         Trigger::Schedule(at) => at,
         Trigger::Manual => now,
@@ -113,6 +133,7 @@ pub fn open(
         reminders_queued: i32::try_from(reminders_past).unwrap_or(0),
         invited: i32::try_from(invitees.len()).unwrap_or(i32::MAX),
         created_at: to_stored(now),
+        delivery: None,
     };
     store::insert(conn, &wave)?;
 
@@ -123,7 +144,7 @@ pub fn open(
     store::insert_team_counts(conn, &wave.id, &per_team)?;
     let invitation_ids = store::insert_invitations(conn, &organisation_id, &wave.id, &invitees)?;
     outbox::queue(conn, &organisation_id, &invitation_ids, 0, to_stored(now))?;
-    Ok(Some(wave))
+    Ok(Opening::Opened(wave))
 }
 
 /// Records a firing that was missed and not opened (its window had passed,
@@ -176,13 +197,41 @@ fn audience(conn: &mut DbConnection, pulse: &Pulse) -> Result<Vec<Invitee>, ApiE
         .collect())
 }
 
-/// Closes an open wave at `now`; unsent emails for it are cancelled.
+/// Why a wave closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// Its close time has come (the scheduler): only if it still has, so an
+    /// extension saved a moment ago wins.
+    Due,
+    /// HR closes it early.
+    Now,
+}
+
+/// Closes an open wave at `now`. The wave's emails are done with: their
+/// delivery counts are kept on the wave and the outbox rows deleted, since
+/// who got a reminder is who had not answered by then (DESIGN.md,
+/// invariant 5); the close-time reductions of the answering issue join here.
 /// `Ok(false)`: it was not open (closed already, by another replica maybe).
-pub fn close(conn: &mut DbConnection, wave_id: &str, now: DateTime<Utc>) -> Result<bool, ApiError> {
-    if store::mark_closed(conn, wave_id, to_stored(now))? == 0 {
+pub fn close(
+    conn: &mut DbConnection,
+    wave_id: &str,
+    closing: Closing,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    let due_by = (closing == Closing::Due).then(|| to_stored(now));
+    if store::mark_closed(conn, wave_id, to_stored(now), due_by)? == 0 {
         return Ok(false);
     }
-    outbox::cancel_for_wave(conn, wave_id)?;
+    // What had not gone out by now never will.
+    let mut delivery = outbox::delivery(conn, wave_id)?;
+    for counts in [&mut delivery.invitations, &mut delivery.reminders] {
+        counts.cancelled += counts.queued + counts.retrying;
+        counts.queued = 0;
+        counts.retrying = 0;
+    }
+    let summary = serde_json::to_string(&delivery).map_err(|e| ApiError::Unexpected(e.into()))?;
+    store::set_delivery_summary(conn, wave_id, &summary)?;
+    outbox::delete_for_wave(conn, wave_id)?;
     Ok(true)
 }
 
@@ -239,8 +288,10 @@ pub fn extend(
             "a wave stays open at most 60 days",
         ));
     }
-    if store::set_closes_at(conn, &wave.id, to_stored(closes_at))? == 0 {
-        return Err(ApiError::Conflict("The wave closed meanwhile.".into()));
+    if store::set_closes_at(conn, &wave.id, to_stored(closes_at), to_stored(now))? == 0 {
+        return Err(ApiError::Conflict(
+            "The wave has reached its close time (or closed meanwhile).".into(),
+        ));
     }
     Ok(())
 }

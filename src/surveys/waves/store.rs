@@ -33,6 +33,8 @@ pub struct WaveRow {
     pub reminders_queued: i32,
     pub invited: i32,
     pub created_at: NaiveDateTime,
+    /// Delivery counts, kept when the wave closes and its outbox rows go.
+    pub delivery: Option<String>,
 }
 
 impl WaveRow {
@@ -65,6 +67,7 @@ pub fn insert(conn: &mut DbConnection, w: &WaveRow) -> QueryResult<()> {
             waves::reminders_queued.eq(w.reminders_queued),
             waves::invited.eq(w.invited),
             waves::created_at.eq(w.created_at),
+            waves::delivery.eq(&w.delivery),
         ))
         .execute(conn)
         .map(|_| ())
@@ -179,18 +182,44 @@ pub fn unanswered_invitations(conn: &mut DbConnection, wave_id: &str) -> QueryRe
         .load(conn)
 }
 
+/// Closes the wave if it is open (and, with `due_by`, if its close time is
+/// at or before that moment).
 pub fn mark_closed(
     conn: &mut DbConnection,
     wave_id: &str,
     now: NaiveDateTime,
+    due_by: Option<NaiveDateTime>,
 ) -> QueryResult<usize> {
-    diesel::update(
+    let open = waves::table
+        .filter(waves::id.eq(wave_id))
+        .filter(waves::status.eq("open"));
+    let closed = (waves::status.eq("closed"), waves::closed_at.eq(Some(now)));
+    match due_by {
+        Some(due_by) => diesel::update(open.filter(waves::closes_at.le(due_by)))
+            .set(closed)
+            .execute(conn),
+        None => diesel::update(open).set(closed).execute(conn),
+    }
+}
+
+pub fn set_delivery_summary(
+    conn: &mut DbConnection,
+    wave_id: &str,
+    summary: &str,
+) -> QueryResult<usize> {
+    diesel::update(waves::table.find(wave_id))
+        .set(waves::delivery.eq(Some(summary)))
+        .execute(conn)
+}
+
+/// Whether the pulse has a wave that is open.
+pub fn has_open_wave(conn: &mut DbConnection, pulse_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
         waves::table
-            .filter(waves::id.eq(wave_id))
+            .filter(waves::pulse_id.eq(pulse_id))
             .filter(waves::status.eq("open")),
-    )
-    .set((waves::status.eq("closed"), waves::closed_at.eq(Some(now))))
-    .execute(conn)
+    ))
+    .get_result(conn)
 }
 
 /// Moves the reminder counter from `from` to `to`; 0 rows when another
@@ -211,15 +240,18 @@ pub fn advance_reminders(
     .execute(conn)
 }
 
+/// Moves the close of a wave that is open and not yet due to close.
 pub fn set_closes_at(
     conn: &mut DbConnection,
     wave_id: &str,
     closes_at: NaiveDateTime,
+    now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(
         waves::table
             .filter(waves::id.eq(wave_id))
-            .filter(waves::status.eq("open")),
+            .filter(waves::status.eq("open"))
+            .filter(waves::closes_at.gt(now)),
     )
     .set(waves::closes_at.eq(Some(closes_at)))
     .execute(conn)

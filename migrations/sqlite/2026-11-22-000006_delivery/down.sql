@@ -1,0 +1,3 @@
+ALTER TABLE waves DROP COLUMN delivery;
+ALTER TABLE outbox DROP COLUMN claimed_until;
+ALTER TABLE outbox DROP COLUMN claimed_by;

@@ -1,0 +1,476 @@
+//! The outbox worker: claims due emails, renders them, sends them, and
+//! records what happened.
+//!
+//! Claiming is a lease: a round marks up to `mail.batch_size` due rows as
+//! its own until `mail.lease_secs` from now, in one conditional UPDATE, so
+//! workers on several replicas never take the same row (on PostgreSQL the
+//! UPDATE re-checks the lease on rows another worker just claimed; on
+//! SQLite writers queue). A worker that dies mid-round leaves its lease to
+//! run out; the emails are then sent again — the same bytes, the same
+//! `Message-ID`, the same link — which is the window no SMTP client can close.
+//!
+//! Nothing goes out for a wave that has closed, and no reminder goes to
+//! someone who has answered: both are cancelled when claimed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::mailer::{Mailer, SendError};
+use super::message::{self, Letter, Rendered, Sender};
+use crate::clock::to_stored;
+use crate::config::MailSettings;
+use crate::crypto::ServerKeys;
+use crate::db::schema::{invitations, organisations, outbox, people, waves};
+use crate::db::{self, Db, DbConnection};
+use crate::error::ApiError;
+
+pub struct Worker {
+    db: Db,
+    mailer: Arc<Mailer>,
+    keys: ServerKeys,
+    settings: MailSettings,
+    sender: Sender,
+    public_url: url::Url,
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    pub claimed: usize,
+    pub sent: usize,
+    pub retrying: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+}
+
+/// A claimed email with what it needs to be written.
+struct Claimed {
+    outbox_id: String,
+    reminder: i32,
+    queued_at: NaiveDateTime,
+    attempts: i32,
+    invitation_id: String,
+    wave_id: String,
+    language: String,
+    answered: bool,
+    email: String,
+    name: String,
+}
+
+/// What a wave contributes to each of its emails.
+struct WaveFacts {
+    open: bool,
+    closes_at: DateTime<Utc>,
+    titles: Option<crate::surveys::template::Texts>,
+    min_group_size: i32,
+    organisation: String,
+    time_zone: chrono_tz::Tz,
+}
+
+impl Worker {
+    pub fn new(
+        db: Db,
+        mailer: Arc<Mailer>,
+        keys: ServerKeys,
+        settings: MailSettings,
+        public_url: url::Url,
+    ) -> Self {
+        let sender = Sender {
+            from: settings.from.clone(),
+            reply_to: settings.reply_to.clone(),
+        };
+        Self {
+            db,
+            mailer,
+            keys,
+            settings,
+            sender,
+            public_url,
+        }
+    }
+
+    pub fn batch_size(&self) -> usize {
+        self.settings.batch_size
+    }
+
+    pub fn poll_interval_ms(&self) -> u64 {
+        self.settings.poll_interval_ms
+    }
+
+    /// One round: claim, render, send, record.
+    pub async fn round(&self, now: DateTime<Utc>) -> Result<Round, ApiError> {
+        let claim = uuid::Uuid::new_v4().to_string();
+        let lease = Duration::seconds(i64::try_from(self.settings.lease_secs).unwrap_or(120));
+        let batch = self.settings.batch_size;
+        let claim_id = claim.clone();
+        let (claimed, facts, cancelled) = self
+            .db
+            .run(move |conn| db::write(conn, |conn| claim_due(conn, &claim_id, now, lease, batch)))
+            .await?;
+        let mut round = Round {
+            claimed: claimed.len() + cancelled,
+            cancelled,
+            ..Round::default()
+        };
+        if claimed.is_empty() {
+            return Ok(round);
+        }
+
+        let letters: Vec<Result<Letter, (String, String)>> =
+            claimed.iter().map(|c| self.letter(c, &facts)).collect();
+        let sender = self.sender.clone();
+        let rendered = tokio::task::spawn_blocking(move || {
+            letters
+                .into_iter()
+                .map(|letter| {
+                    letter.and_then(|l| {
+                        message::render(&l, &sender).map_err(|e| (l.outbox_id.clone(), e.0))
+                    })
+                })
+                .collect::<Vec<Result<Rendered, (String, String)>>>()
+        })
+        .await
+        .map_err(|_| ApiError::Unexpected(anyhow::anyhow!("rendering emails panicked")))?;
+
+        let mut outcomes: Vec<(String, Result<(), SendError>)> = Vec::new();
+        let mut ready = Vec::new();
+        for r in rendered {
+            match r {
+                Ok(message) => ready.push(message),
+                Err((id, why)) => outcomes.push((id, Err(SendError::Permanent(why)))),
+            }
+        }
+        outcomes.extend(self.mailer.send_all(ready).await);
+
+        let attempts: HashMap<String, i32> = claimed
+            .iter()
+            .map(|c| (c.outbox_id.clone(), c.attempts))
+            .collect();
+        for (_, outcome) in &outcomes {
+            match outcome {
+                Ok(()) => round.sent += 1,
+                Err(SendError::Temporary(_)) => round.retrying += 1,
+                Err(SendError::Permanent(_)) => round.failed += 1,
+            }
+        }
+        let settings = (self.settings.retry_base_secs, self.settings.retry_max_secs);
+        self.db
+            .run(move |conn| {
+                db::write(conn, |conn| {
+                    record(conn, &claim, &outcomes, &attempts, now, settings)
+                })
+            })
+            .await?;
+        if round.failed > 0 || round.retrying > 0 {
+            // Counts only: an SMTP error may quote the address, which stays out of logs.
+            tracing::warn!(
+                sent = round.sent,
+                retrying = round.retrying,
+                failed = round.failed,
+                "some emails were not delivered"
+            );
+        }
+        Ok(round)
+    }
+
+    fn letter(
+        &self,
+        c: &Claimed,
+        facts: &HashMap<String, WaveFacts>,
+    ) -> Result<Letter, (String, String)> {
+        let refuse = |why: &str| (c.outbox_id.clone(), why.to_owned());
+        let wave = facts
+            .get(&c.wave_id)
+            .ok_or_else(|| refuse("the wave is gone"))?;
+        let token = self
+            .keys
+            .invitation_token(&c.invitation_id)
+            .ok_or_else(|| refuse("the invitation id is not a UUID"))?;
+        // Appended, not joined: a public URL with a path keeps it.
+        let link = format!(
+            "{}/s/{token}",
+            self.public_url.as_str().trim_end_matches('/')
+        );
+        Ok(Letter {
+            outbox_id: c.outbox_id.clone(),
+            reminder: c.reminder,
+            queued_at: c.queued_at,
+            to_email: c.email.clone(),
+            to_name: c.name.clone(),
+            language: c.language.clone(),
+            organisation: wave.organisation.clone(),
+            title: wave
+                .titles
+                .as_ref()
+                .map(|t| t.get(&c.language).to_owned())
+                .unwrap_or_default(),
+            closes_at: wave.closes_at,
+            time_zone: wave.time_zone,
+            min_group_size: wave.min_group_size,
+            link,
+        })
+    }
+}
+
+type Claim = (Vec<Claimed>, HashMap<String, WaveFacts>, usize);
+
+/// Takes up to `batch` due emails for this claim, and cancels those that
+/// must no longer go out. Part of one write transaction.
+fn claim_due(
+    conn: &mut DbConnection,
+    claim: &str,
+    now: DateTime<Utc>,
+    lease: Duration,
+    batch: usize,
+) -> Result<Claim, ApiError> {
+    let stored_now = to_stored(now);
+    let free = outbox::claimed_until
+        .is_null()
+        .or(outbox::claimed_until.lt(stored_now));
+    let due: Vec<String> = outbox::table
+        .filter(outbox::status.eq("queued"))
+        .filter(outbox::next_attempt_at.le(stored_now))
+        .filter(free)
+        .order((outbox::next_attempt_at, outbox::id))
+        .select(outbox::id)
+        .limit(i64::try_from(batch).unwrap_or(500))
+        .load(conn)?;
+    if due.is_empty() {
+        return Ok((Vec::new(), HashMap::new(), 0));
+    }
+    // The lease is re-checked in the UPDATE itself: a row another worker
+    // claimed since the SELECT is left alone.
+    diesel::update(
+        outbox::table
+            .filter(outbox::id.eq_any(&due))
+            .filter(outbox::status.eq("queued"))
+            .filter(
+                outbox::claimed_until
+                    .is_null()
+                    .or(outbox::claimed_until.lt(stored_now)),
+            ),
+    )
+    .set((
+        outbox::claimed_by.eq(claim),
+        outbox::claimed_until.eq(to_stored(now + lease)),
+    ))
+    .execute(conn)?;
+
+    let rows: Vec<(
+        String,
+        i32,
+        NaiveDateTime,
+        i32,
+        String,
+        String,
+        String,
+        bool,
+        String,
+        String,
+    )> = outbox::table
+        .inner_join(invitations::table.inner_join(people::table))
+        .filter(outbox::claimed_by.eq(claim))
+        .select((
+            outbox::id,
+            outbox::reminder,
+            outbox::created_at,
+            outbox::attempts,
+            invitations::id,
+            invitations::wave_id,
+            invitations::language,
+            invitations::answered,
+            people::email,
+            people::name,
+        ))
+        .load(conn)?;
+    let claimed: Vec<Claimed> = rows
+        .into_iter()
+        .map(
+            |(
+                outbox_id,
+                reminder,
+                queued_at,
+                attempts,
+                invitation_id,
+                wave_id,
+                language,
+                answered,
+                email,
+                name,
+            )| Claimed {
+                outbox_id,
+                reminder,
+                queued_at,
+                attempts,
+                invitation_id,
+                wave_id,
+                language,
+                answered,
+                email,
+                name,
+            },
+        )
+        .collect();
+
+    let mut wave_ids: Vec<&str> = claimed.iter().map(|c| c.wave_id.as_str()).collect();
+    wave_ids.sort_unstable();
+    wave_ids.dedup();
+    let facts = wave_facts(conn, &wave_ids)?;
+
+    // A closed wave's emails and a reminder to someone who answered stay unsent.
+    let (keep, drop): (Vec<Claimed>, Vec<Claimed>) = claimed.into_iter().partition(|c| {
+        facts
+            .get(&c.wave_id)
+            .is_some_and(|w| w.open && w.closes_at > now)
+            && !(c.reminder > 0 && c.answered)
+    });
+    let dropped: Vec<&str> = drop.iter().map(|c| c.outbox_id.as_str()).collect();
+    if !dropped.is_empty() {
+        diesel::update(outbox::table.filter(outbox::id.eq_any(&dropped)))
+            .set((
+                outbox::status.eq("cancelled"),
+                outbox::claimed_by.eq(None::<String>),
+                outbox::claimed_until.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
+    }
+    Ok((keep, facts, dropped.len()))
+}
+
+fn wave_facts(
+    conn: &mut DbConnection,
+    wave_ids: &[&str],
+) -> Result<HashMap<String, WaveFacts>, ApiError> {
+    let rows: Vec<(
+        String,
+        String,
+        Option<NaiveDateTime>,
+        Option<String>,
+        i32,
+        String,
+        String,
+    )> = waves::table
+        .inner_join(organisations::table)
+        .filter(waves::id.eq_any(wave_ids))
+        .select((
+            waves::id,
+            waves::status,
+            waves::closes_at,
+            waves::template,
+            waves::min_group_size,
+            organisations::name,
+            organisations::time_zone,
+        ))
+        .load(conn)?;
+    let mut facts = HashMap::new();
+    for (id, status, closes_at, template, min_group_size, organisation, zone) in rows {
+        let titles = template
+            .as_deref()
+            .map(crate::surveys::templates::decode)
+            .transpose()?
+            .map(|t| t.title);
+        facts.insert(
+            id,
+            WaveFacts {
+                open: status == "open",
+                closes_at: closes_at.map_or(DateTime::<Utc>::MIN_UTC, |t| t.and_utc()),
+                titles,
+                min_group_size,
+                organisation,
+                time_zone: zone.parse().unwrap_or(chrono_tz::Europe::Amsterdam),
+            },
+        );
+    }
+    Ok(facts)
+}
+
+/// The wait before attempt `n + 1` after `n` failed ones: base × 2^(n − 1), capped.
+pub fn backoff(attempts: i32, base_secs: u64, max_secs: u64) -> Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(30);
+    let secs = base_secs.saturating_mul(1u64 << exponent).min(max_secs);
+    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
+}
+
+/// Writes the outcomes of a round, for the rows this claim still holds.
+fn record(
+    conn: &mut DbConnection,
+    claim: &str,
+    outcomes: &[(String, Result<(), SendError>)],
+    attempts: &HashMap<String, i32>,
+    now: DateTime<Utc>,
+    (base, max): (u64, u64),
+) -> Result<(), ApiError> {
+    let stored_now = to_stored(now);
+    let sent: Vec<&str> = outcomes
+        .iter()
+        .filter(|(_, o)| o.is_ok())
+        .map(|(id, _)| id.as_str())
+        .collect();
+    for chunk in sent.chunks(1_000) {
+        diesel::update(
+            outbox::table
+                .filter(outbox::id.eq_any(chunk))
+                .filter(outbox::claimed_by.eq(claim)),
+        )
+        .set((
+            outbox::status.eq("sent"),
+            outbox::sent_at.eq(Some(stored_now)),
+            outbox::attempts.eq(outbox::attempts + 1),
+            outbox::last_error.eq(None::<String>),
+            outbox::claimed_by.eq(None::<String>),
+            outbox::claimed_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    }
+    for (id, outcome) in outcomes {
+        let Err(error) = outcome else { continue };
+        let tried = attempts.get(id).copied().unwrap_or(0) + 1;
+        let mine = outbox::table
+            .filter(outbox::id.eq(id))
+            .filter(outbox::claimed_by.eq(claim));
+        match error {
+            SendError::Temporary(why) => diesel::update(mine)
+                .set((
+                    outbox::attempts.eq(tried),
+                    outbox::next_attempt_at.eq(to_stored(now + backoff(tried, base, max))),
+                    outbox::last_error.eq(Some(truncate(why))),
+                    outbox::claimed_by.eq(None::<String>),
+                    outbox::claimed_until.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?,
+            SendError::Permanent(why) => diesel::update(mine)
+                .set((
+                    outbox::status.eq("failed"),
+                    outbox::attempts.eq(tried),
+                    outbox::last_error.eq(Some(truncate(why))),
+                    outbox::claimed_by.eq(None::<String>),
+                    outbox::claimed_until.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?,
+        };
+    }
+    Ok(())
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(500).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_up_to_the_cap() {
+        assert_eq!(backoff(1, 30, 3600), Duration::seconds(30));
+        assert_eq!(backoff(2, 30, 3600), Duration::seconds(60));
+        assert_eq!(backoff(5, 30, 3600), Duration::seconds(480));
+        assert_eq!(backoff(9, 30, 3600), Duration::seconds(3600));
+        assert_eq!(backoff(1_000, 30, 3600), Duration::seconds(3600));
+    }
+}
