@@ -102,6 +102,10 @@ impl Application {
             )
         })?;
         let local = listener.local_addr()?;
+        // With port 0 (any free port) the default public URL is only known now.
+        if settings.server.port == 0 && settings.server.public_url.port() == Some(0) {
+            let _ = settings.server.public_url.set_port(Some(local.port()));
+        }
         let workers = match settings.server.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -229,26 +233,28 @@ impl Application {
     }
 }
 
-/// Completes on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
+/// Completes on SIGTERM or Ctrl-C. The handlers are installed when this is
+/// called, not when the future is first polled, so a SIGTERM that comes
+/// while the service is still starting is not lost (nor fatal). Call it
+/// inside the runtime, first thing.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let term = {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
+        signal(SignalKind::terminate())
+            .inspect_err(|error| tracing::warn!(%error, "cannot listen for SIGTERM; Ctrl-C only"))
+            .ok()
+    };
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = ctrl_c => {}
             }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; Ctrl-C only");
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        let _ = ctrl_c.await;
     }
 }

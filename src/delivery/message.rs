@@ -154,8 +154,13 @@ pub fn readable_time(t: DateTime<Utc>, zone: Tz, language: &str) -> String {
     )
 }
 
+/// The language a letter is written in: Dutch or, for anything else, English.
+fn language_of(letter: &Letter) -> &'static str {
+    if letter.language == "nl" { "nl" } else { "en" }
+}
+
 fn render_part(name: &str, letter: &Letter) -> Result<String, Unbuildable> {
-    let language = if letter.language == "nl" { "nl" } else { "en" };
+    let language = language_of(letter);
     let template = environment()
         .get_template(&format!("{language}/{name}"))
         .map_err(|e| Unbuildable(format!("email template {language}/{name}: {e}")))?;
@@ -195,6 +200,10 @@ pub fn render(letter: &Letter, sender: &Sender) -> Result<Rendered, Unbuildable>
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
             "auto-generated".to_owned(),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Content-Language"),
+            language_of(letter).to_owned(),
         ));
     if let Some(reply_to) = &sender.reply_to {
         builder = builder.reply_to(reply_to.clone());

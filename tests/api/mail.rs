@@ -1,0 +1,442 @@
+//! Email delivery through a real SMTP conversation with the in-process
+//! server of `smtp.rs`: every invitation arrives once, in the person's
+//! language, with a link that names their invitation; an outage only delays;
+//! a 5xx ends in the undeliverable list and a resend after correction works;
+//! reminders skip those who answered; a resend after a crash is the same bytes.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use peil::db::DbError;
+use peil::db::schema::{invitations, outbox, people};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_problem, spawn_app_with};
+use crate::pulses::{at, team_with_people};
+use crate::smtp::{Received, SmtpServer};
+
+/// Mail on, through `server`; `smtp_extra` adds keys to `[mail.smtp]`.
+fn with_smtp(server: &SmtpServer, smtp_extra: &str) -> String {
+    format!(
+        "[mail]\nenabled = true\npoll_interval_ms = 20\nbatch_size = 50\nfrom = \"Peil <peil@example.org>\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconnections = 2\ntimeout_secs = 5\n{smtp_extra}\n",
+        server.port
+    )
+}
+
+fn keys(app: &TestApp) -> peil::crypto::ServerKeys {
+    let mut settings = app.settings.clone();
+    settings.ensure_secret().expect("the server secret");
+    peil::crypto::ServerKeys::derive(settings.secret.as_ref().expect("a secret"))
+}
+
+/// The body with quoted-printable soft breaks and escapes undone.
+fn decoded(message: &Received) -> String {
+    let text = message.text().replace("=\r\n", "");
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && i + 2 < bytes.len()
+            && let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The token of the first `/s/…` link in a message.
+fn token_in(message: &Received) -> String {
+    let body = decoded(message);
+    let at = body.find("/s/").expect("a link in the message") + 3;
+    body[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+/// Invitation id by the person's email, for one wave.
+async fn invitations_by_email(app: &TestApp, wave_id: &str) -> HashMap<String, String> {
+    let wave_id = wave_id.to_owned();
+    app.db()
+        .run(move |conn| -> Result<_, DbError> {
+            let rows: Vec<(String, String)> = invitations::table
+                .inner_join(people::table)
+                .filter(invitations::wave_id.eq(&wave_id))
+                .select((people::email, invitations::id))
+                .load(conn)?;
+            Ok(rows.into_iter().collect())
+        })
+        .await
+        .unwrap()
+}
+
+async fn wave(app: &TestApp, token: &str, id: &str) -> Value {
+    app.get(&format!("/api/v1/waves/{id}"), Some(token))
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until the wave's delivery counts satisfy `done`.
+async fn wait_for_delivery(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    for _ in 0..250 {
+        let detail = wave(app, token, id).await;
+        if done(&detail["delivery"]) {
+            return detail;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("delivery never got there: {}", wave(app, token, id).await);
+}
+
+#[tokio::test]
+async fn every_invitation_arrives_once_in_the_persons_language_with_its_own_link() {
+    let server = SmtpServer::start().await;
+    let app = spawn_app_with(&with_smtp(&server, "")).await;
+    let admin = app.ready_admin_token().await;
+    let team = team_with_people(&app, &admin, "Platform", None, 12).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let pulse = app.create_pulse(&admin, &[&team]).await;
+    let wave_id = app.send_now(&admin, &pulse).await;
+
+    let received = server.wait_for(12, 20).await;
+    assert_eq!(received.len(), 12);
+    let by_email = invitations_by_email(&app, &wave_id).await;
+    let keys = keys(&app);
+    let mut seen = std::collections::HashSet::new();
+    let mut message_ids = std::collections::HashSet::new();
+    for message in &received {
+        assert_eq!(message.to.len(), 1);
+        let to = &message.to[0];
+        assert!(seen.insert(to.clone()), "{to} got two invitations");
+        assert_eq!(message.from, "peil@example.org");
+        // team_with_people alternates nl, en.
+        let index: usize = to
+            .trim_start_matches("platform")
+            .trim_end_matches("@example.org")
+            .parse()
+            .unwrap();
+        let language = if index % 2 == 0 { "nl" } else { "en" };
+        assert_eq!(
+            message.header("Content-Language").as_deref(),
+            Some(language)
+        );
+        let body = decoded(message);
+        let expected = if language == "nl" {
+            "ongeveer twee minuten"
+        } else {
+            "about two minutes"
+        };
+        assert!(body.contains(expected), "{body}");
+        let content_type = message.header("Content-Type").unwrap();
+        assert!(
+            content_type.starts_with("multipart/alternative"),
+            "{content_type}"
+        );
+        assert!(body.contains("text/plain") && body.contains("text/html"));
+        // The link names this person's invitation, and nobody else's.
+        let token = token_in(message);
+        assert_eq!(
+            keys.invitation_of(&token).as_ref(),
+            by_email.get(to),
+            "{to}"
+        );
+        assert!(message_ids.insert(message.header("Message-ID").unwrap()));
+    }
+    let detail =
+        wait_for_delivery(&app, &admin, &wave_id, |d| d["invitations"]["sent"] == 12).await;
+    assert_eq!(detail["delivery"]["invitations"]["queued"], 0);
+    assert_eq!(detail["delivery"]["invitations"]["failed"], 0);
+    assert_eq!(server.count(), 12, "nothing twice");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_smtp_outage_mid_wave_only_delays_the_invitations() {
+    let mut server = SmtpServer::start().await;
+    // Twenty a second, so that the outage begins part-way through the wave.
+    let app = spawn_app_with(&with_smtp(&server, "rate_per_second = 20")).await;
+    let admin = app.ready_admin_token().await;
+    let team = team_with_people(&app, &admin, "Support", None, 30).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let pulse = app.create_pulse(&admin, &[&team]).await;
+    let wave_id = app.send_now(&admin, &pulse).await;
+    server.wait_for(5, 20).await;
+    server.stop().await;
+    let before = server.count();
+    assert!(before < 30, "the outage began mid-wave ({before} arrived)");
+    // The rest fail while the server is away, and wait; nothing is lost.
+    let detail = wait_for_delivery(&app, &admin, &wave_id, |d| {
+        d["invitations"]["retrying"].as_i64().unwrap() > 0 && d["invitations"]["queued"] == 0
+    })
+    .await;
+    assert!(detail["delivery"]["invitations"]["sent"].as_i64().unwrap() < 30);
+
+    server.restart().await;
+    // The retry comes after the back-off (30 s), on the test's clock.
+    app.clock.set(at("2026-03-02T10:01:00Z"));
+    wait_for_delivery(&app, &admin, &wave_id, |d| d["invitations"]["sent"] == 30).await;
+    let received = server.received();
+    let mut first: HashMap<&String, &Received> = HashMap::new();
+    for message in &received {
+        // A message the server took just as the outage cut the connection
+        // may come again: then it is the same message, byte for byte.
+        if let Some(earlier) = first.insert(&message.to[0], message) {
+            assert_eq!(earlier.data, message.data, "a resend is identical");
+        }
+    }
+    assert_eq!(first.len(), 30, "every invitation arrived");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_address_is_undeliverable_until_hr_corrects_it_and_resends() {
+    let server = SmtpServer::start().await;
+    server.refuse("design1@example.org");
+    let app = spawn_app_with(&with_smtp(&server, "")).await;
+    let admin = app.ready_admin_token().await;
+    let team = team_with_people(&app, &admin, "Design", None, 4).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let pulse = app.create_pulse(&admin, &[&team]).await;
+    let wave_id = app.send_now(&admin, &pulse).await;
+    let detail = wait_for_delivery(&app, &admin, &wave_id, |d| {
+        d["invitations"]["sent"] == 3 && d["invitations"]["failed"] == 1
+    })
+    .await;
+    assert_eq!(
+        detail["delivery"]["invitations"]["retrying"], 0,
+        "a 5xx is not retried"
+    );
+
+    let list: Vec<Value> = app
+        .get(
+            &format!("/api/v1/waves/{wave_id}/undeliverable"),
+            Some(&admin),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["email"], "design1@example.org");
+    assert!(list[0]["error"].as_str().unwrap().contains("550"));
+    let person = list[0]["person_id"].as_str().unwrap().to_owned();
+
+    let corrected = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/people/{person}"),
+            Some(&admin),
+            Some(&json!({"email": "design1@corrected.example.org"})),
+        )
+        .await;
+    assert_eq!(corrected.status(), 200);
+    let resent = app
+        .request(
+            "POST",
+            &format!("/api/v1/waves/{wave_id}/invitations/{person}/resend"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(resent.status(), 202);
+    let received = server.wait_for(4, 20).await;
+    let message = received
+        .iter()
+        .find(|m| m.to[0] == "design1@corrected.example.org")
+        .expect("the invitation at the corrected address");
+    let invitation =
+        invitations_by_email(&app, &wave_id).await["design1@corrected.example.org"].clone();
+    assert_eq!(
+        keys(&app).invitation_of(&token_in(message)),
+        Some(invitation),
+        "the same link"
+    );
+    wait_for_delivery(&app, &admin, &wave_id, |d| d["invitations"]["sent"] == 4).await;
+    let list: Vec<Value> = app
+        .get(
+            &format!("/api/v1/waves/{wave_id}/undeliverable"),
+            Some(&admin),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(list.is_empty());
+
+    // Someone not invited to the wave, and a closed wave, are refused.
+    let stranger = app
+        .request(
+            "POST",
+            &format!(
+                "/api/v1/waves/{wave_id}/invitations/{}/resend",
+                uuid::Uuid::new_v4()
+            ),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_problem(stranger, 404, "not-found").await;
+    app.request(
+        "POST",
+        &format!("/api/v1/waves/{wave_id}/close"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    let closed = app
+        .request(
+            "POST",
+            &format!("/api/v1/waves/{wave_id}/invitations/{person}/resend"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_problem(closed, 409, "conflict").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reminders_skip_those_who_answered_and_stop_at_the_close() {
+    let server = SmtpServer::start().await;
+    let app = spawn_app_with(&with_smtp(&server, "")).await;
+    let admin = app.ready_admin_token().await;
+    let team = team_with_people(&app, &admin, "Sales", None, 5).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let pulse = app.create_pulse(&admin, &[&team]).await;
+    let wave_id = app.send_now(&admin, &pulse).await;
+    server.wait_for(5, 20).await;
+
+    // Two answer (the flag the answering issue sets), then the reminder is due.
+    let answered = ["sales0@example.org", "sales3@example.org"];
+    let by_email = invitations_by_email(&app, &wave_id).await;
+    let ids: Vec<String> = answered.iter().map(|e| by_email[*e].clone()).collect();
+    app.db()
+        .run(move |conn| -> Result<_, DbError> {
+            Ok(
+                diesel::update(invitations::table.filter(invitations::id.eq_any(&ids)))
+                    .set(invitations::answered.eq(true))
+                    .execute(conn)?,
+            )
+        })
+        .await
+        .unwrap();
+    app.clock.set(at("2026-03-04T10:00:00Z"));
+    assert_eq!(app.run_schedule().await.reminders_queued, 3);
+    let received = server.wait_for(8, 20).await;
+    assert_eq!(received.len(), 8);
+    let reminders: Vec<&Received> = received[5..].iter().collect();
+    for message in &reminders {
+        assert!(
+            !answered.contains(&message.to[0].as_str()),
+            "{} had answered",
+            message.to[0]
+        );
+        let body = decoded(message);
+        assert!(
+            body.contains("You have not yet answered")
+                || body.contains("nog niet ingevuld"),
+            "{body}"
+        );
+    }
+    // Someone who answers after the reminder was queued but before it goes
+    // out is skipped when it is claimed: queue one more round by hand.
+    let late = by_email["sales1@example.org"].clone();
+    let late_invitation = late.clone();
+    app.db()
+        .run(move |conn| -> Result<_, DbError> {
+            diesel::update(invitations::table.filter(invitations::id.eq(&late_invitation)))
+                .set(invitations::answered.eq(true))
+                .execute(conn)?;
+            diesel::update(
+                outbox::table
+                    .filter(outbox::invitation_id.eq(&late_invitation))
+                    .filter(outbox::reminder.eq(1)),
+            )
+            .set(outbox::status.eq("queued"))
+            .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    wait_for_delivery(&app, &admin, &wave_id, |d| d["reminders"]["cancelled"] == 1).await;
+
+    // After the close, nothing more goes out.
+    app.clock.set(at("2026-03-05T10:00:00Z"));
+    assert_eq!(app.run_schedule().await.closed, 1);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(server.count(), 8);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_email_sent_again_after_a_crash_is_the_same_bytes() {
+    let server = SmtpServer::start().await;
+    let app = spawn_app_with(&with_smtp(&server, "")).await;
+    let admin = app.ready_admin_token().await;
+    let team = team_with_people(&app, &admin, "Legal", None, 1).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let pulse = app.create_pulse(&admin, &[&team]).await;
+    let wave_id = app.send_now(&admin, &pulse).await;
+    let first = server.wait_for(1, 20).await;
+    wait_for_delivery(&app, &admin, &wave_id, |d| d["invitations"]["sent"] == 1).await;
+    // A crash after the server took the message and before it was recorded:
+    // the row is still claimed by the dead worker, its lease runs out.
+    app.db()
+        .run(move |conn| -> Result<_, DbError> {
+            Ok(diesel::update(outbox::table)
+                .set((
+                    outbox::status.eq("queued"),
+                    outbox::claimed_by.eq(Some("a worker that died")),
+                    outbox::claimed_until
+                        .eq(Some(peil::clock::to_stored(at("2026-03-02T10:02:00Z")))),
+                ))
+                .execute(conn)?)
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(server.count(), 1, "not while the lease holds");
+    app.clock.set(at("2026-03-02T10:02:01Z"));
+    let both = server.wait_for(2, 20).await;
+    assert_eq!(both.len(), 2);
+    assert_eq!(
+        both[1].data, first[0].data,
+        "byte for byte the same message"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_smtp_mail_is_written_as_eml_files() {
+    let app = spawn_app_with("[mail]\nenabled = true\npoll_interval_ms = 20\n").await;
+    let admin = app.ready_admin_token().await;
+    let team = team_with_people(&app, &admin, "Finance", None, 3).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let pulse = app.create_pulse(&admin, &[&team]).await;
+    let wave_id = app.send_now(&admin, &pulse).await;
+    wait_for_delivery(&app, &admin, &wave_id, |d| d["invitations"]["sent"] == 3).await;
+    let folder = app.settings.data_dir.join("mail");
+    let files: Vec<_> = std::fs::read_dir(&folder)
+        .expect("the mail folder")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    assert_eq!(files.len(), 3);
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(text.contains("Message-ID: <"));
+    assert!(text.contains("/s/"));
+    app.stop().await;
+}
