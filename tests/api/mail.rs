@@ -440,3 +440,27 @@ async fn without_smtp_mail_is_written_as_eml_files() {
     assert!(text.contains("/s/"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn workers_on_two_instances_never_send_one_email_twice() {
+    let server = SmtpServer::start().await;
+    let mail_on = with_smtp(&server, "");
+    let app = spawn_app_with(&mail_on).await;
+    let admin = app.ready_admin_token().await;
+    let team = team_with_people(&app, &admin, "Ops", None, 120).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    // A second instance on the same database, its worker racing this one's.
+    let replica = app.another_instance(app.clock.clone(), &mail_on).await;
+    let pulse = app.create_pulse(&admin, &[&team]).await;
+    let wave_id = app.send_now(&admin, &pulse).await;
+    wait_for_delivery(&app, &admin, &wave_id, |d| d["invitations"]["sent"] == 120).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let received = server.received();
+    let mut recipients: Vec<&String> = received.iter().map(|m| &m.to[0]).collect();
+    recipients.sort();
+    recipients.dedup();
+    assert_eq!(recipients.len(), 120);
+    assert_eq!(received.len(), 120, "no email went out twice");
+    replica.stop().await;
+    app.stop().await;
+}
