@@ -18,6 +18,17 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(undeliverable).service(resend);
 }
 
+#[derive(Queryable)]
+struct UndeliverableRow {
+    person_id: String,
+    name: String,
+    email: String,
+    reminder: i32,
+    error: Option<String>,
+    attempts: i32,
+    queued_at: NaiveDateTime,
+}
+
 /// Someone whose email for a wave failed permanently.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Undeliverable {
@@ -54,15 +65,7 @@ pub async fn undeliverable(
     let rows = db
         .run(move |conn| -> Result<_, ApiError> {
             crate::surveys::waves::store::find_in(conn, &organisation_id, &id)?;
-            let rows: Vec<(
-                String,
-                String,
-                String,
-                i32,
-                Option<String>,
-                i32,
-                NaiveDateTime,
-            )> = outbox::table
+            let rows: Vec<UndeliverableRow> = outbox::table
                 .inner_join(invitations::table.inner_join(people::table))
                 .filter(invitations::wave_id.eq(&id))
                 .filter(outbox::status.eq("failed"))
@@ -82,17 +85,15 @@ pub async fn undeliverable(
         .await?;
     Ok(web::Json(
         rows.into_iter()
-            .map(
-                |(person_id, name, email, reminder, error, attempts, queued_at)| Undeliverable {
-                    person_id,
-                    name,
-                    email,
-                    reminder,
-                    error,
-                    attempts,
-                    queued_at: queued_at.and_utc(),
-                },
-            )
+            .map(|r| Undeliverable {
+                person_id: r.person_id,
+                name: r.name,
+                email: r.email,
+                reminder: r.reminder,
+                error: r.error,
+                attempts: r.attempts,
+                queued_at: r.queued_at.and_utc(),
+            })
             .collect(),
     ))
 }

@@ -47,6 +47,7 @@ pub struct Round {
 }
 
 /// A claimed email with what it needs to be written.
+#[derive(Queryable)]
 struct Claimed {
     outbox_id: String,
     reminder: i32,
@@ -259,18 +260,7 @@ fn claim_due(
     ))
     .execute(conn)?;
 
-    let rows: Vec<(
-        String,
-        i32,
-        NaiveDateTime,
-        i32,
-        String,
-        String,
-        String,
-        bool,
-        String,
-        String,
-    )> = outbox::table
+    let claimed: Vec<Claimed> = outbox::table
         .inner_join(invitations::table.inner_join(people::table))
         .filter(outbox::claimed_by.eq(claim))
         .select((
@@ -286,34 +276,6 @@ fn claim_due(
             people::name,
         ))
         .load(conn)?;
-    let claimed: Vec<Claimed> = rows
-        .into_iter()
-        .map(
-            |(
-                outbox_id,
-                reminder,
-                queued_at,
-                attempts,
-                invitation_id,
-                wave_id,
-                language,
-                answered,
-                email,
-                name,
-            )| Claimed {
-                outbox_id,
-                reminder,
-                queued_at,
-                attempts,
-                invitation_id,
-                wave_id,
-                language,
-                answered,
-                email,
-                name,
-            },
-        )
-        .collect();
 
     let mut wave_ids: Vec<&str> = claimed.iter().map(|c| c.wave_id.as_str()).collect();
     wave_ids.sort_unstable();
@@ -340,19 +302,23 @@ fn claim_due(
     Ok((keep, facts, dropped.len()))
 }
 
+/// A wave and its organisation, as the worker reads them.
+#[derive(Queryable)]
+struct WaveRow {
+    id: String,
+    status: String,
+    closes_at: Option<NaiveDateTime>,
+    template: Option<String>,
+    min_group_size: i32,
+    organisation: String,
+    zone: String,
+}
+
 fn wave_facts(
     conn: &mut DbConnection,
     wave_ids: &[&str],
 ) -> Result<HashMap<String, WaveFacts>, ApiError> {
-    let rows: Vec<(
-        String,
-        String,
-        Option<NaiveDateTime>,
-        Option<String>,
-        i32,
-        String,
-        String,
-    )> = waves::table
+    let rows: Vec<WaveRow> = waves::table
         .inner_join(organisations::table)
         .filter(waves::id.eq_any(wave_ids))
         .select((
@@ -366,7 +332,16 @@ fn wave_facts(
         ))
         .load(conn)?;
     let mut facts = HashMap::new();
-    for (id, status, closes_at, template, min_group_size, organisation, zone) in rows {
+    for WaveRow {
+        id,
+        status,
+        closes_at,
+        template,
+        min_group_size,
+        organisation,
+        zone,
+    } in rows
+    {
         let titles = template
             .as_deref()
             .map(crate::surveys::templates::decode)

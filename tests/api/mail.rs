@@ -128,7 +128,7 @@ async fn every_invitation_arrives_once_in_the_persons_language_with_its_own_link
             .trim_end_matches("@example.org")
             .parse()
             .unwrap();
-        let language = if index % 2 == 0 { "nl" } else { "en" };
+        let language = if index.is_multiple_of(2) { "nl" } else { "en" };
         assert_eq!(
             message.header("Content-Language").as_deref(),
             Some(language)
@@ -346,8 +346,7 @@ async fn reminders_skip_those_who_answered_and_stop_at_the_close() {
         );
         let body = decoded(message);
         assert!(
-            body.contains("You have not yet answered")
-                || body.contains("nog niet ingevuld"),
+            body.contains("You have not yet answered") || body.contains("nog niet ingevuld"),
             "{body}"
         );
     }

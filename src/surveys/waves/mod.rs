@@ -42,7 +42,7 @@ pub enum Trigger {
 /// What an attempt to open a wave came to.
 #[derive(Debug)]
 pub enum Opening {
-    Opened(WaveRow),
+    Opened(Box<WaveRow>),
     /// That firing was opened or skipped already (by another instance, maybe).
     AlreadyHandled,
     /// A wave of this pulse is still open: waves of one pulse never overlap.
@@ -144,7 +144,7 @@ pub fn open(
     store::insert_team_counts(conn, &wave.id, &per_team)?;
     let invitation_ids = store::insert_invitations(conn, &organisation_id, &wave.id, &invitees)?;
     outbox::queue(conn, &organisation_id, &invitation_ids, 0, to_stored(now))?;
-    Ok(Opening::Opened(wave))
+    Ok(Opening::Opened(Box::new(wave)))
 }
 
 /// Records a firing that was missed and not opened (its window had passed,
