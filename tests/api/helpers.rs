@@ -151,7 +151,14 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(extra_settings: &str) -> TestApp {
     let database = TestDatabase::new();
     let settings = test_settings(&database, extra_settings);
-    let clock = ManualClock::at(start_of_minute(chrono::Utc::now()));
+    // Tests move the clock forward from here (the background worker may
+    // have read it a moment before; a clock that jumped back would make that
+    // reading a future in which the test's waves had closed).
+    let clock = ManualClock::at(
+        "2026-01-01T00:00:00Z"
+            .parse()
+            .expect("a start for the test clock"),
+    );
     let mut application = Application::build_with_clock(settings.clone(), clock.clone())
         .await
         .expect("building the application");
@@ -179,13 +186,6 @@ pub async fn spawn_app_with(extra_settings: &str) -> TestApp {
         stop: Some(stop),
         task: Some(task),
     }
-}
-
-pub fn start_of_minute(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
-    use chrono::Timelike;
-    t.with_second(0)
-        .and_then(|t| t.with_nanosecond(0))
-        .unwrap_or(t)
 }
 
 impl TestApp {
