@@ -13,13 +13,32 @@
 //! cannot beat: the same number of people rows inserted straight through the
 //! store in one transaction, no parsing, matching, teams or history.
 //!
-//! Last, `peil demo`'s generator for `PEIL_BENCH_DEMO_PEOPLE` (default 100,000)
+//! Then `peil demo`'s generator for `PEIL_BENCH_DEMO_PEOPLE` (default 100,000)
 //! people, `PEIL_BENCH_DEMO_RUNS` times (default 3), beside the same floor.
+//!
+//! Last, opening a wave: the demo organisation of `PEIL_BENCH_WAVE_PEOPLE`
+//! (default 100,000) people is generated once, and its pulse (every active
+//! person) gets a wave opened by hand `PEIL_BENCH_WAVE_RUNS` times (default
+//! 5): audience snapshot, invitations, per-team counts and the outbox, in one
+//! transaction. Each run is another wave of the same pulse, closed after it
+//! is timed (closing deletes its outbox rows; its invitations stay, so the
+//! invitations table grows run by run, as it would in use). Beside it,
+//! interleaved, the floor: as many rows as the wave's invitations and their
+//! outbox emails (twice the invitations) bulk-inserted in one transaction,
+//! the same way (multi-row INSERTs on SQLite, COPY on PostgreSQL), into a
+//! bare table the benchmark creates (and drops after each run) in the same
+//! database.
+//!
+//! Then email delivery (`mail`, in `support/mail.rs`): 10,000 invitations
+//! through the outbox worker into a Rust SMTP server on loopback, beside a
+//! minimal client sending the same bytes to the same server.
 //!
 //! Options: `PEIL_BENCH_BACKEND_URL=postgres://…` to measure on PostgreSQL
 //! (a database that will be migrated and bootstrapped; default: SQLite in a
 //! temporary directory), `PEIL_BENCH_SECS` per measurement (default 3),
-//! `PEIL_BENCH_RUNS` (default 5), `PEIL_BENCH_CONCURRENCY` (default 32).
+//! `PEIL_BENCH_RUNS` (default 5), `PEIL_BENCH_CONCURRENCY` (default 32),
+//! `PEIL_BENCH_ONLY=wave` (or a comma-separated list of `api`, `import`,
+//! `demo`, `wave`, `mail`) to run only those sections.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,6 +47,13 @@ use std::time::{Duration, Instant};
 use peil::config::Settings;
 use peil::startup::Application;
 use serde_json::json;
+
+#[path = "support/mail.rs"]
+mod mail;
+// The tests' SMTP server; the benchmark uses only part of it.
+#[allow(dead_code)]
+#[path = "../tests/api/smtp.rs"]
+mod smtp;
 
 const NEW_PASSWORD: &str = "benchmark passphrase 1";
 
@@ -63,9 +89,30 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        run(&plan, full).await?;
-        import(&plan, full).await?;
-        demo(full).await
+        if selected("api") {
+            run(&plan, full).await?;
+        }
+        if selected("import") {
+            import(&plan, full).await?;
+        }
+        if selected("demo") {
+            demo(full).await?;
+        }
+        if selected("wave") {
+            wave(full).await?;
+        }
+        if selected("mail") {
+            mail::mail(full).await?;
+        }
+        Ok(())
+    })
+}
+
+/// Whether `PEIL_BENCH_ONLY` (unset: every section) names this section.
+fn selected(section: &str) -> bool {
+    std::env::var("PEIL_BENCH_ONLY").map_or(true, |only| {
+        only.split(',')
+            .any(|s| s.trim().eq_ignore_ascii_case(section))
     })
 }
 
@@ -153,7 +200,7 @@ fn bench_settings(dir: &tempfile::TempDir) -> anyhow::Result<(Settings, String)>
     let url = std::env::var("PEIL_BENCH_BACKEND_URL")
         .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("peil.db").display()));
     let base = format!(
-        "data_dir = \"{}\"\n[server]\nport = 0\n[database]\nurl = \"{url}\"\npool_size = 16\n[log]\nlevel = \"warn\"\n",
+        "data_dir = \"{}\"\n[server]\nport = 0\n[database]\nurl = \"{url}\"\npool_size = 16\n[log]\nlevel = \"warn\"\n[scheduler]\nenabled = false\n[mail]\nenabled = false\n",
         dir.path().join("data").display()
     );
     Ok((Settings::from_toml(&[&base])?, url))
@@ -333,6 +380,161 @@ async fn demo(full: bool) -> anyhow::Result<()> {
         demo / floor
     );
     Ok(())
+}
+
+diesel::table! {
+    /// The wave benchmark's floor: a bare table about as wide as `invitations`.
+    bench_rows (id) {
+        id -> Text,
+        a -> Text,
+        b -> Text,
+        n -> Integer,
+    }
+}
+
+/// Rows per INSERT in the floor, as in the wave's own stores.
+const FLOOR_CHUNK: usize = 2_000;
+
+async fn wave(full: bool) -> anyhow::Result<()> {
+    let (people, runs) = if full {
+        (
+            env_or("PEIL_BENCH_WAVE_PEOPLE", 100_000),
+            env_or("PEIL_BENCH_WAVE_RUNS", 5),
+        )
+    } else {
+        (200, 1)
+    };
+    let dir = tempfile::tempdir()?;
+    let (settings, url) = bench_settings(&dir)?;
+    let (db, _) = peil::startup::prepare_storage(&settings, false)?;
+    let spec = peil::demo::DemoSpec {
+        people,
+        seed: 1,
+        years: 3,
+        today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("a date"),
+    };
+    let generated = Instant::now();
+    let made = {
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || peil::demo::generate(&db, &spec, |_| {})).await??
+    };
+    let generated = generated.elapsed().as_secs_f64();
+
+    let mut waves = Vec::new();
+    let mut floors = Vec::new();
+    let mut written = 0;
+    for _ in 0..runs {
+        let pulse_id = made.pulse_id.clone();
+        let invited = made.active;
+        let db = db.clone();
+        let (floor, wave, rows) = tokio::task::spawn_blocking(move || {
+            let mut conn = db.get()?;
+            // As many rows as the wave's invitations and their emails.
+            let floor = floor_insert(&mut conn, 2 * invited)?;
+            let started = Instant::now();
+            let opened = peil::db::write(&mut conn, |conn| {
+                peil::surveys::waves::open(
+                    conn,
+                    &pulse_id,
+                    peil::surveys::waves::Trigger::Manual,
+                    chrono::Utc::now(),
+                )
+            })
+            .map_err(|e| anyhow::anyhow!("opening a wave: {e}"))?;
+            let wave = started.elapsed().as_secs_f64();
+            let peil::surveys::waves::Opening::Opened(opened) = opened else {
+                anyhow::bail!("the wave did not open: {opened:?}");
+            };
+            anyhow::ensure!(
+                usize::try_from(opened.invited)? == invited,
+                "the wave invited {} of {invited} active people",
+                opened.invited
+            );
+            let teams = peil::surveys::waves::store::team_counts(&mut conn, &opened.id)?.len();
+            // Waves of one pulse never overlap: close this one for the next run.
+            peil::db::write(&mut conn, |conn| {
+                peil::surveys::waves::close(
+                    conn,
+                    &opened.id,
+                    peil::surveys::waves::Closing::Now,
+                    chrono::Utc::now(),
+                )
+            })
+            .map_err(|e| anyhow::anyhow!("closing the wave: {e}"))?;
+            // Invitations, their emails, the per-team counts.
+            Ok::<_, anyhow::Error>((floor, wave, 2 * invited + teams))
+        })
+        .await??;
+        floors.push(floor);
+        waves.push(wave);
+        written = rows;
+    }
+    let runs_seconds = |values: &[f64]| {
+        values
+            .iter()
+            .map(|s| format!("{s:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (wave_runs, floor_runs) = (runs_seconds(&waves), runs_seconds(&floors));
+    let (wave, floor) = (median(&mut waves), median(&mut floors));
+    let invited = made.active as f64;
+    println!(
+        "\nOpening a wave ({}; {} active of {people} people in {} teams, generated in {generated:.1} s; the wave writes {written} rows; {runs} runs; medians)\n",
+        if url.starts_with("sqlite") {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        },
+        made.active,
+        made.teams,
+    );
+    println!("| what | seconds | invitations/s | ratio to floor |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| bulk insert of {} rows, as many as the wave's invitations + outbox (floor) | {floor:.2} | {:.0} | 1.00 |",
+        2 * made.active,
+        invited / floor
+    );
+    println!(
+        "| open a wave (`Trigger::Manual`) | {wave:.2} | {:.0} | {:.2} |",
+        invited / wave,
+        wave / floor
+    );
+    println!("\nEach run, seconds: wave {wave_runs}; floor {floor_runs}");
+    Ok(())
+}
+
+/// Seconds to insert `rows` rows into a fresh bare table in one transaction,
+/// ids generated as the wave's are; the table is dropped afterwards.
+fn floor_insert(conn: &mut peil::db::DbConnection, rows: usize) -> anyhow::Result<f64> {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    conn.batch_execute(
+        "DROP TABLE IF EXISTS bench_rows; \
+         CREATE TABLE bench_rows (id TEXT PRIMARY KEY, a TEXT NOT NULL, b TEXT NOT NULL, n INTEGER NOT NULL)",
+    )?;
+    let a = uuid::Uuid::new_v4().to_string();
+    let started = Instant::now();
+    peil::db::write(conn, |conn| {
+        for start in (0..rows).step_by(FLOOR_CHUNK) {
+            let values: Vec<_> = (start..rows.min(start + FLOOR_CHUNK))
+                .map(|i| {
+                    (
+                        bench_rows::id.eq(uuid::Uuid::new_v4().to_string()),
+                        bench_rows::a.eq(&a),
+                        bench_rows::b.eq(format!("{i:036}")),
+                        bench_rows::n.eq(i32::try_from(i).unwrap_or(i32::MAX)),
+                    )
+                })
+                .collect();
+            peil::batch_insert!(conn, bench_rows::table, values)?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    conn.batch_execute("DROP TABLE bench_rows")?;
+    Ok(seconds)
 }
 
 /// Signs in with a one-time password and replaces it; returns the token.

@@ -94,32 +94,12 @@ impl Background {
         });
     }
 
-    /// The outbox worker: rounds back to back while there is a backlog, then
-    /// a look every `mail.poll_interval_ms`. A round in progress finishes
-    /// (its sends are recorded) before the worker stops.
+    /// The outbox worker (see [`Worker::run`]). A round in progress
+    /// finishes (its sends are recorded) before the worker stops.
     fn send_mail(&mut self, worker: Worker, clock: SharedClock) {
         let mut stop = self.stop.subscribe();
-        let idle = Duration::from_millis(worker.poll_interval_ms());
         self.tasks.spawn(async move {
-            loop {
-                let busy = match worker.round(clock.now()).await {
-                    Ok(round) => round.claimed >= worker.batch_size(),
-                    Err(ApiError::Unavailable) => false,
-                    Err(error) => {
-                        tracing::warn!(%error, "an outbox round failed; retrying");
-                        false
-                    }
-                };
-                if *stop.borrow() {
-                    break;
-                }
-                if !busy {
-                    tokio::select! {
-                        _ = stop.changed() => break,
-                        () = tokio::time::sleep(idle) => {}
-                    }
-                }
-            }
+            worker.run(&clock, &mut stop, false).await;
             tracing::debug!(job = "outbox", "stopped");
         });
     }

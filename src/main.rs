@@ -119,6 +119,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        let shutdown = startup::shutdown_signal();
         let mut app = Application::build(settings).await?;
         if let Some(admin) = app.take_initial_admin() {
             // Printed, not logged: shown once to whoever started Peil, never stored in clear.
@@ -129,7 +130,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
                 admin.password.expose()
             );
         }
-        app.run_until(startup::shutdown_signal()).await
+        app.run_until(shutdown).await
     })
 }
 
@@ -179,6 +180,15 @@ fn demo(settings: &Settings, people: usize, seed: u64, years: u32) -> anyhow::Re
         .map(|(kind, n)| format!("{n} {kind}"))
         .collect();
     println!("  history: {}", events.join(", "));
+    println!(
+        "  pulse: {} ({}), next wave {}",
+        summary.pulse_name,
+        summary.pulse_id,
+        summary.next_wave_at.map_or_else(
+            || "none scheduled".to_owned(),
+            |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    );
     println!("Accounts (one-time passwords, shown only now; set a new one at first sign-in):");
     for (role, email, password) in &summary.accounts {
         println!("  {:<8} {email:<40} {}", role.as_str(), password.expose());

@@ -19,13 +19,24 @@ pub fn queue(
     reminder: i32,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
+    // Both keys in sorted order, so the indexes (and the invitations' key the
+    // foreign key looks up) are walked once instead of at random: see
+    // `crate::surveys::waves::store::insert_invitations`.
+    let mut invitation_ids: Vec<&String> = invitation_ids.iter().collect();
+    invitation_ids.sort_unstable();
+    let mut ids: Vec<String> = invitation_ids
+        .iter()
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
+    ids.sort_unstable();
     let mut queued = 0;
-    for chunk in invitation_ids.chunks(CHUNK) {
+    for (chunk, chunk_ids) in invitation_ids.chunks(CHUNK).zip(ids.chunks(CHUNK)) {
         let rows: Vec<_> = chunk
             .iter()
-            .map(|invitation_id| {
+            .zip(chunk_ids)
+            .map(|(invitation_id, id)| {
                 (
-                    outbox::id.eq(uuid::Uuid::new_v4().to_string()),
+                    outbox::id.eq(id),
                     outbox::organisation_id.eq(organisation_id),
                     outbox::invitation_id.eq(invitation_id),
                     outbox::reminder.eq(reminder),

@@ -46,6 +46,18 @@ pub struct Round {
     pub cancelled: usize,
 }
 
+/// Emails claimed and rendered, waiting to be sent.
+pub struct Batch {
+    claim: String,
+    now: DateTime<Utc>,
+    claimed_rows: usize,
+    ready: Vec<Rendered>,
+    /// Emails that could not even be written (permanent), and later all.
+    outcomes: Vec<(String, Result<(), SendError>)>,
+    attempts: HashMap<String, i32>,
+    round: Round,
+}
+
 /// A claimed email with what it needs to be written.
 #[derive(Queryable)]
 struct Claimed {
@@ -101,25 +113,109 @@ impl Worker {
         self.settings.poll_interval_ms
     }
 
-    /// One round: claim, render, send, record.
+    /// One round, start to end: claim, render, send, record.
     pub async fn round(&self, now: DateTime<Utc>) -> Result<Round, ApiError> {
+        let batch = self.prepare(now).await?;
+        self.deliver(batch).await
+    }
+
+    /// Sends until `stop` says so, pipelined: while one batch is on the wire,
+    /// the next is claimed and rendered. With `until_idle`, returns once a
+    /// round finds nothing due (for benchmarks and tools); otherwise waits
+    /// `mail.poll_interval_ms` and looks again.
+    pub async fn run(
+        &self,
+        clock: &crate::clock::SharedClock,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+        until_idle: bool,
+    ) {
+        let idle = std::time::Duration::from_millis(self.settings.poll_interval_ms);
+        let mut pending: Option<Batch> = None;
+        loop {
+            let batch = match pending.take() {
+                Some(batch) => Ok(batch),
+                None => self.prepare(clock.now()).await,
+            };
+            let batch = match batch {
+                Ok(batch) if !batch.ready.is_empty() || !batch.outcomes.is_empty() => batch,
+                Ok(batch) => {
+                    // Only cancellations, or nothing due.
+                    let done = batch.round.claimed == 0;
+                    if done && until_idle {
+                        return;
+                    }
+                    if done {
+                        tokio::select! {
+                            _ = stop.changed() => return,
+                            () = tokio::time::sleep(idle) => {}
+                        }
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    if !matches!(error, ApiError::Unavailable) {
+                        tracing::warn!(%error, "claiming emails failed; retrying");
+                    }
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        () = tokio::time::sleep(idle) => {}
+                    }
+                    continue;
+                }
+            };
+            let full = batch.claimed_rows >= self.settings.batch_size;
+            let (delivered, next) = if full {
+                let (delivered, next) = tokio::join!(self.deliver(batch), self.prepare(clock.now()));
+                (delivered, Some(next))
+            } else {
+                (self.deliver(batch).await, None)
+            };
+            if let Err(error) = delivered {
+                tracing::warn!(%error, "recording sent emails failed; they go again after the lease");
+            }
+            match next {
+                Some(Ok(next)) => pending = Some(next),
+                Some(Err(error)) => tracing::warn!(%error, "claiming emails failed; retrying"),
+                None => {}
+            }
+            if *stop.borrow() {
+                if let Some(unsent) = pending.take() {
+                    self.release(unsent).await;
+                }
+                return;
+            }
+        }
+    }
+
+    /// Claims the next batch and renders it: database and CPU, no network.
+    pub async fn prepare(&self, now: DateTime<Utc>) -> Result<Batch, ApiError> {
         let claim = uuid::Uuid::new_v4().to_string();
         let lease = Duration::seconds(i64::try_from(self.settings.lease_secs).unwrap_or(120));
-        let batch = self.settings.batch_size;
+        let size = self.settings.batch_size;
         let claim_id = claim.clone();
         let (claimed, facts, cancelled) = self
             .db
-            .run(move |conn| db::write(conn, |conn| claim_due(conn, &claim_id, now, lease, batch)))
+            .run(move |conn| db::write(conn, |conn| claim_due(conn, &claim_id, now, lease, size)))
             .await?;
-        let mut round = Round {
-            claimed: claimed.len() + cancelled,
-            cancelled,
-            ..Round::default()
+        let mut batch = Batch {
+            claim,
+            now,
+            claimed_rows: claimed.len() + cancelled,
+            ready: Vec::new(),
+            outcomes: Vec::new(),
+            attempts: claimed
+                .iter()
+                .map(|c| (c.outbox_id.clone(), c.attempts))
+                .collect(),
+            round: Round {
+                claimed: claimed.len() + cancelled,
+                cancelled,
+                ..Round::default()
+            },
         };
         if claimed.is_empty() {
-            return Ok(round);
+            return Ok(batch);
         }
-
         let letters: Vec<Result<Letter, (String, String)>> =
             claimed.iter().map(|c| self.letter(c, &facts)).collect();
         let sender = self.sender.clone();
@@ -135,21 +231,30 @@ impl Worker {
         })
         .await
         .map_err(|_| ApiError::Unexpected(anyhow::anyhow!("rendering emails panicked")))?;
-
-        let mut outcomes: Vec<(String, Result<(), SendError>)> = Vec::new();
-        let mut ready = Vec::new();
         for r in rendered {
             match r {
-                Ok(message) => ready.push(message),
-                Err((id, why)) => outcomes.push((id, Err(SendError::Permanent(why)))),
+                Ok(message) => batch.ready.push(message),
+                Err((id, why)) => batch.outcomes.push((id, Err(SendError::Permanent(why)))),
             }
         }
-        outcomes.extend(self.mailer.send_all(ready).await);
+        Ok(batch)
+    }
 
-        let attempts: HashMap<String, i32> = claimed
-            .iter()
-            .map(|c| (c.outbox_id.clone(), c.attempts))
-            .collect();
+    /// Sends a prepared batch and records what happened to each email.
+    pub async fn deliver(&self, batch: Batch) -> Result<Round, ApiError> {
+        let Batch {
+            claim,
+            now,
+            ready,
+            mut outcomes,
+            attempts,
+            mut round,
+            ..
+        } = batch;
+        if ready.is_empty() && outcomes.is_empty() {
+            return Ok(round);
+        }
+        outcomes.extend(self.mailer.send_all(ready).await);
         for (_, outcome) in &outcomes {
             match outcome {
                 Ok(()) => round.sent += 1,
@@ -175,6 +280,27 @@ impl Worker {
             );
         }
         Ok(round)
+    }
+
+    /// Gives a claimed batch back unsent (at shutdown), so that another
+    /// worker need not wait for the lease to run out.
+    async fn release(&self, batch: Batch) {
+        let claim = batch.claim;
+        let released = self
+            .db
+            .run(move |conn| {
+                diesel::update(outbox::table.filter(outbox::claimed_by.eq(&claim)))
+                    .set((
+                        outbox::claimed_by.eq(None::<String>),
+                        outbox::claimed_until.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(conn)
+                    .map_err(ApiError::from)
+            })
+            .await;
+        if let Err(error) = released {
+            tracing::warn!(%error, "releasing unsent emails failed; their lease runs out instead");
+        }
     }
 
     fn letter(

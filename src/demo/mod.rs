@@ -3,7 +3,9 @@
 //! preferences, titles and levels, and several years of history — hires,
 //! moves, promotions, exits and the odd rehire — written through the same
 //! [`crate::org::people::save`] the API and imports use, so the history is
-//! what real use would have recorded.
+//! what real use would have recorded. Last, one active pulse over the whole
+//! organisation, rotating the three shipped templates every other week,
+//! stored through the same store as `POST /api/v1/pulses`.
 //!
 //! The content (names, tree, history, dates) is a pure function of the seed
 //! and the size, through a ChaCha8 generator; ids are random UUIDs as
@@ -14,7 +16,7 @@ mod names;
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use chrono::{Months, NaiveDate};
+use chrono::{DateTime, Months, NaiveDate, Utc};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 
@@ -28,6 +30,8 @@ use crate::org::people::store::PersonRow;
 use crate::org::people::{PersonInput, save};
 use crate::org::teams::store as team_store;
 use crate::org::{NewOrganisation, store as org_store};
+use crate::surveys::pulses::{self, PulseStatus, Timing, store as pulse_store};
+use crate::surveys::templates;
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -51,12 +55,26 @@ pub struct DemoSummary {
     pub events: BTreeMap<&'static str, usize>,
     /// (role, email, one-time password)
     pub accounts: Vec<(Role, String, NewPassword)>,
+    /// The biweekly pulse over the whole organisation.
+    pub pulse_id: String,
+    pub pulse_name: String,
+    /// When its schedule opens the first wave.
+    pub next_wave_at: Option<DateTime<Utc>>,
 }
 
 /// People per leaf team, on average.
 const TEAM_SIZE: usize = 8;
 /// People written per transaction (and per progress step).
 const BATCH: usize = 500;
+
+/// The demo's pulse: the three shipped templates in turn, every other week
+/// or so. Five-field cron cannot say "every 14 days"; the first and third
+/// Monday of the month come closest (two or three weeks apart).
+pub const PULSE_NAME: &str = "Groei & veiligheid (biweekly)";
+const PULSE_TEMPLATES: [&str; 3] = ["development", "career", "safety"];
+const PULSE_CRON: &str = "0 9 * * 1#1,1#3";
+const PULSE_OPEN_HOURS: i64 = 120;
+const PULSE_REMINDER_HOURS: [i64; 1] = [72];
 
 /// The shape of the tree for `people`: its depth (levels of teams, the
 /// departments first) and how many children each team above the leaves has;
@@ -133,7 +151,69 @@ pub fn generate(
         leaves.first().map(|l| l.id.as_str()),
     )?;
     summary.events = count_events(&mut conn, &summary.organisation_id)?;
+    let (pulse_id, next_wave_at) = db::write(&mut conn, |conn| {
+        create_pulse(conn, &summary.organisation_id, Utc::now())
+    })?;
+    summary.pulse_id = pulse_id;
+    summary.pulse_name = PULSE_NAME.to_owned();
+    summary.next_wave_at = next_wave_at;
     Ok(summary)
+}
+
+/// An active pulse over every top-level team, checked by the same rules as
+/// the API's and stored through the same store; returns its id and its
+/// first firing.
+fn create_pulse(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(String, Option<DateTime<Utc>>)> {
+    let organisation = org_store::find(conn, organisation_id)?;
+    let audience: Vec<String> = team_store::list(conn, organisation_id)?
+        .into_iter()
+        .filter(|t| t.parent_id.is_none())
+        .map(|t| t.id)
+        .collect();
+    for key in PULSE_TEMPLATES {
+        anyhow::ensure!(
+            templates::latest(conn, organisation_id, key)?.is_some(),
+            "the shipped template {key} is missing"
+        );
+    }
+    let timing = Timing::check(
+        PULSE_CRON,
+        &organisation.time_zone,
+        PULSE_OPEN_HOURS,
+        &PULSE_REMINDER_HOURS,
+        None,
+        None,
+        now,
+    )
+    .map_err(|problems| anyhow::anyhow!("the demo pulse's timing: {problems:?}"))?;
+    let id = pulse_store::insert(
+        conn,
+        organisation_id,
+        &pulse_store::PulseValues {
+            name: &pulses::parse_name(PULSE_NAME).map_err(|e| anyhow::anyhow!("{e}"))?,
+            templates: serde_json::to_string(&PULSE_TEMPLATES)?,
+            audience: serde_json::to_string(&audience)?,
+            excluded_teams: "[]".to_owned(),
+            cron: PULSE_CRON,
+            time_zone: &organisation.time_zone,
+            open_hours: i32::try_from(PULSE_OPEN_HOURS)?,
+            reminder_hours: serde_json::to_string(&PULSE_REMINDER_HOURS)?,
+            start_date: None,
+            end_date: None,
+            status: PulseStatus::Active.as_str(),
+            min_group_size: organisation.min_group_size,
+            schedule_from: crate::clock::to_stored(now),
+        },
+    )?;
+    let next = timing
+        .firings(now, DateTime::<Utc>::MAX_UTC, 1)
+        .first()
+        .copied();
+    Ok((id, next))
 }
 
 fn build_tree(
