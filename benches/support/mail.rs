@@ -6,7 +6,8 @@
 //! bytes, already rendered, over the same number of lettre connections on
 //! TCP_NODELAY sockets, with no database and no rendering. Each run is
 //! interleaved (client, then worker); medians of `PEIL_BENCH_MAIL_RUNS`
-//! (default 3). `PEIL_BENCH_MAIL_CONNECTIONS` (default 4) for both.
+//! (default 3). `PEIL_BENCH_MAIL_CONNECTIONS` (default 4) for both;
+//! `PEIL_BENCH_MAIL_BATCH` (default 500, as `mail.batch_size`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,12 +32,13 @@ pub async fn mail(full: bool) -> anyhow::Result<()> {
         1
     };
     let connections: usize = env_or("PEIL_BENCH_MAIL_CONNECTIONS", 4);
+    let batch: usize = env_or("PEIL_BENCH_MAIL_BATCH", 500);
     let server = SmtpServer::start().await;
     let dir = tempfile::tempdir()?;
     let url = std::env::var("PEIL_BENCH_BACKEND_URL")
         .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("peil.db").display()));
     let toml = format!(
-        "data_dir = \"{}\"\n[database]\nurl = \"{url}\"\npool_size = 8\n[log]\nlevel = \"warn\"\n[mail]\nfrom = \"Peil <peil@example.org>\"\nbatch_size = 500\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconnections = {connections}\n",
+        "data_dir = \"{}\"\n[database]\nurl = \"{url}\"\npool_size = 8\n[log]\nlevel = \"warn\"\n[mail]\nfrom = \"Peil <peil@example.org>\"\nbatch_size = {batch}\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconnections = {connections}\n",
         dir.path().join("data").display(),
         server.port
     );
