@@ -165,7 +165,8 @@ impl Worker {
             };
             let full = batch.claimed_rows >= self.settings.batch_size;
             let (delivered, next) = if full {
-                let (delivered, next) = tokio::join!(self.deliver(batch), self.prepare(clock.now()));
+                let (delivered, next) =
+                    tokio::join!(self.deliver(batch), self.prepare(clock.now()));
                 (delivered, Some(next))
             } else {
                 (self.deliver(batch).await, None)
