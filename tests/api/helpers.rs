@@ -201,6 +201,18 @@ impl TestApp {
         request.send().await.expect("GET")
     }
 
+    /// GET, expecting a JSON body of type `T`.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> T {
+        let response = self.get(path, token).await;
+        let status = response.status();
+        let body = response.text().await.expect("a body");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {status}: {e}: {body}"))
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
         let mut request = self.client.post(self.url(path)).json(body);
         if let Some(token) = token {
@@ -321,9 +333,12 @@ impl TestApp {
     /// A weekly pulse (Mondays 9:00, Amsterdam, open 72 h, reminder after
     /// 48 h) asking the shipped development template of these teams.
     pub async fn create_pulse(&self, token: &str, audience: &[&str]) -> String {
-        let response = self
-            .post_json("/api/v1/pulses", &weekly_pulse(audience), Some(token))
-            .await;
+        self.create_pulse_with(token, &weekly_pulse(audience)).await
+    }
+
+    /// Creates a pulse from this body; returns its id.
+    pub async fn create_pulse_with(&self, token: &str, body: &Value) -> String {
+        let response = self.post_json("/api/v1/pulses", body, Some(token)).await;
         assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
         response.json::<Value>().await.unwrap()["id"]
             .as_str()

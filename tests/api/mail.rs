@@ -77,11 +77,8 @@ async fn invitations_by_email(app: &TestApp, wave_id: &str) -> HashMap<String, S
 }
 
 async fn wave(app: &TestApp, token: &str, id: &str) -> Value {
-    app.get(&format!("/api/v1/waves/{id}"), Some(token))
+    app.get_json(&format!("/api/v1/waves/{id}"), Some(token))
         .await
-        .json()
-        .await
-        .unwrap()
 }
 
 /// Waits until the wave's delivery counts satisfy `done`.
@@ -221,14 +218,11 @@ async fn a_refused_address_is_undeliverable_until_hr_corrects_it_and_resends() {
     );
 
     let list: Vec<Value> = app
-        .get(
+        .get_json(
             &format!("/api/v1/waves/{wave_id}/undeliverable"),
             Some(&admin),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["email"], "design1@example.org");
     assert!(list[0]["error"].as_str().unwrap().contains("550"));
@@ -266,14 +260,11 @@ async fn a_refused_address_is_undeliverable_until_hr_corrects_it_and_resends() {
     );
     wait_for_delivery(&app, &admin, &wave_id, |d| d["invitations"]["sent"] == 4).await;
     let list: Vec<Value> = app
-        .get(
+        .get_json(
             &format!("/api/v1/waves/{wave_id}/undeliverable"),
             Some(&admin),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert!(list.is_empty());
 
     // Someone not invited to the wave, and a closed wave, are refused.

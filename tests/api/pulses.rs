@@ -39,11 +39,8 @@ pub async fn team_with_people(
 }
 
 async fn pulse(app: &TestApp, token: &str, id: &str) -> Value {
-    app.get(&format!("/api/v1/pulses/{id}"), Some(token))
+    app.get_json(&format!("/api/v1/pulses/{id}"), Some(token))
         .await
-        .json()
-        .await
-        .unwrap()
 }
 
 async fn patch(app: &TestApp, token: &str, id: &str, body: Value) -> reqwest::Response {
@@ -58,14 +55,11 @@ async fn patch(app: &TestApp, token: &str, id: &str, body: Value) -> reqwest::Re
 
 async fn schedule(app: &TestApp, token: &str, id: &str, count: usize) -> Vec<String> {
     let body: Value = app
-        .get(
+        .get_json(
             &format!("/api/v1/pulses/{id}/schedule?count={count}"),
             Some(token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     body["waves"]
         .as_array()
         .unwrap()
@@ -153,12 +147,7 @@ async fn a_bad_pulse_is_refused_naming_every_field_and_nothing_is_created() {
     .await;
     assert_eq!(problem_fields(&problem), ["cron"]);
 
-    let list: Vec<Value> = app
-        .get("/api/v1/pulses", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get_json("/api/v1/pulses", Some(&admin)).await;
     assert!(list.is_empty(), "nothing was created: {list:?}");
     app.stop().await;
 }
@@ -280,26 +269,15 @@ async fn editing_a_pulse_changes_future_waves_only_and_k_never_goes_down() {
     app.clock.set(at("2026-01-01T00:00:00Z"));
     let mut body = weekly_pulse(&[&team]);
     body["templates"] = json!(["development", "career", "safety"]);
-    let id = app
-        .post_json("/api/v1/pulses", &body, Some(&admin))
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create_pulse_with(&admin, &body).await;
     let created = pulse(&app, &admin, &id).await;
     assert_eq!(created["min_group_size"], 5, "copied from the organisation");
     let preview: Value = app
-        .get(
+        .get_json(
             &format!("/api/v1/pulses/{id}/schedule?count=4"),
             Some(&admin),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let rotation: Vec<&str> = preview["waves"]
         .as_array()
         .unwrap()
@@ -311,11 +289,8 @@ async fn editing_a_pulse_changes_future_waves_only_and_k_never_goes_down() {
     app.clock.set(at("2026-01-05T08:00:00Z"));
     assert_eq!(app.run_schedule().await.opened, 1);
     let waves: Vec<Value> = app
-        .get(&format!("/api/v1/waves?pulse_id={id}"), Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/waves?pulse_id={id}"), Some(&admin))
+        .await;
     let first_wave = waves[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(waves[0]["template_key"], "development");
 
@@ -329,11 +304,8 @@ async fn editing_a_pulse_changes_future_waves_only_and_k_never_goes_down() {
     .await;
     assert_eq!(changed.status(), 200);
     let open: Value = app
-        .get(&format!("/api/v1/waves/{first_wave}"), Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/waves/{first_wave}"), Some(&admin))
+        .await;
     assert_eq!(
         open["template_key"], "development",
         "the open wave keeps its template"
@@ -355,11 +327,8 @@ async fn editing_a_pulse_changes_future_waves_only_and_k_never_goes_down() {
     let pass = app.run_schedule().await;
     assert_eq!((pass.opened, pass.closed), (1, 1));
     let waves: Vec<Value> = app
-        .get(&format!("/api/v1/waves?pulse_id={id}"), Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/waves?pulse_id={id}"), Some(&admin))
+        .await;
     assert_eq!(waves[0]["template_key"], "safety");
     assert_eq!(waves[0]["min_group_size"], 7);
     assert!(same_instant(
@@ -423,11 +392,8 @@ async fn send_now_twice_with_one_idempotency_key_opens_one_wave() {
     assert_eq!(a["invited"], 5);
     assert_eq!(a["opened_by"], "manual");
     let waves: Vec<Value> = app
-        .get(&format!("/api/v1/waves?pulse_id={id}"), Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/waves?pulse_id={id}"), Some(&admin))
+        .await;
     assert_eq!(waves.len(), 1);
     let (invitations, emails) =
         crate::waves::invitations_and_emails(&app, a["id"].as_str().unwrap()).await;
@@ -491,15 +457,7 @@ async fn new_dates_count_from_now_and_an_empty_audience_is_refused() {
     let mut body = weekly_pulse(&[&engineering]);
     body["end_date"] = json!("2026-01-13");
     body["start_date"] = json!("2026-01-06");
-    let id = app
-        .post_json("/api/v1/pulses", &body, Some(&admin))
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create_pulse_with(&admin, &body).await;
     // Only Monday 12 January lies in [6 January, 13 January).
     let opens = schedule(&app, &admin, &id, 5).await;
     assert_eq!(opens.len(), 1, "{opens:?}");

@@ -47,12 +47,7 @@ pub fn custom_template(key: &str, closed: usize, comments: usize) -> Value {
 async fn the_three_shipped_templates_are_listed_in_both_languages_within_two_minutes() {
     let app = spawn_app().await;
     let admin = app.ready_admin_token().await;
-    let list: Vec<Value> = app
-        .get("/api/v1/templates", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get_json("/api/v1/templates", Some(&admin)).await;
     let keys: Vec<&str> = list.iter().map(|t| t["key"].as_str().unwrap()).collect();
     assert_eq!(keys, ["development", "career", "safety"]);
     for t in &list {
@@ -64,12 +59,7 @@ async fn the_three_shipped_templates_are_listed_in_both_languages_within_two_min
         assert_eq!(t["comment_questions"], 1);
     }
 
-    let safety: Value = app
-        .get("/api/v1/templates/safety", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let safety: Value = app.get_json("/api/v1/templates/safety", Some(&admin)).await;
     let questions = safety["questions"].as_array().unwrap();
     assert_eq!(questions[0]["id"], "PSY1");
     assert_eq!(questions[0]["reverse"], true);
@@ -125,26 +115,15 @@ async fn an_organisation_adds_versions_of_its_own_templates_that_others_cannot_s
         .unwrap();
     assert_eq!(second["version"], 2);
     let current: Value = app
-        .get("/api/v1/templates/career-check", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/templates/career-check", Some(&admin))
+        .await;
     assert_eq!(current["version"], 2);
     assert_eq!(current["questions"].as_array().unwrap().len(), 5);
     let old: Value = app
-        .get("/api/v1/templates/career-check?version=1", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/templates/career-check?version=1", Some(&admin))
+        .await;
     assert_eq!(old["questions"].as_array().unwrap().len(), 4);
-    let list: Vec<Value> = app
-        .get("/api/v1/templates", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get_json("/api/v1/templates", Some(&admin)).await;
     assert_eq!(list.len(), 4, "the shipped three and the current version");
 
     // A new version may reword a question, not change what it measures.
@@ -224,12 +203,7 @@ async fn a_bad_template_is_refused_with_every_problem_and_nothing_stored() {
     let problem = assert_problem(shipped_key, 422, "validation").await;
     assert_eq!(problem_fields(&problem), ["key"]);
 
-    let list: Vec<Value> = app
-        .get("/api/v1/templates", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get_json("/api/v1/templates", Some(&admin)).await;
     assert_eq!(list.len(), 3, "nothing was stored");
     app.stop().await;
 }

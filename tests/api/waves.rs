@@ -78,20 +78,14 @@ async fn team_counts(app: &TestApp, wave_id: &str) -> Vec<(String, i32)> {
 }
 
 async fn waves_of(app: &TestApp, token: &str, pulse_id: &str) -> Vec<Value> {
-    app.get(&format!("/api/v1/waves?pulse_id={pulse_id}"), Some(token))
+    app.get_json(&format!("/api/v1/waves?pulse_id={pulse_id}"), Some(token))
         .await
-        .json()
-        .await
-        .unwrap()
 }
 
 async fn people_of(app: &TestApp, token: &str, team: &str) -> Vec<Value> {
     let page: Value = app
-        .get(&format!("/api/v1/people?team_id={team}"), Some(token))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/people?team_id={team}"), Some(token))
+        .await;
     page["items"].as_array().expect("a page of people").clone()
 }
 
@@ -120,15 +114,7 @@ async fn a_scheduled_wave_opens_once_with_a_snapshot_of_its_audience() {
     app.clock.set(at("2026-01-01T00:00:00Z"));
     let mut body = crate::helpers::weekly_pulse(&[&engineering, &sales]);
     body["excluded_teams"] = json!([data]);
-    let pulse_id = app
-        .post_json("/api/v1/pulses", &body, Some(&admin))
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pulse_id = app.create_pulse_with(&admin, &body).await;
 
     app.clock.set(at("2026-01-05T07:59:00Z"));
     assert!(app.run_schedule().await.is_empty(), "not yet");
@@ -223,11 +209,8 @@ async fn a_scheduled_wave_opens_once_with_a_snapshot_of_its_audience() {
     app.clock.set(at("2026-01-08T08:00:00Z"));
     assert_eq!(app.run_schedule().await.closed, 1);
     let closed: Value = app
-        .get(&format!("/api/v1/waves/{wave_id}"), Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/waves/{wave_id}"), Some(&admin))
+        .await;
     assert_eq!(closed["status"], "closed");
     assert_eq!(closed["template"]["key"], "development");
     assert!(outbox_of(&app, &wave_id).await.is_empty());
@@ -252,15 +235,7 @@ async fn after_downtime_only_the_latest_missed_wave_opens_and_closes_on_time() {
     app.clock.set(at("2026-01-01T00:00:00Z"));
     let mut body = crate::helpers::weekly_pulse(&[&team]);
     body["templates"] = json!(["development", "career"]);
-    let pulse_id = app
-        .post_json("/api/v1/pulses", &body, Some(&admin))
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pulse_id = app.create_pulse_with(&admin, &body).await;
 
     // Down from New Year until Tuesday 27 January: four Mondays missed; the
     // last one (26 January) is still within its 72 h window.
@@ -371,15 +346,7 @@ async fn schedulers_racing_on_one_database_open_each_wave_once() {
     body["cron"] = json!("0 9 * * *");
     body["open_hours"] = json!(12);
     body["reminder_hours"] = json!([6]);
-    let pulse_id = app
-        .post_json("/api/v1/pulses", &body, Some(&admin))
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pulse_id = app.create_pulse_with(&admin, &body).await;
 
     // Four instances (each with its own connection pool) run the same pass
     // at the same moment, at every step of three days.
@@ -430,11 +397,8 @@ async fn schedulers_racing_on_one_database_open_each_wave_once() {
     for wave in &waves {
         let id = wave["id"].as_str().unwrap();
         let detail: Value = app
-            .get(&format!("/api/v1/waves/{id}"), Some(&admin))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/api/v1/waves/{id}"), Some(&admin))
+            .await;
         let emails = &detail["delivery"]["invitations"];
         let total = emails["queued"].as_i64().unwrap() + emails["cancelled"].as_i64().unwrap();
         assert_eq!(total, 30, "one invitation email each: {detail}");
@@ -449,11 +413,8 @@ async fn schedulers_racing_on_one_database_open_each_wave_once() {
         assert_eq!(invitations_and_emails(&app, id).await.0, 30);
     }
     let pulse: Value = app
-        .get(&format!("/api/v1/pulses/{pulse_id}"), Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/pulses/{pulse_id}"), Some(&admin))
+        .await;
     assert_eq!(pulse["waves_opened"], 3);
     let scheduled: i64 = {
         let pulse_id = pulse_id.clone();
@@ -480,11 +441,8 @@ async fn hr_closes_a_wave_early_or_extends_it() {
     let pulse_id = app.create_pulse(&admin, &[&team]).await;
     let wave_id = app.send_now(&admin, &pulse_id).await;
     let wave: Value = app
-        .get(&format!("/api/v1/waves/{wave_id}"), Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/waves/{wave_id}"), Some(&admin))
+        .await;
     assert_eq!(
         at(wave["closes_at"].as_str().unwrap()),
         at("2026-03-05T10:00:00Z")
