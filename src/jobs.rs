@@ -5,6 +5,9 @@
 //! The survey schedule is woken by tokio-cron-scheduler (`scheduler.wake`,
 //! every minute by default) and once at start, to catch up after downtime.
 //! It only wakes the service: what is due is read from the database.
+//!
+//! The outbox worker (when `mail.enabled`) sends what waves queue; see
+//! `delivery::worker`.
 
 use std::future::Future;
 use std::sync::Arc;
