@@ -290,7 +290,5 @@ macro_rules! batch_insert {
 
 /// Now, in UTC, to the microsecond (what both backends store).
 pub fn now() -> chrono::NaiveDateTime {
-    let now = chrono::Utc::now().naive_utc();
-    chrono::Timelike::with_nanosecond(&now, now.and_utc().timestamp_subsec_micros() * 1000)
-        .unwrap_or(now)
+    crate::clock::to_stored(chrono::Utc::now())
 }

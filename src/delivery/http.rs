@@ -138,8 +138,7 @@ pub async fn resend(
         .run(move |conn| {
             db::write(conn, |conn| {
                 let wave = crate::surveys::waves::store::find_in(conn, &organisation_id, &wave_id)?;
-                let open = wave.status == "open" && wave.closes_at.is_some_and(|t| t > now);
-                if !open {
+                if !wave.is_open_at(now) {
                     return Err(ApiError::Conflict(
                         "The wave is not open: there is nothing to answer any more.".into(),
                     ));

@@ -26,6 +26,7 @@ use crate::crypto::ServerKeys;
 use crate::db::schema::{invitations, organisations, outbox, people, waves};
 use crate::db::{self, Db, DbConnection};
 use crate::error::ApiError;
+use crate::surveys::waves::store::WaveRow;
 
 pub struct Worker {
     db: Db,
@@ -50,7 +51,6 @@ pub struct Round {
 pub struct Batch {
     claim: String,
     now: DateTime<Utc>,
-    claimed_rows: usize,
     ready: Vec<Rendered>,
     /// Emails that could not even be written (permanent), and later all.
     outcomes: Vec<(String, Result<(), SendError>)>,
@@ -75,6 +75,7 @@ struct Claimed {
 
 /// What a wave contributes to each of its emails.
 struct WaveFacts {
+    /// Still taking answers now (`WaveRow::is_open_at`).
     open: bool,
     closes_at: DateTime<Utc>,
     titles: Option<crate::surveys::template::Texts>,
@@ -103,14 +104,6 @@ impl Worker {
             sender,
             public_url,
         }
-    }
-
-    pub fn batch_size(&self) -> usize {
-        self.settings.batch_size
-    }
-
-    pub fn poll_interval_ms(&self) -> u64 {
-        self.settings.poll_interval_ms
     }
 
     /// One round, start to end: claim, render, send, record.
@@ -163,7 +156,7 @@ impl Worker {
                     continue;
                 }
             };
-            let full = batch.claimed_rows >= self.settings.batch_size;
+            let full = batch.round.claimed >= self.settings.batch_size;
             let (delivered, next) = if full {
                 let (delivered, next) =
                     tokio::join!(self.deliver(batch), self.prepare(clock.now()));
@@ -201,7 +194,6 @@ impl Worker {
         let mut batch = Batch {
             claim,
             now,
-            claimed_rows: claimed.len() + cancelled,
             ready: Vec::new(),
             outcomes: Vec::new(),
             attempts: claimed
@@ -407,14 +399,11 @@ fn claim_due(
     let mut wave_ids: Vec<&str> = claimed.iter().map(|c| c.wave_id.as_str()).collect();
     wave_ids.sort_unstable();
     wave_ids.dedup();
-    let facts = wave_facts(conn, &wave_ids)?;
+    let facts = wave_facts(conn, &wave_ids, now)?;
 
     // A closed wave's emails and a reminder to someone who answered stay unsent.
     let (keep, drop): (Vec<Claimed>, Vec<Claimed>) = claimed.into_iter().partition(|c| {
-        facts
-            .get(&c.wave_id)
-            .is_some_and(|w| w.open && w.closes_at > now)
-            && !(c.reminder > 0 && c.answered)
+        facts.get(&c.wave_id).is_some_and(|w| w.open) && !(c.reminder > 0 && c.answered)
     });
     let dropped: Vec<&str> = drop.iter().map(|c| c.outbox_id.as_str()).collect();
     if !dropped.is_empty() {
@@ -429,58 +418,38 @@ fn claim_due(
     Ok((keep, facts, dropped.len()))
 }
 
-/// A wave and its organisation, as the worker reads them.
-#[derive(Queryable)]
-struct WaveRow {
-    id: String,
-    status: String,
-    closes_at: Option<NaiveDateTime>,
-    template: Option<String>,
-    min_group_size: i32,
-    organisation: String,
-    zone: String,
-}
-
+/// The waves of a batch with their organisation's name and zone.
 fn wave_facts(
     conn: &mut DbConnection,
     wave_ids: &[&str],
+    now: DateTime<Utc>,
 ) -> Result<HashMap<String, WaveFacts>, ApiError> {
-    let rows: Vec<WaveRow> = waves::table
+    let rows: Vec<(WaveRow, String, String)> = waves::table
         .inner_join(organisations::table)
         .filter(waves::id.eq_any(wave_ids))
         .select((
-            waves::id,
-            waves::status,
-            waves::closes_at,
-            waves::template,
-            waves::min_group_size,
+            waves::all_columns,
             organisations::name,
             organisations::time_zone,
         ))
         .load(conn)?;
     let mut facts = HashMap::new();
-    for WaveRow {
-        id,
-        status,
-        closes_at,
-        template,
-        min_group_size,
-        organisation,
-        zone,
-    } in rows
-    {
-        let titles = template
+    for (wave, organisation, zone) in rows {
+        let titles = wave
+            .template
             .as_deref()
             .map(crate::surveys::templates::decode)
             .transpose()?
             .map(|t| t.title);
         facts.insert(
-            id,
+            wave.id.clone(),
             WaveFacts {
-                open: status == "open",
-                closes_at: closes_at.map_or(DateTime::<Utc>::MIN_UTC, |t| t.and_utc()),
+                open: wave.is_open_at(to_stored(now)),
+                closes_at: wave
+                    .closes_at
+                    .map_or(DateTime::<Utc>::MIN_UTC, |t| t.and_utc()),
                 titles,
-                min_group_size,
+                min_group_size: wave.min_group_size,
                 organisation,
                 time_zone: zone.parse().unwrap_or(chrono_tz::Europe::Amsterdam),
             },

@@ -30,7 +30,7 @@ use crate::org::people::store::PersonRow;
 use crate::org::people::{PersonInput, save};
 use crate::org::teams::store as team_store;
 use crate::org::{NewOrganisation, store as org_store};
-use crate::surveys::pulses::{self, PulseStatus, Timing, store as pulse_store};
+use crate::surveys::pulses::{PulseStatus, Timing, store as pulse_store};
 use crate::surveys::templates;
 
 /// What to generate.
@@ -194,7 +194,9 @@ fn create_pulse(
         conn,
         organisation_id,
         &pulse_store::PulseValues {
-            name: &pulses::parse_name(PULSE_NAME).map_err(|e| anyhow::anyhow!("{e}"))?,
+            name: crate::domain::PulseName::parse(PULSE_NAME)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .as_str(),
             templates: serde_json::to_string(&PULSE_TEMPLATES)?,
             audience: serde_json::to_string(&audience)?,
             excluded_teams: "[]".to_owned(),

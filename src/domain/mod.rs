@@ -9,7 +9,7 @@ mod role;
 mod team;
 
 pub use email::EmailAddress;
-pub use organisation::{Language, MinGroupSize, OrganisationName, TimeZone};
+pub use organisation::{Language, MinGroupSize, OrganisationName, PulseName, TimeZone};
 pub use password::NewPassword;
 pub use person::{ExitKind, JobTitle, Level, PersonName, PersonStatus};
 pub use role::Role;

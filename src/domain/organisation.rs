@@ -5,23 +5,42 @@ use serde::{Deserialize, Serialize};
 
 use super::Invalid;
 
-/// An organisation's display name: trimmed, 1–200 characters, no control characters.
+/// A display name: trimmed, 1–200 characters, no control characters.
+fn display_name(raw: &str) -> Result<String, Invalid> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(Invalid::new("is required"));
+    }
+    if trimmed.chars().count() > 200 {
+        return Err(Invalid::new("must be at most 200 characters"));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(Invalid::new("must not contain control characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// An organisation's display name (see [`display_name`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrganisationName(String);
 
 impl OrganisationName {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err(Invalid::new("is required"));
-        }
-        if trimmed.chars().count() > 200 {
-            return Err(Invalid::new("must be at most 200 characters"));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(Invalid::new("must not contain control characters"));
-        }
-        Ok(Self(trimmed.to_owned()))
+        display_name(raw).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A pulse's name: the same rules as an organisation's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulseName(String);
+
+impl PulseName {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        display_name(raw).map(Self)
     }
 
     pub fn as_str(&self) -> &str {

@@ -13,7 +13,7 @@
 //! Matching runs on a time line without offsets (naive local time, handed to
 //! croner as if it were UTC), so croner's own DST handling never applies.
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone as _, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone as _, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
@@ -74,7 +74,7 @@ impl Cadence {
         let mut local = after.with_timezone(&self.zone).naive_local() - Duration::hours(3);
         for _ in 0..10_000 {
             let next_local = self.next_local(local)?;
-            let instant = self.instant_of(next_local)?;
+            let instant = first_instant(self.zone, next_local)?;
             if instant > after {
                 return Some(instant);
             }
@@ -112,35 +112,7 @@ impl Cadence {
         self.cron
             .find_next_occurrence(&as_utc, false)
             .ok()
-            .and_then(|t| chrono::Timelike::with_nanosecond(&t.naive_utc(), 0))
-    }
-
-    /// The instant a wall-clock time means in this zone: the earlier one when
-    /// it exists twice, the end of the gap when it does not exist.
-    fn instant_of(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
-        match self.zone.from_local_datetime(&local) {
-            LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
-            LocalResult::Ambiguous(first, second) => Some(first.min(second).with_timezone(&Utc)),
-            LocalResult::None => {
-                // Gaps are whole minutes long (at most a few hours): walk to their end.
-                let mut probe = local;
-                for _ in 0..(24 * 60) {
-                    probe += Duration::minutes(1);
-                    let start_of_minute = probe
-                        .date()
-                        .and_hms_opt(
-                            chrono::Timelike::hour(&probe),
-                            chrono::Timelike::minute(&probe),
-                            0,
-                        )
-                        .unwrap_or(probe);
-                    if let Some(t) = self.zone.from_local_datetime(&start_of_minute).earliest() {
-                        return Some(t.with_timezone(&Utc));
-                    }
-                }
-                None
-            }
-        }
+            .and_then(|t| t.naive_utc().with_nanosecond(0))
     }
 
     /// The shortest time between two consecutive firings among the next
@@ -148,6 +120,24 @@ impl Cadence {
     pub fn shortest_gap(&self, from: DateTime<Utc>, count: usize) -> Option<Duration> {
         let firings = self.between(from, DateTime::<Utc>::MAX_UTC, count);
         firings.windows(2).map(|w| w[1] - w[0]).min()
+    }
+}
+
+/// The instant a wall-clock time means in `zone`: the earlier one when it
+/// exists twice, the end of the gap when it does not exist (gaps are whole
+/// minutes, at most a few hours long).
+pub fn first_instant(zone: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
+        LocalResult::Ambiguous(first, second) => Some(first.min(second).with_timezone(&Utc)),
+        LocalResult::None => {
+            let start_of_minute = local.with_second(0)?.with_nanosecond(0)?;
+            (1..=24 * 60).find_map(|minutes| {
+                zone.from_local_datetime(&(start_of_minute + Duration::minutes(minutes)))
+                    .earliest()
+                    .map(|t| t.with_timezone(&Utc))
+            })
+        }
     }
 }
 

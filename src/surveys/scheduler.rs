@@ -85,11 +85,12 @@ fn open_due(
     pulse_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(usize, usize), ApiError> {
-    pulses::store::lock(conn, pulse_id)?;
-    let pulse = Pulse::from_row(pulses::store::find(conn, pulse_id)?)?;
+    let pulse = Pulse::locked(conn, pulse_id)?;
     if pulse.status != PulseStatus::Active {
         return Ok((0, 0));
     }
+    // Read under the pulse's lock, so every firing after it is unhandled:
+    // no need for `waves::open`'s own check (the unique key still stands).
     let from = pulses::store::last_scheduled(conn, pulse_id)?
         .map_or(pulse.row.schedule_from, |last| {
             last.max(pulse.row.schedule_from)
@@ -111,7 +112,7 @@ fn open_due(
             skipped + usize::from(waves::skip(conn, &pulse, latest, now)?),
         ));
     }
-    match waves::open(conn, pulse_id, Trigger::Schedule(latest), now)? {
+    match waves::open_locked(conn, &pulse, Trigger::Schedule(latest), now)? {
         Opening::Opened(wave) => {
             tracing::info!(
                 pulse = %pulse_id,

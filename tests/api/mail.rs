@@ -76,6 +76,36 @@ async fn invitations_by_email(app: &TestApp, wave_id: &str) -> HashMap<String, S
         .unwrap()
 }
 
+/// Every text value of the invitation, outbox and wave rows, joined.
+async fn stored_text(app: &TestApp) -> String {
+    use peil::db::schema::waves;
+    app.db()
+        .run(|conn| -> Result<_, DbError> {
+            let invitations: Vec<(String, String, String, String)> = invitations::table
+                .select((
+                    invitations::id,
+                    invitations::wave_id,
+                    invitations::person_id,
+                    invitations::team_id,
+                ))
+                .load(conn)?;
+            let outbox: Vec<(String, String, Option<String>, Option<String>)> = outbox::table
+                .select((
+                    outbox::id,
+                    outbox::invitation_id,
+                    outbox::last_error,
+                    outbox::claimed_by,
+                ))
+                .load(conn)?;
+            let waves: Vec<(String, String)> = waves::table
+                .select((waves::id, waves::reminders))
+                .load(conn)?;
+            Ok(format!("{invitations:?}{outbox:?}{waves:?}"))
+        })
+        .await
+        .unwrap()
+}
+
 async fn wave(app: &TestApp, token: &str, id: &str) -> Value {
     app.get_json(&format!("/api/v1/waves/{id}"), Some(token))
         .await
@@ -151,6 +181,15 @@ async fn every_invitation_arrives_once_in_the_persons_language_with_its_own_link
             "{to}"
         );
         assert!(message_ids.insert(message.header("Message-ID").unwrap()));
+    }
+    // Links are derived, never stored: no token is anywhere in the rows
+    // behind them (DESIGN.md, delivery promises).
+    let stored = stored_text(&app).await;
+    for message in &received {
+        assert!(
+            !stored.contains(token_in(message).as_str()),
+            "a link token is stored"
+        );
     }
     let detail =
         wait_for_delivery(&app, &admin, &wave_id, |d| d["invitations"]["sent"] == 12).await;

@@ -14,7 +14,7 @@ use super::{MAX_TEMPLATES, Pulse, PulseStatus, Timing};
 use crate::auth::caller::{Caller, Permission};
 use crate::clock::{SharedClock, to_stored};
 use crate::db::{self, Db, DbConnection};
-use crate::domain::MinGroupSize;
+use crate::domain::{MinGroupSize, PulseName};
 use crate::error::{ApiError, FieldError, InvalidFields, Missing, Problem, Refused};
 use crate::http::json::double_option;
 use crate::http::{ValidJson, idempotency};
@@ -188,7 +188,7 @@ fn check(
     now: DateTime<Utc>,
 ) -> Result<Timing, ApiError> {
     let mut errors: Vec<FieldError> = Vec::new();
-    if let Err(e) = super::parse_name(&draft.name) {
+    if let Err(e) = PulseName::parse(&draft.name) {
         errors.push(FieldError::new("name", e.0));
     }
     if draft.templates.is_empty() || draft.templates.len() > MAX_TEMPLATES {
@@ -424,8 +424,7 @@ pub async fn update_pulse(
             db::write(conn, |conn| {
                 let found = store::find_in(conn, &organisation_id, &id)?;
                 // Read again under the lock: concurrent edits queue, none is lost.
-                store::lock(conn, &found.id)?;
-                let current = Pulse::from_row(store::find(conn, &found.id)?)?;
+                let current = Pulse::locked(conn, &found.id)?;
                 let row = &current.row;
                 let draft = Draft {
                     name: request.name.unwrap_or_else(|| row.name.clone()),

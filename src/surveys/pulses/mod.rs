@@ -51,21 +51,6 @@ impl PulseStatus {
     }
 }
 
-/// A pulse's name: trimmed, 1–200 characters, no control characters.
-pub fn parse_name(raw: &str) -> Result<String, Invalid> {
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err(Invalid::new("is required"));
-    }
-    if name.chars().count() > 200 {
-        return Err(Invalid::new("must be at most 200 characters"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(Invalid::new("must not contain control characters"));
-    }
-    Ok(name.to_owned())
-}
-
 /// The timing of a pulse, checked as a whole: the window must fit between
 /// two waves, reminders inside the window, the end after the start.
 #[derive(Debug, Clone)]
@@ -208,15 +193,8 @@ impl Timing {
 /// The first instant of `date` in `zone` (midnight, or the end of a gap that
 /// swallowed it).
 pub fn local_midnight(zone: Tz, date: NaiveDate) -> DateTime<Utc> {
-    use chrono::TimeZone as _;
-    let mut local = date.and_hms_opt(0, 0, 0).unwrap_or_default();
-    for _ in 0..(24 * 4) {
-        if let Some(t) = zone.from_local_datetime(&local).earliest() {
-            return t.with_timezone(&Utc);
-        }
-        local += Duration::minutes(15);
-    }
-    date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+    let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    super::cadence::first_instant(zone, midnight).unwrap_or_else(|| midnight.and_utc())
 }
 
 /// A stored pulse, decoded.
@@ -261,6 +239,17 @@ impl Pulse {
             timing,
             status,
         })
+    }
+
+    /// Takes the pulse for the caller's write transaction (see
+    /// [`store::lock`]) and reads it as it is now, after any writer it queued
+    /// behind: what an opener or an edit must decide on.
+    pub fn locked(
+        conn: &mut crate::db::DbConnection,
+        id: &str,
+    ) -> Result<Self, crate::error::ApiError> {
+        store::lock(conn, id)?;
+        Ok(Self::from_row(store::find(conn, id)?)?)
     }
 
     /// The template the wave after `opened` waves asks.

@@ -64,13 +64,23 @@ pub fn open(
     {
         return Ok(Opening::AlreadyHandled);
     }
-    // From here on this transaction holds the pulse (a row lock on PostgreSQL).
-    pulses::store::lock(conn, pulse_id)?;
-    let pulse = Pulse::from_row(pulses::store::find(conn, pulse_id)?)?;
+    let pulse = Pulse::locked(conn, pulse_id)?;
+    open_locked(conn, &pulse, trigger, now)
+}
+
+/// [`open`] for a pulse the caller's transaction already holds and has read
+/// ([`Pulse::locked`]), as the scheduler does before it picks the firing.
+pub fn open_locked(
+    conn: &mut DbConnection,
+    pulse: &Pulse,
+    trigger: Trigger,
+    now: DateTime<Utc>,
+) -> Result<Opening, ApiError> {
+    let pulse_id = pulse.row.id.as_str();
     if store::has_open_wave(conn, pulse_id)? {
         return Ok(Opening::PulseHasOpenWave);
     }
-    let invitees = audience(conn, &pulse)?;
+    let invitees = audience(conn, pulse)?;
     if invitees.is_empty() {
         return Ok(Opening::NobodyToInvite);
     }

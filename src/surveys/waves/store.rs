@@ -38,6 +38,13 @@ pub struct WaveRow {
 }
 
 impl WaveRow {
+    /// Open and not yet at its close time: answers, invitations and
+    /// reminders are still wanted. (The scheduler closes it at that time;
+    /// until its pass runs, this is what counts.)
+    pub fn is_open_at(&self, now: NaiveDateTime) -> bool {
+        self.status == "open" && self.closes_at.is_some_and(|t| t > now)
+    }
+
     pub fn reminder_times(&self) -> anyhow::Result<Vec<DateTime<Utc>>> {
         let raw: Vec<String> = serde_json::from_str(&self.reminders)?;
         raw.iter()
