@@ -7,7 +7,9 @@
 //! TCP_NODELAY sockets, with no database and no rendering. Each run is
 //! interleaved (client, then worker); medians of `PEIL_BENCH_MAIL_RUNS`
 //! (default 3). `PEIL_BENCH_MAIL_CONNECTIONS` (default 4) for both;
-//! `PEIL_BENCH_MAIL_BATCH` (default 500, as `mail.batch_size`).
+//! `PEIL_BENCH_MAIL_BATCH` (default 500, as `mail.batch_size`). Beside each
+//! rate, the CPU time this process spent per email: on two cores both sides
+//! are CPU-bound, so the difference is what Peil's own work costs.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -63,6 +65,7 @@ pub async fn mail(full: bool) -> anyhow::Result<()> {
     let clock: peil::clock::SharedClock = Arc::new(peil::clock::SystemClock);
     let mut peil_rates = Vec::new();
     let mut client_rates = Vec::new();
+    let (mut peil_cpu, mut client_cpu) = (Vec::new(), Vec::new());
     let mut sizes = 0;
     for _ in 0..runs {
         // Peil: open the wave, then rounds until its outbox is empty.
@@ -82,11 +85,13 @@ pub async fn mail(full: bool) -> anyhow::Result<()> {
             })
             .await??
         };
+        let cpu0 = cpu_seconds();
         let started = Instant::now();
         // The worker as the service runs it (pipelined), until nothing is due.
         let (_keep, mut stop) = tokio::sync::watch::channel(false);
         worker.run(&clock, &mut stop, true).await;
         let seconds = started.elapsed().as_secs_f64();
+        peil_cpu.push((cpu_seconds() - cpu0) * 1e6 / emails as f64);
         let received: Vec<Received> = server.received()[before..].to_vec();
         anyhow::ensure!(
             received.len() == emails,
@@ -97,8 +102,10 @@ pub async fn mail(full: bool) -> anyhow::Result<()> {
         sizes = received.iter().map(|m| m.data.len()).sum::<usize>() / emails;
 
         // The floor: the same bytes through bare connections.
+        let cpu0 = cpu_seconds();
         let started = Instant::now();
         minimal_client(server.port, connections, &received).await?;
+        client_cpu.push((cpu_seconds() - cpu0) * 1e6 / emails as f64);
         client_rates.push(emails as f64 / started.elapsed().as_secs_f64());
 
         let db = db.clone();
@@ -129,11 +136,16 @@ pub async fn mail(full: bool) -> anyhow::Result<()> {
             "PostgreSQL"
         },
     );
-    println!("| what | emails/s | runs | ratio to the minimal client |");
-    println!("| --- | ---: | --- | ---: |");
-    println!("| minimal client, same bytes (floor) | {client:.0} | {client_runs} | 1.00 |");
+    let (peil_cpu, client_cpu) = (median(&mut peil_cpu), median(&mut client_cpu));
     println!(
-        "| outbox worker: claim, render, send, record | {peil:.0} | {peil_runs} | {:.2} |",
+        "| what | emails/s | runs | ratio to the minimal client | CPU of this process per email |"
+    );
+    println!("| --- | ---: | --- | ---: | ---: |");
+    println!(
+        "| minimal client, same bytes (floor) | {client:.0} | {client_runs} | 1.00 | {client_cpu:.0} µs |"
+    );
+    println!(
+        "| outbox worker: claim, render, send, record | {peil:.0} | {peil_runs} | {:.2} | {peil_cpu:.0} µs |",
         peil / client
     );
     if !full {
@@ -239,4 +251,24 @@ async fn minimal_client(
         done??;
     }
     Ok(())
+}
+
+/// CPU time this process has used (user + system), in seconds: the SMTP
+/// server, the client and the worker all run in it (PostgreSQL does not).
+/// From `/proc/self/stat`, in clock ticks of 1/100 s (Linux's USER_HZ); 0
+/// where there is no `/proc`.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses: utime and
+    // stime are the 12th and 13th of them.
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let ticks: f64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
 }

@@ -19,7 +19,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::mailer::{Mailer, SendError};
-use super::message::{self, Letter, Rendered, Sender};
+use super::message::{Draft, Letter, Rendered, Sender, Wording};
 use crate::clock::to_stored;
 use crate::config::MailSettings;
 use crate::crypto::ServerKeys;
@@ -209,15 +209,30 @@ impl Worker {
         if claimed.is_empty() {
             return Ok(batch);
         }
-        let letters: Vec<Result<Letter, (String, String)>> =
-            claimed.iter().map(|c| self.letter(c, &facts)).collect();
+        // The templates run once per wave, language and kind of email; each
+        // email then only fills in its name and link.
+        let mut drafts: HashMap<(&str, &str, bool), Result<Arc<Draft>, String>> = HashMap::new();
+        let mut letters = Vec::with_capacity(claimed.len());
+        for c in &claimed {
+            let draft = drafts
+                .entry((&c.wave_id, &c.language, c.reminder > 0))
+                .or_insert_with(|| self.draft(c, &facts))
+                .clone();
+            letters.push(
+                draft
+                    .and_then(|draft| Ok((draft, self.letter(c)?)))
+                    .map_err(|why| (c.outbox_id.clone(), why)),
+            );
+        }
         let sender = self.sender.clone();
         let rendered = tokio::task::spawn_blocking(move || {
             letters
                 .into_iter()
                 .map(|letter| {
-                    letter.and_then(|l| {
-                        message::render(&l, &sender).map_err(|e| (l.outbox_id.clone(), e.0))
+                    letter.and_then(|(draft, l)| {
+                        draft
+                            .render(&l, &sender)
+                            .map_err(|e| (l.outbox_id.clone(), e.0))
                     })
                 })
                 .collect::<Vec<Result<Rendered, (String, String)>>>()
@@ -296,31 +311,12 @@ impl Worker {
         }
     }
 
-    fn letter(
-        &self,
-        c: &Claimed,
-        facts: &HashMap<String, WaveFacts>,
-    ) -> Result<Letter, (String, String)> {
-        let refuse = |why: &str| (c.outbox_id.clone(), why.to_owned());
-        let wave = facts
-            .get(&c.wave_id)
-            .ok_or_else(|| refuse("the wave is gone"))?;
-        let token = self
-            .keys
-            .invitation_token(&c.invitation_id)
-            .ok_or_else(|| refuse("the invitation id is not a UUID"))?;
-        // Appended, not joined: a public URL with a path keeps it.
-        let link = format!(
-            "{}/s/{token}",
-            self.public_url.as_str().trim_end_matches('/')
-        );
-        Ok(Letter {
-            outbox_id: c.outbox_id.clone(),
-            reminder: c.reminder,
-            queued_at: c.queued_at,
-            to_email: c.email.clone(),
-            to_name: c.name.clone(),
+    /// What the emails of `c`'s wave say in its language, as a draft.
+    fn draft(&self, c: &Claimed, facts: &HashMap<String, WaveFacts>) -> Result<Arc<Draft>, String> {
+        let wave = facts.get(&c.wave_id).ok_or("the wave is gone")?;
+        let wording = Wording {
             language: c.language.clone(),
+            reminder: c.reminder > 0,
             organisation: wave.organisation.clone(),
             title: wave
                 .titles
@@ -330,6 +326,26 @@ impl Worker {
             closes_at: wave.closes_at,
             time_zone: wave.time_zone,
             min_group_size: wave.min_group_size,
+        };
+        Draft::new(&wording).map(Arc::new).map_err(|e| e.0)
+    }
+
+    /// What is `c`'s own: its address, its name, its link.
+    fn letter(&self, c: &Claimed) -> Result<Letter, String> {
+        let token = self
+            .keys
+            .invitation_token(&c.invitation_id)
+            .ok_or("the invitation id is not a UUID")?;
+        // Appended, not joined: a public URL with a path keeps it.
+        let link = format!(
+            "{}/s/{token}",
+            self.public_url.as_str().trim_end_matches('/')
+        );
+        Ok(Letter {
+            outbox_id: c.outbox_id.clone(),
+            queued_at: c.queued_at,
+            to_email: c.email.clone(),
+            to_name: c.name.clone(),
             link,
         })
     }
@@ -379,8 +395,10 @@ fn claim_due(
     ))
     .execute(conn)?;
 
+    // By id, not by claim: the primary key finds each row at once.
     let claimed: Vec<Claimed> = outbox::table
         .inner_join(invitations::table.inner_join(people::table))
+        .filter(outbox::id.eq_any(&due))
         .filter(outbox::claimed_by.eq(claim))
         .select((
             outbox::id,
