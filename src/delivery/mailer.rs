@@ -134,37 +134,52 @@ impl SmtpMailer {
         Duration::from_secs(self.settings.timeout_secs)
     }
 
-    /// Spreads the messages over up to `connections` lanes, each a
-    /// connection sending one message after another.
+    /// Sends over up to `connections` lanes, each a connection taking the
+    /// next message from one shared queue, so that no lane idles while
+    /// another still has a backlog. A lane that cannot connect stops; what
+    /// no lane could send waits for the next round.
     async fn send_all(
         self: Arc<Self>,
         messages: Vec<Rendered>,
     ) -> Vec<(String, Result<(), SendError>)> {
         let lanes = self.settings.connections.min(messages.len()).max(1);
-        let mut split: Vec<Vec<Rendered>> = (0..lanes).map(|_| Vec::new()).collect();
-        for (i, message) in messages.into_iter().enumerate() {
-            split[i % lanes].push(message);
-        }
+        let queue = Arc::new(Mutex::new(std::collections::VecDeque::from(messages)));
         let mut tasks = tokio::task::JoinSet::new();
-        for lane in split {
-            let mailer = self.clone();
-            tasks.spawn(async move { mailer.send_lane(lane).await });
+        for _ in 0..lanes {
+            let (mailer, queue) = (self.clone(), queue.clone());
+            tasks.spawn(async move { mailer.send_lane(&queue).await });
         }
         let mut outcomes = Vec::new();
+        let mut stopped = None;
         while let Some(done) = tasks.join_next().await {
             match done {
-                Ok(lane) => outcomes.extend(lane),
+                Ok((lane, error)) => {
+                    outcomes.extend(lane);
+                    stopped = stopped.or(error);
+                }
                 Err(error) => tracing::error!(%error, "an SMTP lane panicked"),
             }
         }
+        let left: Vec<Rendered> = queue
+            .lock()
+            .map(|mut q| q.drain(..).collect())
+            .unwrap_or_default();
+        let error = stopped.unwrap_or_else(|| SendError::Temporary("no SMTP lane was left".into()));
+        outcomes.extend(left.into_iter().map(|m| (m.outbox_id, Err(error.clone()))));
         outcomes
     }
 
-    async fn send_lane(&self, lane: Vec<Rendered>) -> Vec<(String, Result<(), SendError>)> {
-        let mut outcomes = Vec::with_capacity(lane.len());
+    /// One lane: sends from the queue until it is empty, or until there is no
+    /// connection (then says why).
+    async fn send_lane(
+        &self,
+        queue: &Mutex<std::collections::VecDeque<Rendered>>,
+    ) -> (Vec<(String, Result<(), SendError>)>, Option<SendError>) {
+        let mut outcomes = Vec::new();
         let mut connection = self.idle_connection().await;
-        let mut messages = lane.into_iter();
-        while let Some(message) = messages.next() {
+        // Popped in a function of its own, so no lock is held across a send.
+        let next = || queue.lock().ok().and_then(|mut q| q.pop_front());
+        while let Some(message) = next() {
             if connection
                 .as_ref()
                 .is_none_or(AsyncSmtpConnection::has_broken)
@@ -172,10 +187,8 @@ impl SmtpMailer {
                 match self.connect().await {
                     Ok(fresh) => connection = Some(fresh),
                     Err(error) => {
-                        // No connection: this message and the rest of the lane wait.
                         outcomes.push((message.outbox_id, Err(error.clone())));
-                        outcomes.extend(messages.map(|m| (m.outbox_id, Err(error.clone()))));
-                        return outcomes;
+                        return (outcomes, Some(error));
                     }
                 }
             }
@@ -205,7 +218,7 @@ impl SmtpMailer {
         {
             idle.push(conn);
         }
-        outcomes
+        (outcomes, None)
     }
 
     /// A pooled connection that still answers, if there is one.

@@ -58,6 +58,22 @@ pub struct Batch {
     round: Round,
 }
 
+/// A batch on its way back from the SMTP server: what happened to each.
+pub struct Sent {
+    claim: String,
+    now: DateTime<Utc>,
+    outcomes: Vec<(String, Result<(), SendError>)>,
+    attempts: HashMap<String, i32>,
+    round: Round,
+}
+
+impl Batch {
+    /// Whether anything is to be sent or recorded (not only cancellations).
+    fn has_mail(&self) -> bool {
+        !self.ready.is_empty() || !self.outcomes.is_empty()
+    }
+}
+
 /// A claimed email with what it needs to be written.
 #[derive(Queryable)]
 struct Claimed {
@@ -109,13 +125,16 @@ impl Worker {
     /// One round, start to end: claim, render, send, record.
     pub async fn round(&self, now: DateTime<Utc>) -> Result<Round, ApiError> {
         let batch = self.prepare(now).await?;
-        self.deliver(batch).await
+        let sent = self.send(batch).await;
+        self.record(sent).await
     }
 
-    /// Sends until `stop` says so, pipelined: while one batch is on the wire,
-    /// the next is claimed and rendered. With `until_idle`, returns once a
-    /// round finds nothing due (for benchmarks and tools); otherwise waits
-    /// `mail.poll_interval_ms` and looks again.
+    /// Sends until `stop` says so, pipelined in three stages: while one
+    /// batch is on the wire, the one before it is recorded and, when there
+    /// is more, the next is claimed and rendered. With `until_idle`, returns
+    /// once a claim finds nothing due (for benchmarks and tools); otherwise
+    /// waits `mail.poll_interval_ms` and looks again. Whatever was sent is
+    /// recorded before it returns.
     pub async fn run(
         &self,
         clock: &crate::clock::SharedClock,
@@ -123,17 +142,30 @@ impl Worker {
         until_idle: bool,
     ) {
         let idle = std::time::Duration::from_millis(self.settings.poll_interval_ms);
-        let mut pending: Option<Batch> = None;
+        let mut prepared: Option<Batch> = None;
+        let mut unrecorded: Option<Sent> = None;
         loop {
-            let batch = match pending.take() {
+            let batch = match prepared.take() {
                 Some(batch) => Ok(batch),
                 None => self.prepare(clock.now()).await,
             };
             let batch = match batch {
-                Ok(batch) if !batch.ready.is_empty() || !batch.outcomes.is_empty() => batch,
-                Ok(batch) => {
-                    // Only cancellations, or nothing due.
-                    let done = batch.round.claimed == 0;
+                Ok(batch) if batch.has_mail() => batch,
+                outcome => {
+                    // Nothing to send now (or the claim failed): record what
+                    // went out, then wait unless something was cancelled.
+                    if let Some(sent) = unrecorded.take() {
+                        self.record_or_warn(sent).await;
+                    }
+                    let done = match outcome {
+                        Ok(batch) => batch.round.claimed == 0,
+                        Err(error) => {
+                            if !matches!(error, ApiError::Unavailable) {
+                                tracing::warn!(%error, "claiming emails failed; retrying");
+                            }
+                            true
+                        }
+                    };
                     if done && until_idle {
                         return;
                     }
@@ -145,35 +177,35 @@ impl Worker {
                     }
                     continue;
                 }
-                Err(error) => {
-                    if !matches!(error, ApiError::Unavailable) {
-                        tracing::warn!(%error, "claiming emails failed; retrying");
-                    }
-                    tokio::select! {
-                        _ = stop.changed() => return,
-                        () = tokio::time::sleep(idle) => {}
-                    }
-                    continue;
-                }
             };
-            let full = batch.round.claimed >= self.settings.batch_size;
-            let (delivered, next) = if full {
-                let (delivered, next) =
-                    tokio::join!(self.deliver(batch), self.prepare(clock.now()));
-                (delivered, Some(next))
-            } else {
-                (self.deliver(batch).await, None)
-            };
-            if let Err(error) = delivered {
-                tracing::warn!(%error, "recording sent emails failed; they go again after the lease");
-            }
+            let more = batch.round.claimed >= self.settings.batch_size;
+            let previous = unrecorded.take();
+            let (sent, (), next) = tokio::join!(
+                self.send(batch),
+                async {
+                    if let Some(previous) = previous {
+                        self.record_or_warn(previous).await;
+                    }
+                },
+                async {
+                    if more {
+                        Some(self.prepare(clock.now()).await)
+                    } else {
+                        None
+                    }
+                },
+            );
+            unrecorded = Some(sent);
             match next {
-                Some(Ok(next)) => pending = Some(next),
+                Some(Ok(next)) => prepared = Some(next),
                 Some(Err(error)) => tracing::warn!(%error, "claiming emails failed; retrying"),
                 None => {}
             }
             if *stop.borrow() {
-                if let Some(unsent) = pending.take() {
+                if let Some(sent) = unrecorded.take() {
+                    self.record_or_warn(sent).await;
+                }
+                if let Some(unsent) = prepared.take() {
                     self.release(unsent).await;
                 }
                 return;
@@ -248,21 +280,40 @@ impl Worker {
         Ok(batch)
     }
 
-    /// Sends a prepared batch and records what happened to each email.
-    pub async fn deliver(&self, batch: Batch) -> Result<Round, ApiError> {
+    /// Sends a prepared batch.
+    pub async fn send(&self, batch: Batch) -> Sent {
         let Batch {
             claim,
             now,
             ready,
             mut outcomes,
             attempts,
-            mut round,
-            ..
+            round,
         } = batch;
-        if ready.is_empty() && outcomes.is_empty() {
+        if !ready.is_empty() {
+            outcomes.extend(self.mailer.send_all(ready).await);
+        }
+        Sent {
+            claim,
+            now,
+            outcomes,
+            attempts,
+            round,
+        }
+    }
+
+    /// Records what happened to each email of a sent batch.
+    pub async fn record(&self, sent: Sent) -> Result<Round, ApiError> {
+        let Sent {
+            claim,
+            now,
+            outcomes,
+            attempts,
+            mut round,
+        } = sent;
+        if outcomes.is_empty() {
             return Ok(round);
         }
-        outcomes.extend(self.mailer.send_all(ready).await);
         for (_, outcome) in &outcomes {
             match outcome {
                 Ok(()) => round.sent += 1,
@@ -288,6 +339,12 @@ impl Worker {
             );
         }
         Ok(round)
+    }
+
+    async fn record_or_warn(&self, sent: Sent) {
+        if let Err(error) = self.record(sent).await {
+            tracing::warn!(%error, "recording sent emails failed; they go again after the lease");
+        }
     }
 
     /// Gives a claimed batch back unsent (at shutdown), so that another
