@@ -407,6 +407,14 @@ async fn wave(full: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (settings, url) = bench_settings(&dir)?;
     let (db, _) = peil::startup::prepare_storage(&settings, false)?;
+    let mut secret = settings.clone();
+    secret.ensure_secret()?;
+    let keys = peil::crypto::ServerKeys::derive(
+        secret
+            .secret
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("a secret"))?,
+    );
     let spec = peil::demo::DemoSpec {
         people,
         seed: 1,
@@ -426,7 +434,7 @@ async fn wave(full: bool) -> anyhow::Result<()> {
     for _ in 0..runs {
         let pulse_id = made.pulse_id.clone();
         let invited = made.active;
-        let db = db.clone();
+        let (db, keys) = (db.clone(), keys.clone());
         let (floor, wave, rows) = tokio::task::spawn_blocking(move || {
             let mut conn = db.get()?;
             // As many rows as the wave's invitations and their emails.
@@ -455,6 +463,7 @@ async fn wave(full: bool) -> anyhow::Result<()> {
             peil::db::write(&mut conn, |conn| {
                 peil::surveys::waves::close(
                     conn,
+                    &keys,
                     &opened.id,
                     peil::surveys::waves::Closing::Now,
                     chrono::Utc::now(),

@@ -16,6 +16,7 @@ type HmacSha256 = Hmac<Sha256>;
 pub struct ServerKeys {
     api_keys: [u8; 32],
     invitation_links: [u8; 32],
+    nullifiers: [u8; 32],
 }
 
 /// Bytes of an invitation id (a UUID) and of the MAC that follows it in a link token.
@@ -31,6 +32,7 @@ impl ServerKeys {
         Self {
             api_keys: derive(secret, b"peil/api-keys/v1"),
             invitation_links: derive(secret, b"peil/invitation-links/v1"),
+            nullifiers: derive(secret, b"peil/response-nullifiers/v1"),
         }
     }
 
@@ -58,6 +60,16 @@ impl ServerKeys {
         check.update(id);
         check.verify_truncated_left(tag).ok()?;
         Some(uuid::Uuid::from_slice(id).ok()?.to_string())
+    }
+
+    /// The nullifier of an invitation's answer: a MAC of its link token under
+    /// a key of its own, stored with the response while the wave is open so
+    /// that a link answers once. It names no invitation to anyone without the
+    /// server secret; with the secret it could be recomputed, which is why
+    /// nullifiers are erased when the wave closes (`answers::store::seal`).
+    pub fn nullifier(&self, invitation_id: &str) -> Option<String> {
+        let token = self.invitation_token(invitation_id)?;
+        Some(hex(&mac(&self.nullifiers, token.as_bytes())))
     }
 
     /// The stored form of an API key: HMAC-SHA256 under a server-held key.

@@ -83,6 +83,10 @@ pub enum ApiError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("this link has already been used to answer")]
+    AlreadyAnswered,
+    #[error("the wave has closed")]
+    WaveClosed,
     #[error("too many attempts; retry after {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("the database is unavailable")]
@@ -108,6 +112,8 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound => "not-found",
             Self::Conflict(_) => "conflict",
+            Self::AlreadyAnswered => "already-answered",
+            Self::WaveClosed => "wave-closed",
             Self::TooManyRequests { .. } => "too-many-requests",
             Self::Unavailable => "unavailable",
             Self::Unexpected(_) => "internal",
@@ -126,6 +132,8 @@ impl ApiError {
             Self::Forbidden(_) => "Not allowed",
             Self::NotFound => "Not found",
             Self::Conflict(_) => "Conflict",
+            Self::AlreadyAnswered => "Already answered",
+            Self::WaveClosed => "The survey has closed",
             Self::TooManyRequests { .. } => "Too many attempts",
             Self::Unavailable => "Service temporarily unavailable",
             Self::Unexpected(_) => "Internal error",
@@ -158,6 +166,8 @@ impl ApiError {
             Self::TooManyRequests { retry_after_secs } => Some(format!(
                 "Too many failed attempts: try again in {retry_after_secs} s."
             )),
+            Self::AlreadyAnswered => Some("This link has been used to answer; it answers once.".to_owned()),
+            Self::WaveClosed => Some("This survey no longer takes answers.".to_owned()),
             Self::InvalidCredentials | Self::NotFound | Self::Unexpected(_) => None,
         }
     }
@@ -209,7 +219,8 @@ impl ResponseError for ApiError {
             Self::Unauthenticated(_) | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::PasswordChangeRequired | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::AlreadyAnswered => StatusCode::CONFLICT,
+            Self::WaveClosed => StatusCode::GONE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -19,6 +19,7 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::clock::SharedClock;
 use crate::config::SchedulerSettings;
+use crate::crypto::ServerKeys;
 use crate::db::{Db, DbError};
 use crate::delivery::worker::Worker;
 use crate::error::ApiError;
@@ -38,6 +39,7 @@ impl Background {
         clock: SharedClock,
         settings: &SchedulerSettings,
         mail: Option<Worker>,
+        keys: ServerKeys,
     ) -> anyhow::Result<Self> {
         let (stop, _) = watch::channel(false);
         let mut background = Self {
@@ -56,11 +58,20 @@ impl Background {
         }
         if settings.enabled {
             let cron = JobScheduler::new().await?;
-            let (job_db, job_clock, job_pass) =
-                (db.clone(), clock.clone(), background.pass.clone());
+            let (job_db, job_clock, job_pass, job_keys) = (
+                db.clone(),
+                clock.clone(),
+                background.pass.clone(),
+                keys.clone(),
+            );
             cron.add(Job::new_async(settings.wake.as_str(), move |_, _| {
-                let (db, clock, pass) = (job_db.clone(), job_clock.clone(), job_pass.clone());
-                Box::pin(async move { schedule_pass(&db, &clock, &pass).await })
+                let (db, clock, pass, keys) = (
+                    job_db.clone(),
+                    job_clock.clone(),
+                    job_pass.clone(),
+                    job_keys.clone(),
+                );
+                Box::pin(async move { schedule_pass(&db, &clock, &pass, keys).await })
             })?)
             .await?;
             cron.start().await?;
@@ -69,7 +80,7 @@ impl Background {
             let pass = background.pass.clone();
             background
                 .tasks
-                .spawn(async move { schedule_pass(&db, &clock, &pass).await });
+                .spawn(async move { schedule_pass(&db, &clock, &pass, keys).await });
         }
         Ok(background)
     }
@@ -141,14 +152,14 @@ async fn sweep_expired(db: &Db) -> Result<(), DbError> {
 }
 
 /// One pass of the survey schedule, unless one is still running here.
-async fn schedule_pass(db: &Db, clock: &SharedClock, pass: &Mutex<()>) {
+async fn schedule_pass(db: &Db, clock: &SharedClock, pass: &Mutex<()>, keys: ServerKeys) {
     let Ok(_running) = pass.try_lock() else {
         tracing::debug!("previous schedule pass still running; skipping this wake-up");
         return;
     };
     let now = clock.now();
     let outcome = db
-        .run(move |conn| crate::surveys::scheduler::run_due(conn, now))
+        .run(move |conn| crate::surveys::scheduler::run_due(conn, &keys, now))
         .await;
     match outcome {
         Ok(pass) if !pass.is_empty() => tracing::info!(

@@ -11,6 +11,7 @@
 //! `admin` is the shell's way in.
 
 pub mod admin;
+pub mod answers;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -61,6 +61,7 @@ pub struct Application {
     clock: SharedClock,
     scheduler: SchedulerSettings,
     mail: Option<Worker>,
+    keys: ServerKeys,
     initial_admin: Option<InitialAdmin>,
 }
 
@@ -129,7 +130,7 @@ impl Application {
                 settings.server.public_url.clone(),
             )
         });
-        let keys_data = web::Data::new(keys);
+        let keys_data = web::Data::new(keys.clone());
         let clock_data = web::Data::new(clock.clone());
         let scheduler = settings.scheduler.clone();
         let db_data = web::Data::new(db.clone());
@@ -164,7 +165,8 @@ impl Application {
                         .configure(surveys::templates::http::routes)
                         .configure(surveys::pulses::http::routes)
                         .configure(surveys::waves::http::routes)
-                        .configure(crate::delivery::http::routes),
+                        .configure(crate::delivery::http::routes)
+                        .configure(crate::answers::http::routes),
                 )
                 .split_for_parts();
             app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi))
@@ -188,6 +190,7 @@ impl Application {
             clock,
             scheduler,
             mail,
+            keys,
             initial_admin,
         })
     }
@@ -210,6 +213,7 @@ impl Application {
             self.clock.clone(),
             &self.scheduler,
             self.mail,
+            self.keys.clone(),
         )
         .await?;
         let handle = self.server.handle();

@@ -57,7 +57,7 @@ pub async fn mail(full: bool) -> anyhow::Result<()> {
     let worker = peil::delivery::worker::Worker::new(
         db.clone(),
         Arc::new(peil::delivery::mailer::Mailer::new(&settings.mail)),
-        keys,
+        keys.clone(),
         settings.mail.clone(),
         settings.server.public_url.clone(),
     );
@@ -108,11 +108,11 @@ pub async fn mail(full: bool) -> anyhow::Result<()> {
         client_cpu.push((cpu_seconds() - cpu0) * 1e6 / emails as f64);
         client_rates.push(emails as f64 / started.elapsed().as_secs_f64());
 
-        let db = db.clone();
+        let (db, keys) = (db.clone(), keys.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             let mut conn = db.get()?;
             peil::db::write(&mut conn, |conn| {
-                waves::close(conn, &opened, Closing::Now, chrono::Utc::now())
+                waves::close(conn, &keys, &opened, Closing::Now, chrono::Utc::now())
             })
             .map_err(|e| anyhow::anyhow!("closing the wave: {e}"))?;
             Ok(())

@@ -214,13 +214,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    responses (id) {
+        id -> Text,
+        wave_id -> Text,
+        team_id -> Text,
+        answers -> Text,
+        nullifier -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(waves -> pulses (pulse_id));
+diesel::joinable!(responses -> waves (wave_id));
 diesel::joinable!(invitations -> waves (wave_id));
 diesel::joinable!(outbox -> invitations (invitation_id));
 diesel::joinable!(invitations -> people (person_id));
 diesel::joinable!(waves -> organisations (organisation_id));
 diesel::allow_tables_to_appear_in_same_query!(
     pulses,
+    responses,
     waves,
     wave_teams,
     invitations,

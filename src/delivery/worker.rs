@@ -23,7 +23,7 @@ use super::message::{Draft, Letter, Rendered, Sender, Wording};
 use crate::clock::to_stored;
 use crate::config::MailSettings;
 use crate::crypto::ServerKeys;
-use crate::db::schema::{invitations, organisations, outbox, people, waves};
+use crate::db::schema::{invitations, organisations, outbox, people, responses, waves};
 use crate::db::{self, Db, DbConnection};
 use crate::error::ApiError;
 use crate::surveys::waves::store::WaveRow;
@@ -219,9 +219,14 @@ impl Worker {
         let lease = Duration::seconds(i64::try_from(self.settings.lease_secs).unwrap_or(120));
         let size = self.settings.batch_size;
         let claim_id = claim.clone();
+        let keys = self.keys.clone();
         let (claimed, facts, cancelled) = self
             .db
-            .run(move |conn| db::write(conn, |conn| claim_due(conn, &claim_id, now, lease, size)))
+            .run(move |conn| {
+                db::write(conn, |conn| {
+                    claim_due(conn, &keys, &claim_id, now, lease, size)
+                })
+            })
             .await?;
         let mut batch = Batch {
             claim,
@@ -414,6 +419,7 @@ type Claim = (Vec<Claimed>, HashMap<String, WaveFacts>, usize);
 /// must no longer go out. Part of one write transaction.
 fn claim_due(
     conn: &mut DbConnection,
+    keys: &ServerKeys,
     claim: &str,
     now: DateTime<Utc>,
     lease: Duration,
@@ -453,7 +459,7 @@ fn claim_due(
     .execute(conn)?;
 
     // By id, not by claim: the primary key finds each row at once.
-    let claimed: Vec<Claimed> = outbox::table
+    let mut claimed: Vec<Claimed> = outbox::table
         .inner_join(invitations::table.inner_join(people::table))
         .filter(outbox::id.eq_any(&due))
         .filter(outbox::claimed_by.eq(claim))
@@ -476,6 +482,33 @@ fn claim_due(
     wave_ids.dedup();
     let facts = wave_facts(conn, &wave_ids, now)?;
 
+    // The "answered" flags lag behind the responses (src/answers/mod.rs):
+    // a reminder's own link is checked against the responses' nullifiers.
+    let reminded: Vec<String> = claimed
+        .iter()
+        .filter(|c| c.reminder > 0 && !c.answered)
+        .filter_map(|c| keys.nullifier(&c.invitation_id))
+        .collect();
+    let mut used = std::collections::HashSet::new();
+    for chunk in reminded.chunks(1_000) {
+        used.extend(
+            responses::table
+                .filter(responses::nullifier.eq_any(chunk))
+                .select(responses::nullifier.assume_not_null())
+                .load::<String>(conn)?,
+        );
+    }
+    if !used.is_empty() {
+        for c in &mut claimed {
+            if c.reminder > 0
+                && keys
+                    .nullifier(&c.invitation_id)
+                    .is_some_and(|n| used.contains(&n))
+            {
+                c.answered = true;
+            }
+        }
+    }
     // A closed wave's emails and a reminder to someone who answered stay unsent.
     let (keep, drop): (Vec<Claimed>, Vec<Claimed>) = claimed.into_iter().partition(|c| {
         facts.get(&c.wave_id).is_some_and(|w| w.open) && !(c.reminder > 0 && c.answered)

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use super::pulses::{self, Pulse, PulseStatus};
 use super::waves::{self, Closing, Opening, Trigger};
 use crate::clock::to_stored;
+use crate::crypto::ServerKeys;
 use crate::db::{self, DbConnection};
 use crate::error::ApiError;
 
@@ -42,11 +43,17 @@ impl Pass {
 
 /// One pass over every organisation. A failure in one pulse or wave is
 /// logged and the rest still runs; the next pass retries it.
-pub fn run_due(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Pass, ApiError> {
+pub fn run_due(
+    conn: &mut DbConnection,
+    keys: &ServerKeys,
+    now: DateTime<Utc>,
+) -> Result<Pass, ApiError> {
     let mut pass = Pass::default();
 
     for wave_id in waves::store::due_to_close(conn, to_stored(now))? {
-        match db::write(conn, |conn| waves::close(conn, &wave_id, Closing::Due, now)) {
+        match db::write(conn, |conn| {
+            waves::close(conn, keys, &wave_id, Closing::Due, now)
+        }) {
             Ok(true) => pass.closed += 1,
             Ok(false) => {}
             Err(error) => tracing::warn!(wave = %wave_id, %error, "closing a wave failed"),
@@ -69,7 +76,7 @@ pub fn run_due(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Pass, ApiE
     }
 
     for wave in waves::store::with_reminders_left(conn)? {
-        match db::write(conn, |conn| waves::remind(conn, &wave, now)) {
+        match db::write(conn, |conn| waves::remind(conn, keys, &wave, now)) {
             Ok(n) => pass.reminders_queued += n,
             Err(error) => tracing::warn!(wave = %wave.id, %error, "queueing reminders failed"),
         }

@@ -23,6 +23,8 @@ enum Rule {
 fn rule(method: &str, path: &str) -> Option<Rule> {
     Some(match (method, path) {
         ("get", "/healthz" | "/readyz") | ("post", "/api/v1/auth/login") => Rule::Public,
+        // The link token is the credential.
+        ("get" | "post", "/api/v1/answers/{token}") => Rule::Public,
         ("post", "/api/v1/auth/logout" | "/api/v1/auth/password") => Rule::Session,
         ("get", "/api/v1/auth/me") => Rule::Account,
         (_, p)

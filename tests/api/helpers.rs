@@ -420,10 +420,18 @@ impl TestApp {
     /// scheduler would run it.
     pub async fn run_schedule(&self) -> peil::surveys::scheduler::Pass {
         let now = peil::clock::Clock::now(&*self.clock);
+        let keys = self.keys();
         self.db()
-            .run(move |conn| peil::surveys::scheduler::run_due(conn, now))
+            .run(move |conn| peil::surveys::scheduler::run_due(conn, &keys, now))
             .await
             .expect("a schedule pass")
+    }
+
+    /// The server's keys, as derived from its secret: links and nullifiers.
+    pub fn keys(&self) -> peil::crypto::ServerKeys {
+        let mut settings = self.settings.clone();
+        settings.ensure_secret().expect("the server secret");
+        peil::crypto::ServerKeys::derive(settings.secret.as_ref().expect("a secret"))
     }
 
     /// A pool on the test's database, for checks behind the API's back.

@@ -23,12 +23,6 @@ fn with_smtp(server: &SmtpServer, smtp_extra: &str) -> String {
     )
 }
 
-fn keys(app: &TestApp) -> peil::crypto::ServerKeys {
-    let mut settings = app.settings.clone();
-    settings.ensure_secret().expect("the server secret");
-    peil::crypto::ServerKeys::derive(settings.secret.as_ref().expect("a secret"))
-}
-
 /// The body with quoted-printable soft breaks and escapes undone.
 fn decoded(message: &Received) -> String {
     let text = message.text().replace("=\r\n", "");
@@ -141,7 +135,7 @@ async fn every_invitation_arrives_once_in_the_persons_language_with_its_own_link
     let received = server.wait_for(12, 20).await;
     assert_eq!(received.len(), 12);
     let by_email = invitations_by_email(&app, &wave_id).await;
-    let keys = keys(&app);
+    let keys = app.keys();
     let mut seen = std::collections::HashSet::new();
     let mut message_ids = std::collections::HashSet::new();
     for message in &received {
@@ -293,7 +287,7 @@ async fn a_refused_address_is_undeliverable_until_hr_corrects_it_and_resends() {
     let invitation =
         invitations_by_email(&app, &wave_id).await["design1@corrected.example.org"].clone();
     assert_eq!(
-        keys(&app).invitation_of(&token_in(message)),
+        app.keys().invitation_of(&token_in(message)),
         Some(invitation),
         "the same link"
     );

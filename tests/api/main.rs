@@ -2,6 +2,7 @@
 //! fresh database on the backend `PEIL_TEST_BACKEND` names (see helpers).
 
 mod accounts;
+mod answers;
 mod api_keys;
 mod auth;
 mod authorization;

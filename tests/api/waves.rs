@@ -366,11 +366,12 @@ async fn schedulers_racing_on_one_database_open_each_wave_once() {
         let handles: Vec<_> = (0..racers)
             .map(|_| {
                 let db = app.db();
+                let keys = app.keys();
                 let barrier = barrier.clone();
                 std::thread::spawn(move || {
                     let mut conn = db.get().expect("a connection");
                     barrier.wait();
-                    peil::surveys::scheduler::run_due(&mut conn, now).expect("a pass")
+                    peil::surveys::scheduler::run_due(&mut conn, &keys, now).expect("a pass")
                 })
             })
             .collect();

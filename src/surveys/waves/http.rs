@@ -10,6 +10,7 @@ use validator::Validate;
 use super::store::{self, WaveFilter, WaveRow};
 use crate::auth::caller::{Caller, Permission};
 use crate::clock::SharedClock;
+use crate::crypto::ServerKeys;
 use crate::db::{self, Db};
 use crate::error::{ApiError, InvalidFields, Missing, Problem, Refused};
 use crate::http::ValidJson;
@@ -213,10 +214,12 @@ pub async fn get_wave(
 pub async fn close_wave(
     db: web::Data<Db>,
     clock: web::Data<SharedClock>,
+    keys: web::Data<ServerKeys>,
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<web::Json<Wave>, ApiError> {
     caller.require(Permission::WritePulses)?;
+    let keys = keys.get_ref().clone();
     let organisation_id = caller.organisation_id().to_owned();
     let now = clock.now();
     let row = db
@@ -226,7 +229,7 @@ pub async fn close_wave(
                 if row.status == "skipped" {
                     return Err(ApiError::Conflict("This firing never opened.".into()));
                 }
-                super::close(conn, &row.id, super::Closing::Now, now)?;
+                super::close(conn, &keys, &row.id, super::Closing::Now, now)?;
                 Ok::<_, ApiError>(store::find(conn, &row.id)?)
             })
         })

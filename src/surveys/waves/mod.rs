@@ -23,6 +23,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::pulses::{self, Pulse};
 use super::templates;
 use crate::clock::to_stored;
+use crate::crypto::ServerKeys;
 use crate::db::DbConnection;
 use crate::delivery::outbox;
 use crate::error::ApiError;
@@ -224,6 +225,7 @@ pub enum Closing {
 /// `Ok(false)`: it was not open (closed already, by another replica maybe).
 pub fn close(
     conn: &mut DbConnection,
+    keys: &ServerKeys,
     wave_id: &str,
     closing: Closing,
     now: DateTime<Utc>,
@@ -242,6 +244,9 @@ pub fn close(
     let summary = serde_json::to_string(&delivery).map_err(|e| ApiError::Unexpected(e.into()))?;
     store::set_delivery_summary(conn, wave_id, &summary)?;
     outbox::delete_for_wave(conn, wave_id)?;
+    // Flags up to date, then the responses rewritten without a trace of
+    // their order or their links (src/answers/mod.rs).
+    crate::answers::store::seal(conn, keys, wave_id)?;
     Ok(true)
 }
 
@@ -251,6 +256,7 @@ pub fn close(
 /// another replica queued it.
 pub fn remind(
     conn: &mut DbConnection,
+    keys: &ServerKeys,
     wave: &WaveRow,
     now: DateTime<Utc>,
 ) -> Result<usize, ApiError> {
@@ -262,6 +268,7 @@ pub fn remind(
     if store::advance_reminders(conn, &wave.id, wave.reminders_queued, due)? == 0 {
         return Ok(0);
     }
+    crate::answers::store::mark_answered(conn, keys, &wave.id)?;
     let unanswered = store::unanswered_invitations(conn, &wave.id)?;
     Ok(outbox::queue(
         conn,

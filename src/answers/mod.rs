@@ -1,0 +1,261 @@
+//! Answering a wave: the link's page and its JSON twin, and how a response
+//! is stored so that nobody can tell whose it is.
+//!
+//! # How a response stays anonymous (DESIGN.md, invariant 1)
+//! - A response row holds a random id, the wave, the team the answer counts
+//!   for and the answers — no person, invitation, token, address, user agent
+//!   or time. Comments are scrubbed of email addresses and of the names of
+//!   the answering team's people before they are stored ([`answer::scrub`]).
+//! - A link answers once through a *nullifier*: an HMAC of the link token
+//!   under a key of its own ([`crate::crypto::ServerKeys::nullifier`]),
+//!   stored with the response under a unique constraint. It finds no
+//!   invitation without the server secret.
+//! - The invitation's "answered" flag (which reminders and participation
+//!   read) is never set in the transaction that stores a response: a pass
+//!   of the scheduler sets the flags of a whole wave at once from the
+//!   nullifiers ([`store::mark_answered`]), and a reminder is checked
+//!   against the nullifier itself before it goes out.
+//! - When the wave closes, in the closing transaction, its responses are
+//!   deleted and written again in random order under new random ids,
+//!   without nullifiers ([`store::seal`]); SQLite runs with `secure_delete`
+//!   so the old rows do not linger in free pages, and the responses table
+//!   has no rowid. After that, no value, order, id or transaction id in the
+//!   table ties a response to a link. While a wave is open, someone who
+//!   copies the database again and again could still match a new response
+//!   to a newly flagged invitation; closing ends that window.
+//! - SQLite runs with `synchronous = FULL`: a response is acknowledged only
+//!   once its commit is on disk, so a crash right after "thank you" loses
+//!   nothing.
+
+pub mod answer;
+pub mod http;
+pub mod store;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use self::answer::{Answers, GivenAnswers};
+use crate::clock::to_stored;
+use crate::crypto::ServerKeys;
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::surveys::template::{Scale, Template, Theme};
+use crate::surveys::waves::store::{self as waves, WaveRow};
+
+/// Where a link stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    /// Taking answers.
+    Open,
+    /// This link has answered.
+    Answered,
+    /// The wave has closed.
+    Closed,
+}
+
+/// What a link shows: the wave's questions in the person's language.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Survey {
+    pub state: LinkState,
+    /// `nl` or `en`: the person's language, or the one asked for.
+    pub language: String,
+    pub title: String,
+    pub intro: String,
+    pub closes_at: Option<DateTime<Utc>>,
+    /// Results are shown only for groups of at least this many people.
+    pub min_group_size: i32,
+    pub questions: Vec<SurveyQuestion>,
+}
+
+/// One question as the person sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SurveyQuestion {
+    pub id: String,
+    pub theme: Theme,
+    pub scale: Scale,
+    pub required: bool,
+    pub text: String,
+    /// The answers to choose from, in order; empty for a comment.
+    pub options: Vec<AnswerOption>,
+    /// Comments only: the longest answer accepted, in characters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u32>,
+}
+
+/// One choice: the value to send and its label.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AnswerOption {
+    /// A number, or `"dont_know"`.
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+    pub label: String,
+}
+
+/// A link with its invitation and wave, or `NotFound` — the same for a
+/// token that was never made and one whose invitation is gone.
+pub struct Link {
+    pub invitation: store::Invited,
+    pub wave: WaveRow,
+    pub template: Template,
+    pub nullifier: String,
+}
+
+pub fn find_link(
+    conn: &mut DbConnection,
+    keys: &ServerKeys,
+    token: &str,
+) -> Result<Link, ApiError> {
+    let id = keys.invitation_of(token).ok_or(ApiError::NotFound)?;
+    let invitation = store::invitation(conn, &id)?.ok_or(ApiError::NotFound)?;
+    let wave = waves::find(conn, &invitation.wave_id)?;
+    let template = wave
+        .template
+        .as_deref()
+        .map(crate::surveys::templates::decode)
+        .transpose()?
+        .ok_or(ApiError::NotFound)?;
+    let nullifier = keys.nullifier(&id).ok_or(ApiError::NotFound)?;
+    Ok(Link {
+        invitation,
+        wave,
+        template,
+        nullifier,
+    })
+}
+
+impl Link {
+    /// Open, answered or closed, at `now`.
+    pub fn state(
+        &self,
+        conn: &mut DbConnection,
+        now: DateTime<Utc>,
+    ) -> Result<LinkState, ApiError> {
+        if !self.wave.is_open_at(to_stored(now)) {
+            return Ok(LinkState::Closed);
+        }
+        Ok(if store::used(conn, &self.nullifier)? {
+            LinkState::Answered
+        } else {
+            LinkState::Open
+        })
+    }
+
+    /// The survey in `language` (the person's when none is asked for).
+    pub fn survey(&self, state: LinkState, language: Option<&str>) -> Survey {
+        let language = match language {
+            Some("nl") => "nl",
+            Some("en") => "en",
+            _ if self.invitation.language == "nl" => "nl",
+            _ => "en",
+        };
+        let t = &self.template;
+        let questions = t
+            .questions
+            .iter()
+            .map(|q| SurveyQuestion {
+                id: q.id.clone(),
+                theme: q.theme,
+                scale: q.scale,
+                required: q.required,
+                text: q.text.get(language).to_owned(),
+                options: options(t, q, language),
+                max_length: (!q.is_closed()).then(|| q.max_length.unwrap_or(1000)),
+            })
+            .collect();
+        Survey {
+            state,
+            language: language.to_owned(),
+            title: t.title.get(language).to_owned(),
+            intro: t.intro.get(language).to_owned(),
+            closes_at: self.wave.closes_at.map(|c| c.and_utc()),
+            min_group_size: self.wave.min_group_size,
+            questions,
+        }
+    }
+}
+
+fn options(
+    t: &Template,
+    q: &crate::surveys::template::Question,
+    language: &str,
+) -> Vec<AnswerOption> {
+    let mut options: Vec<AnswerOption> = match q.scale {
+        Scale::Agree5 => t
+            .labels
+            .agree_5
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, label)| AnswerOption {
+                value: (i + 1).into(),
+                label: label.get(language).to_owned(),
+            })
+            .collect(),
+        Scale::Likelihood11 => (0..=10)
+            .map(|n| AnswerOption {
+                value: n.into(),
+                label: match (&t.labels.likelihood_11, n) {
+                    (Some(ends), 0) => format!("0 – {}", ends.low.get(language)),
+                    (Some(ends), 10) => format!("10 – {}", ends.high.get(language)),
+                    _ => n.to_string(),
+                },
+            })
+            .collect(),
+        Scale::Comment => Vec::new(),
+    };
+    if q.dont_know
+        && let Some(label) = &t.labels.dont_know
+    {
+        options.push(AnswerOption {
+            value: answer::DONT_KNOW.into(),
+            label: label.get(language).to_owned(),
+        });
+    }
+    options
+}
+
+/// What an answer came to.
+#[derive(Debug)]
+pub enum Outcome {
+    Stored,
+    AlreadyAnswered,
+    Closed,
+    Invalid(Vec<crate::error::FieldError>),
+}
+
+/// Checks and stores the answers to a link, in one write transaction.
+pub fn submit(
+    conn: &mut DbConnection,
+    link: &Link,
+    given: &GivenAnswers,
+    now: DateTime<Utc>,
+) -> Result<Outcome, ApiError> {
+    // Looked up again inside the transaction: the wave may have closed.
+    let wave = waves::find(conn, &link.wave.id)?;
+    if !wave.is_open_at(to_stored(now)) {
+        return Ok(Outcome::Closed);
+    }
+    if store::used(conn, &link.nullifier)? {
+        return Ok(Outcome::AlreadyAnswered);
+    }
+    let names = answer::name_words(
+        store::team_names(conn, &link.invitation.team_id)?
+            .iter()
+            .map(String::as_str),
+    );
+    let answers = match Answers::check(&link.template, given, &names) {
+        Ok(answers) => answers,
+        Err(problems) => return Ok(Outcome::Invalid(problems)),
+    };
+    let json = serde_json::to_string(&answers.0).map_err(|e| ApiError::Unexpected(e.into()))?;
+    store::insert(
+        conn,
+        &wave.id,
+        &link.invitation.team_id,
+        &json,
+        &link.nullifier,
+    )?;
+    Ok(Outcome::Stored)
+}

@@ -1,0 +1,150 @@
+//! Responses in the database: stored with a nullifier while the wave is
+//! open, the invitations' "answered" flags brought up to date from those
+//! nullifiers, and the wave's responses sealed when it closes.
+
+use std::collections::HashSet;
+
+use diesel::prelude::*;
+use rand::seq::SliceRandom;
+
+use crate::crypto::ServerKeys;
+use crate::db::schema::{invitations, people, responses};
+use crate::db::{DbConnection, DbError};
+use crate::error::ApiError;
+
+/// An invitation with what answering it needs.
+#[derive(Debug, Clone, Queryable)]
+pub struct Invited {
+    pub id: String,
+    pub wave_id: String,
+    pub team_id: String,
+    pub language: String,
+}
+
+pub fn invitation(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Invited>> {
+    invitations::table
+        .filter(invitations::id.eq(id))
+        .select((
+            invitations::id,
+            invitations::wave_id,
+            invitations::team_id,
+            invitations::language,
+        ))
+        .first(conn)
+        .optional()
+}
+
+/// The names of the people of a team, to scrub from its comments.
+pub fn team_names(conn: &mut DbConnection, team_id: &str) -> QueryResult<Vec<String>> {
+    people::table
+        .filter(people::team_id.eq(team_id))
+        .select(people::name)
+        .load(conn)
+}
+
+/// Whether the response with this nullifier exists: the link was used.
+pub fn used(conn: &mut DbConnection, nullifier: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        responses::table.filter(responses::nullifier.eq(nullifier)),
+    ))
+    .get_result(conn)
+}
+
+/// Stores a response; `AlreadyAnswered` when its nullifier is taken.
+/// Its id is random; it holds no time and nothing about the person.
+pub fn insert(
+    conn: &mut DbConnection,
+    wave_id: &str,
+    team_id: &str,
+    answers: &str,
+    nullifier: &str,
+) -> Result<(), ApiError> {
+    let inserted = diesel::insert_into(responses::table)
+        .values((
+            responses::id.eq(uuid::Uuid::new_v4().to_string()),
+            responses::wave_id.eq(wave_id),
+            responses::team_id.eq(team_id),
+            responses::answers.eq(answers),
+            responses::nullifier.eq(Some(nullifier)),
+        ))
+        .execute(conn);
+    match inserted.map_err(DbError::from) {
+        Ok(_) => Ok(()),
+        // Another request with the same link won the race; its transaction
+        // stored the answer, this one rolls back.
+        Err(e) if e.is_unique_violation() => Err(ApiError::AlreadyAnswered),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sets the "answered" flag of each invitation of the wave whose nullifier
+/// is among its responses. Never in the transaction that stores a response:
+/// flags change in batches, so neither a transaction id nor a write names
+/// the invitation a response came from. Returns how many flags it set.
+pub fn mark_answered(
+    conn: &mut DbConnection,
+    keys: &ServerKeys,
+    wave_id: &str,
+) -> Result<usize, ApiError> {
+    let used: HashSet<String> = responses::table
+        .filter(responses::wave_id.eq(wave_id))
+        .filter(responses::nullifier.is_not_null())
+        .select(responses::nullifier.assume_not_null())
+        .load(conn)?
+        .into_iter()
+        .collect();
+    if used.is_empty() {
+        return Ok(0);
+    }
+    let open: Vec<String> = invitations::table
+        .filter(invitations::wave_id.eq(wave_id))
+        .filter(invitations::answered.eq(false))
+        .select(invitations::id)
+        .load(conn)?;
+    let answered: Vec<String> = open
+        .into_iter()
+        .filter(|id| keys.nullifier(id).is_some_and(|n| used.contains(&n)))
+        .collect();
+    let mut marked = 0;
+    for chunk in answered.chunks(500) {
+        marked += diesel::update(invitations::table.filter(invitations::id.eq_any(chunk)))
+            .set(invitations::answered.eq(true))
+            .execute(conn)?;
+    }
+    Ok(marked)
+}
+
+/// Seals a closing wave's responses, in the closing transaction: the
+/// flags are brought up to date, then every response is deleted and
+/// written again in random order under a new random id and without its
+/// nullifier. After this nothing in a response — value, position, id or
+/// (on PostgreSQL) transaction — says when, or from which link, it came.
+pub fn seal(conn: &mut DbConnection, keys: &ServerKeys, wave_id: &str) -> Result<usize, ApiError> {
+    mark_answered(conn, keys, wave_id)?;
+    let mut rows: Vec<(String, String)> = responses::table
+        .filter(responses::wave_id.eq(wave_id))
+        .select((responses::team_id, responses::answers))
+        .load(conn)?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    rows.shuffle(&mut rand::rng());
+    diesel::delete(responses::table.filter(responses::wave_id.eq(wave_id))).execute(conn)?;
+    let sealed: Vec<_> = rows
+        .into_iter()
+        .map(|(team_id, answers)| {
+            (
+                responses::id.eq(uuid::Uuid::new_v4().to_string()),
+                responses::wave_id.eq(wave_id.to_owned()),
+                responses::team_id.eq(team_id),
+                responses::answers.eq(answers),
+                responses::nullifier.eq(None::<String>),
+            )
+        })
+        .collect();
+    let count = sealed.len();
+    for chunk in sealed.chunks(1_000) {
+        crate::batch_insert!(conn, responses::table, chunk.to_vec())?;
+    }
+    Ok(count)
+}
