@@ -170,6 +170,8 @@ impl Application {
                 )
                 .split_for_parts();
             app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi))
+                // HTML for people, not part of the API document.
+                .configure(crate::answers::page::routes)
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
                 }))

@@ -29,6 +29,7 @@
 
 pub mod answer;
 pub mod http;
+pub mod page;
 pub mod store;
 
 use chrono::{DateTime, Utc};

@@ -65,10 +65,14 @@ pub async fn access_log(
 /// For `ErrorHandlers::default_handler`: error responses that are not yet
 /// problem documents (unknown routes, framework-level body errors) become one.
 pub fn problemise<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    // A problem already, or the answer page's own HTML for its errors.
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(PROBLEM_JSON.as_bytes())
+                || v.as_bytes().starts_with(b"text/html")
+        });
     if is_problem {
         return Ok(ErrorHandlerResponse::Response(
             response.map_into_left_body(),

@@ -15,7 +15,7 @@ use crate::pulses::{at, team_with_people};
 
 /// A wave of a 6-person team plus Anna Jansen; its id and every link token
 /// with its invitation id.
-async fn open_wave(app: &TestApp, admin: &str) -> (String, Vec<(String, String)>) {
+pub async fn open_wave(app: &TestApp, admin: &str) -> (String, Vec<(String, String)>) {
     let team = team_with_people(app, admin, "Platform", None, 6).await;
     let anna = app
         .post_json(

@@ -14,6 +14,7 @@ mod import;
 mod lifecycle;
 mod mail;
 mod organisation;
+mod page;
 mod people;
 mod problems;
 mod pulses;

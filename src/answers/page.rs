@@ -1,0 +1,303 @@
+//! `/s/{token}`: the page an invitation's link opens. Server-rendered HTML
+//! that works without JavaScript, on a 360 px phone, with a keyboard and a
+//! screen reader (a fieldset and legend per question, labels on every
+//! control, errors linked to their questions), in the person's language
+//! with a switch to the other. Opening it changes nothing; only the form's
+//! POST records an answer. Strict security headers, no third-party assets,
+//! no cookies; the access log shows the route, never the token.
+//!
+//! Words on the page live in `templates/strings.toml`, markup in
+//! `templates/*.html`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, get, post, web};
+use minijinja::{Environment, context};
+use serde::Deserialize;
+
+use super::answer::GivenAnswers;
+use super::{Link, LinkState, Outcome, Survey};
+use crate::clock::SharedClock;
+use crate::crypto::ServerKeys;
+use crate::db::{self, Db};
+use crate::error::ApiError;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(stylesheet).service(show).service(answer);
+}
+
+const CSS: &str = include_str!("templates/peil.css");
+
+/// No script, no frames, no third-party anything; forms post back here only.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in [
+            ("base.html", include_str!("templates/base.html")),
+            ("survey.html", include_str!("templates/survey.html")),
+            ("notice.html", include_str!("templates/notice.html")),
+        ] {
+            // Part of the binary; every page is rendered by the tests.
+            env.add_template(name, source)
+                .expect("the answer page templates parse");
+        }
+        env
+    })
+}
+
+/// The page's words in `language` (`nl` or `en`).
+fn strings(language: &str) -> &'static serde_json::Value {
+    static STRINGS: OnceLock<serde_json::Value> = OnceLock::new();
+    let all = STRINGS.get_or_init(|| {
+        toml::from_str(include_str!("templates/strings.toml"))
+            .expect("the answer page strings parse")
+    });
+    &all[if language == "nl" { "nl" } else { "en" }]
+}
+
+fn text(language: &str, key: &str) -> String {
+    strings(language)[key]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn page(status: StatusCode, html: Result<String, minijinja::Error>) -> HttpResponse {
+    let (status, body) = match html {
+        Ok(body) => (status, body),
+        Err(error) => {
+            tracing::error!(%error, "rendering the answer page failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<!DOCTYPE html><title>Peil</title><p>Something went wrong. Please try again.</p>"
+                    .to_owned(),
+            )
+        }
+    };
+    let mut response = HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body);
+    secure(response.headers_mut());
+    response
+}
+
+fn secure(headers: &mut header::HeaderMap) {
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+}
+
+/// A page with a title and one message: thanks, answered, closed, not found.
+fn notice(status: StatusCode, language: &str, which: &str, switch: bool) -> HttpResponse {
+    let html = environment().get_template("notice.html").and_then(|t| {
+        t.render(context! {
+            language,
+            t => minijinja::value::Serde(strings(language)),
+            switch_to => switch,
+            page_title => text(language, &format!("{which}_title")),
+            message => text(language, which),
+        })
+    });
+    page(status, html)
+}
+
+fn survey_page(
+    status: StatusCode,
+    survey: &Survey,
+    given: &BTreeMap<String, String>,
+    problems: &HashMap<String, String>,
+) -> HttpResponse {
+    let language = survey.language.as_str();
+    let errors: Vec<_> = survey
+        .questions
+        .iter()
+        .filter_map(|q| {
+            problems
+                .get(&q.id)
+                .map(|detail| context! { id => &q.id, text => &q.text, detail })
+        })
+        .collect();
+    let closes = survey.closes_at.map(|t| {
+        crate::delivery::message::readable_time(t, chrono_tz::Europe::Amsterdam, language)
+    });
+    let html = environment().get_template("survey.html").and_then(|t| {
+        t.render(context! {
+            language,
+            t => minijinja::value::Serde(strings(language)),
+            switch_to => true,
+            page_title => &survey.title,
+            survey => minijinja::value::Serde(survey),
+            closes,
+            comment_k => survey.min_group_size.max(10),
+            given,
+            problems,
+            errors,
+        })
+    });
+    page(status, html)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    pub language: Option<String>,
+}
+
+fn chosen(language: Option<&str>) -> Option<&'static str> {
+    match language {
+        Some("nl") => Some("nl"),
+        Some("en") => Some("en"),
+        _ => None,
+    }
+}
+
+#[get("/s/assets/peil.css")]
+pub async fn stylesheet() -> HttpResponse {
+    let mut response = HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(CSS);
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+#[get("/s/{token}")]
+pub async fn show(
+    db: web::Data<Db>,
+    keys: web::Data<ServerKeys>,
+    clock: web::Data<SharedClock>,
+    token: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let keys = keys.get_ref().clone();
+    let now = clock.now();
+    let asked = chosen(query.language.as_deref());
+    let found = db
+        .run(move |conn| {
+            let link = match super::find_link(conn, &keys, &token) {
+                Ok(link) => link,
+                Err(ApiError::NotFound) => return Ok(None),
+                Err(other) => return Err(other),
+            };
+            let state = link.state(conn, now)?;
+            Ok::<_, ApiError>(Some(link.survey(state, asked)))
+        })
+        .await?;
+    Ok(match found {
+        None => notice(
+            StatusCode::NOT_FOUND,
+            asked.unwrap_or("en"),
+            "missing",
+            false,
+        ),
+        Some(survey) => match survey.state {
+            LinkState::Open => {
+                survey_page(StatusCode::OK, &survey, &BTreeMap::new(), &HashMap::new())
+            }
+            LinkState::Answered => notice(StatusCode::CONFLICT, &survey.language, "answered", true),
+            LinkState::Closed => notice(StatusCode::GONE, &survey.language, "closed", true),
+        },
+    })
+}
+
+#[post("/s/{token}")]
+pub async fn answer(
+    db: web::Data<Db>,
+    keys: web::Data<ServerKeys>,
+    clock: web::Data<SharedClock>,
+    token: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, ApiError> {
+    let keys = keys.get_ref().clone();
+    let now = clock.now();
+    let mut given: BTreeMap<String, String> = BTreeMap::new();
+    let mut asked = None;
+    for (name, value) in form.into_inner() {
+        if name == "language" {
+            asked = chosen(Some(&value));
+        } else {
+            given.insert(name, value);
+        }
+    }
+    let form = given.clone();
+    let outcome = db
+        .run(move |conn| {
+            let link = match super::find_link(conn, &keys, &token) {
+                Ok(link) => link,
+                Err(ApiError::NotFound) => return Ok(None),
+                Err(other) => return Err(other),
+            };
+            let answers = typed(&link, &form);
+            let outcome = db::write(conn, |conn| super::submit(conn, &link, &answers, now))?;
+            Ok::<_, ApiError>(Some((link.survey(LinkState::Open, asked), outcome)))
+        })
+        .await?;
+    let Some((survey, outcome)) = outcome else {
+        return Ok(notice(
+            StatusCode::NOT_FOUND,
+            asked.unwrap_or("en"),
+            "missing",
+            false,
+        ));
+    };
+    let language = survey.language.clone();
+    Ok(match outcome {
+        Outcome::Stored => notice(StatusCode::OK, &language, "thanks", false),
+        Outcome::AlreadyAnswered => notice(StatusCode::CONFLICT, &language, "answered", true),
+        Outcome::Closed => notice(StatusCode::GONE, &language, "closed", true),
+        Outcome::Invalid(problems) => {
+            let problems = problems
+                .iter()
+                .filter_map(|p| p.field.strip_prefix("answers."))
+                .map(|id| (id.to_owned(), problem_text(&survey, id, &given, &language)))
+                .collect();
+            survey_page(StatusCode::UNPROCESSABLE_ENTITY, &survey, &given, &problems)
+        }
+    })
+}
+
+/// Form fields as the JSON API's answers: numbers for the closed questions.
+fn typed(link: &Link, form: &BTreeMap<String, String>) -> GivenAnswers {
+    let answers = form
+        .iter()
+        .map(|(id, value)| {
+            let closed = link.template.question(id).is_some_and(|q| q.is_closed());
+            let value = match value.trim().parse::<i64>() {
+                Ok(n) if closed => serde_json::Value::from(n),
+                _ => serde_json::Value::from(value.as_str()),
+            };
+            (id.clone(), value)
+        })
+        .collect();
+    GivenAnswers { answers }
+}
+
+/// The page's own words for what is wrong with one answer.
+fn problem_text(
+    survey: &Survey,
+    id: &str,
+    given: &BTreeMap<String, String>,
+    language: &str,
+) -> String {
+    let question = survey.questions.iter().find(|q| q.id == id);
+    match question {
+        Some(q) if q.options.is_empty() => text(language, "error_length")
+            .replace("{max}", &q.max_length.unwrap_or(1000).to_string()),
+        Some(_) if !given.contains_key(id) => text(language, "error_required"),
+        _ => text(language, "error_choice"),
+    }
+}
