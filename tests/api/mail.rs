@@ -343,20 +343,23 @@ async fn reminders_skip_those_who_answered_and_stop_at_the_close() {
     let wave_id = app.send_now(&admin, &pulse).await;
     server.wait_for(5, 20).await;
 
-    // Two answer (the flag the answering issue sets), then the reminder is due.
+    // Two answer through the links in their emails, then the reminder is due.
     let answered = ["sales0@example.org", "sales3@example.org"];
     let by_email = invitations_by_email(&app, &wave_id).await;
-    let ids: Vec<String> = answered.iter().map(|e| by_email[*e].clone()).collect();
-    app.db()
-        .run(move |conn| -> Result<_, DbError> {
-            Ok(
-                diesel::update(invitations::table.filter(invitations::id.eq_any(&ids)))
-                    .set(invitations::answered.eq(true))
-                    .execute(conn)?,
-            )
-        })
-        .await
-        .unwrap();
+    let invitations_received = server.received();
+    let answer = |email: &str| {
+        let message = invitations_received
+            .iter()
+            .find(|m| m.to[0] == email)
+            .expect("their invitation");
+        format!("/api/v1/answers/{}", token_in(message))
+    };
+    for email in answered {
+        let stored = app
+            .post_json(&answer(email), &json!({"answers": {"DEV1": 4}}), None)
+            .await;
+        assert_eq!(stored.status(), 201);
+    }
     app.clock.set(at("2026-03-04T10:00:00Z"));
     assert_eq!(app.run_schedule().await.reminders_queued, 3);
     let received = server.wait_for(8, 20).await;
@@ -375,17 +378,22 @@ async fn reminders_skip_those_who_answered_and_stop_at_the_close() {
         );
     }
     // Someone who answers after the reminder was queued but before it goes
-    // out is skipped when it is claimed: queue one more round by hand.
+    // out is skipped when it is claimed (by the response's nullifier; the
+    // flag comes later): queue their reminder again by hand.
+    let stored = app
+        .post_json(
+            &answer("sales1@example.org"),
+            &json!({"answers": {"DEV1": 2}}),
+            None,
+        )
+        .await;
+    assert_eq!(stored.status(), 201);
     let late = by_email["sales1@example.org"].clone();
-    let late_invitation = late.clone();
     app.db()
         .run(move |conn| -> Result<_, DbError> {
-            diesel::update(invitations::table.filter(invitations::id.eq(&late_invitation)))
-                .set(invitations::answered.eq(true))
-                .execute(conn)?;
             diesel::update(
                 outbox::table
-                    .filter(outbox::invitation_id.eq(&late_invitation))
+                    .filter(outbox::invitation_id.eq(&late))
                     .filter(outbox::reminder.eq(1)),
             )
             .set(outbox::status.eq("queued"))
