@@ -26,10 +26,14 @@ use crate::db::{self, Db};
 use crate::error::ApiError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(stylesheet).service(show).service(answer);
+    cfg.service(stylesheet)
+        .service(icon)
+        .service(show)
+        .service(answer);
 }
 
 const CSS: &str = include_str!("templates/peil.css");
+const ICON: &str = include_str!("templates/icon.svg");
 
 /// No script, no frames, no third-party anything; forms post back here only.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -162,17 +166,22 @@ fn chosen(language: Option<&str>) -> Option<&'static str> {
     }
 }
 
+fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(body)
+}
+
 #[get("/s/assets/peil.css")]
 pub async fn stylesheet() -> HttpResponse {
-    let mut response = HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
-        .body(CSS);
-    response.headers_mut().insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
+    asset("text/css; charset=utf-8", CSS)
+}
+
+#[get("/s/assets/icon.svg")]
+pub async fn icon() -> HttpResponse {
+    asset("image/svg+xml", ICON)
 }
 
 #[get("/s/{token}")]

@@ -6,6 +6,7 @@ mod answers;
 mod api_keys;
 mod auth;
 mod authorization;
+mod browser;
 mod cli;
 mod demo;
 mod health;
