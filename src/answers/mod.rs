@@ -126,6 +126,20 @@ pub fn find_link(
     })
 }
 
+/// [`find_link`], with an unknown link as `None`: the page answers it with
+/// a page of its own.
+pub fn find_link_if_any(
+    conn: &mut DbConnection,
+    keys: &ServerKeys,
+    token: &str,
+) -> Result<Option<Link>, ApiError> {
+    match find_link(conn, keys, token) {
+        Ok(link) => Ok(Some(link)),
+        Err(ApiError::NotFound) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
 impl Link {
     /// Open, answered or closed, at `now`.
     pub fn state(

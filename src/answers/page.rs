@@ -197,10 +197,8 @@ pub async fn show(
     let asked = chosen(query.language.as_deref());
     let found = db
         .run(move |conn| {
-            let link = match super::find_link(conn, &keys, &token) {
-                Ok(link) => link,
-                Err(ApiError::NotFound) => return Ok(None),
-                Err(other) => return Err(other),
+            let Some(link) = super::find_link_if_any(conn, &keys, &token)? else {
+                return Ok(None);
             };
             let state = link.state(conn, now)?;
             Ok::<_, ApiError>(Some(link.survey(state, asked)))
@@ -245,10 +243,8 @@ pub async fn answer(
     let form = given.clone();
     let outcome = db
         .run(move |conn| {
-            let link = match super::find_link(conn, &keys, &token) {
-                Ok(link) => link,
-                Err(ApiError::NotFound) => return Ok(None),
-                Err(other) => return Err(other),
+            let Some(link) = super::find_link_if_any(conn, &keys, &token)? else {
+                return Ok(None);
             };
             let answers = typed(&link, &form);
             let outcome = db::write(conn, |conn| super::submit(conn, &link, &answers, now))?;

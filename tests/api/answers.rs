@@ -206,15 +206,7 @@ async fn a_closed_wave_takes_no_answers_and_keeps_no_trace_of_who_answered() {
         before.iter().all(|r| r.3.is_some()),
         "nullifiers while open"
     );
-    let closed = app
-        .request(
-            "POST",
-            &format!("/api/v1/waves/{wave}/close"),
-            Some(&admin),
-            None,
-        )
-        .await;
-    assert_eq!(closed.status(), 200);
+    app.close_wave(&admin, &wave).await;
 
     // Closed: reading says so, answering is refused.
     let path = format!("/api/v1/answers/{}", links[6].0);

@@ -363,6 +363,19 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Closes a wave now, as an admin would.
+    pub async fn close_wave(&self, token: &str, wave_id: &str) {
+        let closed = self
+            .request(
+                "POST",
+                &format!("/api/v1/waves/{wave_id}/close"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(closed.status(), 200, "{}", closed.text().await.unwrap());
+    }
+
     /// Creates an API key with these scopes; returns its id and secret.
     pub async fn api_key(&self, admin_token: &str, scopes: &[&str]) -> (String, String) {
         let response = self

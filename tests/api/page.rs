@@ -140,15 +140,7 @@ async fn unknown_links_get_one_404_page_and_a_closed_wave_a_410() {
     );
     html(post_form(&app, "/s/not-a-token", "DEV1=3").await, 404).await;
 
-    let closed = app
-        .request(
-            "POST",
-            &format!("/api/v1/waves/{wave}/close"),
-            Some(&admin),
-            None,
-        )
-        .await;
-    assert_eq!(closed.status(), 200);
+    app.close_wave(&admin, &wave).await;
     let path = format!("/s/{}", links[2].0);
     let body = html(page(&app, &path).await, 410).await;
     assert!(
