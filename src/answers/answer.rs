@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::FieldError;
-use crate::surveys::template::Template;
+use crate::surveys::template::{DEFAULT_COMMENT_LENGTH, Template};
 
 /// One stored answer: a number on the question's scale, `"dont_know"`
 /// where the question offers it, or the text of a comment.
@@ -123,7 +123,7 @@ impl Answers {
                     problems.push(FieldError::new(&field, "A comment is text."));
                 }
                 (None, Answer::Text(text)) => {
-                    let max = question.max_length.unwrap_or(1000) as usize;
+                    let max = question.max_length.unwrap_or(DEFAULT_COMMENT_LENGTH) as usize;
                     let length = text.trim().chars().count();
                     if length > max {
                         problems.push(FieldError::new(

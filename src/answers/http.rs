@@ -12,7 +12,7 @@ use super::answer::GivenAnswers;
 use super::{Outcome, Survey};
 use crate::clock::SharedClock;
 use crate::crypto::ServerKeys;
-use crate::db::{self, Db};
+use crate::db::Db;
 use crate::error::{ApiError, InvalidFields, Problem};
 use crate::http::ValidJson;
 
@@ -95,7 +95,7 @@ pub async fn post_answers(
         .run(move |conn| {
             let link = super::find_link(conn, &keys, &token)?;
             let given = body.into_inner()?;
-            db::write(conn, |conn| super::submit(conn, &link, &given, now))
+            super::submit(conn, &link, &given, now)
         })
         .await?;
     match outcome {

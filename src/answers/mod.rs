@@ -11,15 +11,19 @@
 //!   stored with the response under a unique constraint. It finds no
 //!   invitation without the server secret.
 //! - The invitation's "answered" flag (which reminders and participation
-//!   read) is never set in the transaction that stores a response: a pass
-//!   of the scheduler sets the flags of a whole wave at once from the
-//!   nullifiers ([`store::mark_answered`]), and a reminder is checked
-//!   against the nullifier itself before it goes out.
+//!   read) is never set in the transaction that stores a response: the flags
+//!   of a whole wave are set at once from the nullifiers, before reminders
+//!   are queued and when the wave closes ([`store::mark_answered`]), and a
+//!   reminder is checked against the nullifier itself before it goes out.
 //! - When the wave closes, in the closing transaction, its responses are
 //!   deleted and written again in random order under new random ids,
-//!   without nullifiers ([`store::seal`]); SQLite runs with `secure_delete`
-//!   so the old rows do not linger in free pages, and the responses table
-//!   has no rowid. After that, no value, order, id or transaction id in the
+//!   without nullifiers ([`store::seal`]). Answers and the close cannot
+//!   interleave: an answer reads its wave under a share lock on PostgreSQL
+//!   (SQLite's writers are serial). SQLite runs with `secure_delete`, so the
+//!   old rows are zeroed, and the log is checkpointed and emptied after the
+//!   close ([`crate::db::checkpoint`]); the responses table has no rowid. On
+//!   PostgreSQL the old row versions stay in the table's files (never
+//!   visible to SQL or a dump) until VACUUM reclaims them. After that, no value, order, id or transaction id in the
 //!   table ties a response to a link. While a wave is open, someone who
 //!   copies the database again and again could still match a new response
 //!   to a newly flagged invitation; closing ends that window.
@@ -41,7 +45,7 @@ use crate::clock::to_stored;
 use crate::crypto::ServerKeys;
 use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::surveys::template::{Scale, Template, Theme};
+use crate::surveys::template::{DEFAULT_COMMENT_LENGTH, Scale, Template, Theme};
 use crate::surveys::waves::store::{self as waves, WaveRow};
 
 /// Where a link stands.
@@ -65,6 +69,9 @@ pub struct Survey {
     pub title: String,
     pub intro: String,
     pub closes_at: Option<DateTime<Utc>>,
+    /// The organisation's, in which the page shows the close time.
+    #[serde(skip)]
+    pub time_zone: chrono_tz::Tz,
     /// Results are shown only for groups of at least this many people.
     pub min_group_size: i32,
     pub questions: Vec<SurveyQuestion>,
@@ -94,6 +101,15 @@ pub struct AnswerOption {
     pub label: String,
 }
 
+/// A language Peil speaks, if `raw` names one.
+pub fn language(raw: Option<&str>) -> Option<&'static str> {
+    match raw {
+        Some("nl") => Some("nl"),
+        Some("en") => Some("en"),
+        _ => None,
+    }
+}
+
 /// A link with its invitation and wave, or `NotFound` — the same for a
 /// token that was never made and one whose invitation is gone.
 pub struct Link {
@@ -101,6 +117,7 @@ pub struct Link {
     pub wave: WaveRow,
     pub template: Template,
     pub nullifier: String,
+    pub time_zone: chrono_tz::Tz,
 }
 
 pub fn find_link(
@@ -118,11 +135,13 @@ pub fn find_link(
         .transpose()?
         .ok_or(ApiError::NotFound)?;
     let nullifier = keys.nullifier(&id).ok_or(ApiError::NotFound)?;
+    let time_zone = crate::org::store::time_zone(conn, &wave.organisation_id)?;
     Ok(Link {
         invitation,
         wave,
         template,
         nullifier,
+        time_zone,
     })
 }
 
@@ -159,12 +178,11 @@ impl Link {
 
     /// The survey in `language` (the person's when none is asked for).
     pub fn survey(&self, state: LinkState, language: Option<&str>) -> Survey {
-        let language = match language {
-            Some("nl") => "nl",
-            Some("en") => "en",
-            _ if self.invitation.language == "nl" => "nl",
-            _ => "en",
-        };
+        let language = self::language(language).unwrap_or(if self.invitation.language == "nl" {
+            "nl"
+        } else {
+            "en"
+        });
         let t = &self.template;
         let questions = t
             .questions
@@ -176,7 +194,8 @@ impl Link {
                 required: q.required,
                 text: q.text.get(language).to_owned(),
                 options: options(t, q, language),
-                max_length: (!q.is_closed()).then(|| q.max_length.unwrap_or(1000)),
+                max_length: (!q.is_closed())
+                    .then(|| q.max_length.unwrap_or(DEFAULT_COMMENT_LENGTH)),
             })
             .collect();
         Survey {
@@ -185,6 +204,7 @@ impl Link {
             title: t.title.get(language).to_owned(),
             intro: t.intro.get(language).to_owned(),
             closes_at: self.wave.closes_at.map(|c| c.and_utc()),
+            time_zone: self.time_zone,
             min_group_size: self.wave.min_group_size,
             questions,
         }
@@ -247,19 +267,40 @@ pub fn submit(
     given: &GivenAnswers,
     now: DateTime<Utc>,
 ) -> Result<Outcome, ApiError> {
-    // Looked up again inside the transaction: the wave may have closed.
-    let wave = waves::find(conn, &link.wave.id)?;
+    match crate::db::write(conn, |conn| store_answers(conn, link, given, now)) {
+        // The same link, answered by a concurrent request that won the race
+        // for the nullifier (PostgreSQL; SQLite's writers queue).
+        Err(ApiError::AlreadyAnswered) => Ok(Outcome::AlreadyAnswered),
+        other => other,
+    }
+}
+
+fn store_answers(
+    conn: &mut DbConnection,
+    link: &Link,
+    given: &GivenAnswers,
+    now: DateTime<Utc>,
+) -> Result<Outcome, ApiError> {
+    // Looked up again, locked, inside the transaction: the wave may have
+    // closed, and must not close (and be sealed) before this commits.
+    let wave = waves::find_shared(conn, &link.wave.id)?;
     if !wave.is_open_at(to_stored(now)) {
         return Ok(Outcome::Closed);
     }
     if store::used(conn, &link.nullifier)? {
         return Ok(Outcome::AlreadyAnswered);
     }
-    let names = answer::name_words(
-        store::team_names(conn, &link.invitation.team_id)?
-            .iter()
-            .map(String::as_str),
-    );
+    // The team's names, to scrub from comments: only when there is text.
+    let has_text = given.answers.values().any(|v| v.is_string());
+    let names = if has_text {
+        answer::name_words(
+            store::team_names(conn, &link.invitation.team_id)?
+                .iter()
+                .map(String::as_str),
+        )
+    } else {
+        Default::default()
+    };
     let answers = match Answers::check(&link.template, given, &names) {
         Ok(answers) => answers,
         Err(problems) => return Ok(Outcome::Invalid(problems)),

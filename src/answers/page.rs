@@ -16,14 +16,14 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, get, post, web};
 use minijinja::{Environment, context};
-use serde::Deserialize;
 
 use super::answer::GivenAnswers;
 use super::{Link, LinkState, Outcome, Survey};
 use crate::clock::SharedClock;
 use crate::crypto::ServerKeys;
-use crate::db::{self, Db};
+use crate::db::Db;
 use crate::error::ApiError;
+use crate::surveys::template::DEFAULT_COMMENT_LENGTH;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(stylesheet)
@@ -133,9 +133,9 @@ fn survey_page(
                 .map(|detail| context! { id => &q.id, text => &q.text, detail })
         })
         .collect();
-    let closes = survey.closes_at.map(|t| {
-        crate::delivery::message::readable_time(t, chrono_tz::Europe::Amsterdam, language)
-    });
+    let closes = survey
+        .closes_at
+        .map(|t| crate::delivery::message::readable_time(t, survey.time_zone, language));
     let html = environment().get_template("survey.html").and_then(|t| {
         t.render(context! {
             language,
@@ -151,19 +151,6 @@ fn survey_page(
         })
     });
     page(status, html)
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct PageQuery {
-    pub language: Option<String>,
-}
-
-fn chosen(language: Option<&str>) -> Option<&'static str> {
-    match language {
-        Some("nl") => Some("nl"),
-        Some("en") => Some("en"),
-        _ => None,
-    }
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
@@ -190,11 +177,11 @@ pub async fn show(
     keys: web::Data<ServerKeys>,
     clock: web::Data<SharedClock>,
     token: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: web::Query<super::http::LanguageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let keys = keys.get_ref().clone();
     let now = clock.now();
-    let asked = chosen(query.language.as_deref());
+    let asked = super::language(query.language.as_deref());
     let found = db
         .run(move |conn| {
             let Some(link) = super::find_link_if_any(conn, &keys, &token)? else {
@@ -235,7 +222,7 @@ pub async fn answer(
     let mut asked = None;
     for (name, value) in form.into_inner() {
         if name == "language" {
-            asked = chosen(Some(&value));
+            asked = super::language(Some(&value));
         } else {
             given.insert(name, value);
         }
@@ -247,7 +234,7 @@ pub async fn answer(
                 return Ok(None);
             };
             let answers = typed(&link, &form);
-            let outcome = db::write(conn, |conn| super::submit(conn, &link, &answers, now))?;
+            let outcome = super::submit(conn, &link, &answers, now)?;
             Ok::<_, ApiError>(Some((link.survey(LinkState::Open, asked), outcome)))
         })
         .await?;
@@ -300,8 +287,10 @@ fn problem_text(
 ) -> String {
     let question = survey.questions.iter().find(|q| q.id == id);
     match question {
-        Some(q) if q.options.is_empty() => text(language, "error_length")
-            .replace("{max}", &q.max_length.unwrap_or(1000).to_string()),
+        Some(q) if q.options.is_empty() => text(language, "error_length").replace(
+            "{max}",
+            &q.max_length.unwrap_or(DEFAULT_COMMENT_LENGTH).to_string(),
+        ),
         Some(_) if !given.contains_key(id) => text(language, "error_required"),
         _ => text(language, "error_choice"),
     }

@@ -50,6 +50,20 @@ pub fn used(conn: &mut DbConnection, nullifier: &str) -> QueryResult<bool> {
     .get_result(conn)
 }
 
+/// Which of these nullifiers have answered.
+pub fn used_among(conn: &mut DbConnection, nullifiers: &[String]) -> QueryResult<HashSet<String>> {
+    let mut used = HashSet::new();
+    for chunk in nullifiers.chunks(1_000) {
+        used.extend(
+            responses::table
+                .filter(responses::nullifier.eq_any(chunk))
+                .select(responses::nullifier.assume_not_null())
+                .load::<String>(conn)?,
+        );
+    }
+    Ok(used)
+}
+
 /// Stores a response; `AlreadyAnswered` when its nullifier is taken.
 /// Its id is random; it holds no time and nothing about the person.
 pub fn insert(
@@ -80,12 +94,14 @@ pub fn insert(
 /// Sets the "answered" flag of each invitation of the wave whose nullifier
 /// is among its responses. Never in the transaction that stores a response:
 /// flags change in batches, so neither a transaction id nor a write names
-/// the invitation a response came from. Returns how many flags it set.
+/// the invitation a response came from. Returns the invitations still
+/// unanswered (whom a reminder goes to).
 pub fn mark_answered(
     conn: &mut DbConnection,
     keys: &ServerKeys,
     wave_id: &str,
-) -> Result<usize, ApiError> {
+) -> Result<Vec<String>, ApiError> {
+    let open = crate::surveys::waves::store::unanswered_invitations(conn, wave_id)?;
     let used: HashSet<String> = responses::table
         .filter(responses::wave_id.eq(wave_id))
         .filter(responses::nullifier.is_not_null())
@@ -94,24 +110,17 @@ pub fn mark_answered(
         .into_iter()
         .collect();
     if used.is_empty() {
-        return Ok(0);
+        return Ok(open);
     }
-    let open: Vec<String> = invitations::table
-        .filter(invitations::wave_id.eq(wave_id))
-        .filter(invitations::answered.eq(false))
-        .select(invitations::id)
-        .load(conn)?;
-    let answered: Vec<String> = open
+    let (answered, open): (Vec<String>, Vec<String>) = open
         .into_iter()
-        .filter(|id| keys.nullifier(id).is_some_and(|n| used.contains(&n)))
-        .collect();
-    let mut marked = 0;
+        .partition(|id| keys.nullifier(id).is_some_and(|n| used.contains(&n)));
     for chunk in answered.chunks(500) {
-        marked += diesel::update(invitations::table.filter(invitations::id.eq_any(chunk)))
+        diesel::update(invitations::table.filter(invitations::id.eq_any(chunk)))
             .set(invitations::answered.eq(true))
             .execute(conn)?;
     }
-    Ok(marked)
+    Ok(open)
 }
 
 /// Seals a closing wave's responses, in the closing transaction: the

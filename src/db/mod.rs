@@ -239,6 +239,19 @@ fn with_connect_timeout(raw: &str, secs: u64) -> String {
     }
 }
 
+/// Moves SQLite's write-ahead log into the database file and empties it, so
+/// that what a transaction deleted (with `secure_delete`: zeroed) is gone
+/// from both files, not kept in older log frames. Called after a wave's
+/// responses are sealed. Best effort: a busy database checkpoints later on
+/// its own. Nothing to do on PostgreSQL.
+pub fn checkpoint(conn: &mut DbConnection) {
+    if let DbConnection::Sqlite(sqlite) = conn
+        && let Err(error) = sqlite.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    {
+        tracing::warn!(%error, "checkpointing the SQLite log failed; it runs again later");
+    }
+}
+
 /// Runs `f` in a transaction that may read and then write: `BEGIN IMMEDIATE`
 /// on SQLite (writers queue on the busy timeout instead of failing), an
 /// ordinary READ COMMITTED transaction on PostgreSQL, where a store that must

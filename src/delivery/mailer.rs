@@ -180,20 +180,15 @@ impl SmtpMailer {
         // Popped in a function of its own, so no lock is held across a send.
         let next = || queue.lock().ok().and_then(|mut q| q.pop_front());
         while let Some(message) = next() {
-            if connection
-                .as_ref()
-                .is_none_or(AsyncSmtpConnection::has_broken)
-            {
-                match self.connect().await {
-                    Ok(fresh) => connection = Some(fresh),
+            let conn = match &mut connection {
+                Some(conn) if !conn.has_broken() => conn,
+                _ => match self.connect().await {
+                    Ok(fresh) => connection.insert(fresh),
                     Err(error) => {
                         outcomes.push((message.outbox_id, Err(error.clone())));
                         return (outcomes, Some(error));
                     }
-                }
-            }
-            let Some(conn) = connection.as_mut() else {
-                continue;
+                },
             };
             if let Some(limiter) = &self.limiter {
                 limiter.wait().await;
@@ -235,7 +230,22 @@ impl SmtpMailer {
         }
     }
 
+    /// A fresh connection: connected, greeted, TLS and sign-in done, all
+    /// within `mail.smtp.timeout_secs`, so a server that hangs at any step
+    /// cannot hold a lane (and with it the worker's shutdown).
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let s = &self.settings;
+        timeout(self.timeout(), self.open())
+            .await
+            .unwrap_or_else(|_| {
+                Err(SendError::Temporary(format!(
+                    "connecting to {}:{}: timed out",
+                    s.host, s.port
+                )))
+            })
+    }
+
+    async fn open(&self) -> Result<AsyncSmtpConnection, SendError> {
         let s = &self.settings;
         let temporary = |what: &str, e: &dyn std::fmt::Display| {
             SendError::Temporary(format!("{what} {}:{}: {e}", s.host, s.port))
@@ -255,23 +265,16 @@ impl SmtpMailer {
                 .map_err(|e| temporary("connecting to", &e))?
             }
             SmtpTls::None | SmtpTls::Starttls => {
-                let stream = timeout(
-                    self.timeout(),
-                    TcpStream::connect((s.host.as_str(), s.port)),
-                )
-                .await
-                .map_err(|_| temporary("connecting to", &"timed out"))?
-                .map_err(|e| temporary("connecting to", &e))?;
+                let stream = TcpStream::connect((s.host.as_str(), s.port))
+                    .await
+                    .map_err(|e| temporary("connecting to", &e))?;
                 stream
                     .set_nodelay(true)
                     .map_err(|e| temporary("setting TCP_NODELAY on", &e))?;
-                let mut conn = timeout(
-                    self.timeout(),
-                    AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello),
-                )
-                .await
-                .map_err(|_| temporary("greeting", &"timed out"))?
-                .map_err(|e| temporary("greeting", &e))?;
+                let mut conn =
+                    AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
+                        .await
+                        .map_err(|e| temporary("greeting", &e))?;
                 if s.tls == SmtpTls::Starttls {
                     if !conn.can_starttls() {
                         return Err(temporary("STARTTLS with", &"the server does not offer it"));

@@ -10,7 +10,10 @@
 //! `Message-ID`, the same link — which is the window no SMTP client can close.
 //!
 //! Nothing goes out for a wave that has closed, and no reminder goes to
-//! someone who has answered: both are cancelled when claimed.
+//! someone who has answered: both are cancelled when claimed. A batch
+//! claimed ahead (the pipeline in [`Worker::run`]) is checked again just
+//! before it is sent: only rows its claim still holds go out, so a wave
+//! closed meanwhile or a lease run out under a slow rate limit sends nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +26,7 @@ use super::message::{Draft, Letter, Rendered, Sender, Wording};
 use crate::clock::to_stored;
 use crate::config::MailSettings;
 use crate::crypto::ServerKeys;
-use crate::db::schema::{invitations, organisations, outbox, people, responses, waves};
+use crate::db::schema::{invitations, organisations, outbox, people, waves};
 use crate::db::{self, Db, DbConnection};
 use crate::error::ApiError;
 use crate::surveys::waves::store::WaveRow;
@@ -122,13 +125,6 @@ impl Worker {
         }
     }
 
-    /// One round, start to end: claim, render, send, record.
-    pub async fn round(&self, now: DateTime<Utc>) -> Result<Round, ApiError> {
-        let batch = self.prepare(now).await?;
-        let sent = self.send(batch).await;
-        self.record(sent).await
-    }
-
     /// Sends until `stop` says so, pipelined in three stages: while one
     /// batch is on the wire, the one before it is recorded and, when there
     /// is more, the next is claimed and rendered. With `until_idle`, returns
@@ -181,7 +177,7 @@ impl Worker {
             let more = batch.round.claimed >= self.settings.batch_size;
             let previous = unrecorded.take();
             let (sent, (), next) = tokio::join!(
-                self.send(batch),
+                self.send(batch, clock.now()),
                 async {
                     if let Some(previous) = previous {
                         self.record_or_warn(previous).await;
@@ -214,9 +210,9 @@ impl Worker {
     }
 
     /// Claims the next batch and renders it: database and CPU, no network.
-    pub async fn prepare(&self, now: DateTime<Utc>) -> Result<Batch, ApiError> {
+    async fn prepare(&self, now: DateTime<Utc>) -> Result<Batch, ApiError> {
         let claim = uuid::Uuid::new_v4().to_string();
-        let lease = Duration::seconds(i64::try_from(self.settings.lease_secs).unwrap_or(120));
+        let lease = self.lease();
         let size = self.settings.batch_size;
         let claim_id = claim.clone();
         let keys = self.keys.clone();
@@ -285,16 +281,21 @@ impl Worker {
         Ok(batch)
     }
 
-    /// Sends a prepared batch.
-    pub async fn send(&self, batch: Batch) -> Sent {
+    fn lease(&self) -> Duration {
+        Duration::seconds(i64::try_from(self.settings.lease_secs).unwrap_or(120))
+    }
+
+    /// Sends a prepared batch, at `now`: only what its claim still holds.
+    async fn send(&self, batch: Batch, now: DateTime<Utc>) -> Sent {
         let Batch {
             claim,
-            now,
+            now: claimed_at,
             ready,
             mut outcomes,
             attempts,
             round,
         } = batch;
+        let ready = self.still_held(&claim, claimed_at, ready, now).await;
         if !ready.is_empty() {
             outcomes.extend(self.mailer.send_all(ready).await);
         }
@@ -307,8 +308,66 @@ impl Worker {
         }
     }
 
+    /// The messages whose rows this claim still holds. A batch claimed ahead
+    /// waits a whole send before it goes: meanwhile its wave may have closed
+    /// (closing deletes the rows) or, with a slow rate limit, its lease may
+    /// have run out and another claim taken the rows. Past half the lease,
+    /// the lease is renewed from `now` first. If the database cannot say,
+    /// nothing is sent: the rows go again once the lease runs out.
+    async fn still_held(
+        &self,
+        claim: &str,
+        claimed_at: DateTime<Utc>,
+        ready: Vec<Rendered>,
+        now: DateTime<Utc>,
+    ) -> Vec<Rendered> {
+        if ready.is_empty() {
+            return ready;
+        }
+        let lease = self.lease();
+        let renew = now - claimed_at >= lease / 2;
+        let ids: Vec<String> = ready.iter().map(|m| m.outbox_id.clone()).collect();
+        let claim = claim.to_owned();
+        let held = self
+            .db
+            .run(move |conn| {
+                let check = |conn: &mut DbConnection| {
+                    let mut held = std::collections::HashSet::new();
+                    for chunk in ids.chunks(1_000) {
+                        let mine = outbox::table
+                            .filter(outbox::id.eq_any(chunk))
+                            .filter(outbox::claimed_by.eq(&claim))
+                            .filter(outbox::status.eq("queued"));
+                        if renew {
+                            diesel::update(mine.clone())
+                                .set(outbox::claimed_until.eq(to_stored(now + lease)))
+                                .execute(conn)?;
+                        }
+                        held.extend(mine.select(outbox::id).load::<String>(conn)?);
+                    }
+                    Ok::<_, ApiError>(held)
+                };
+                if renew {
+                    db::write(conn, check)
+                } else {
+                    check(conn)
+                }
+            })
+            .await;
+        match held {
+            Ok(held) => ready
+                .into_iter()
+                .filter(|m| held.contains(&m.outbox_id))
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "checking a batch's claim failed; it goes after the lease");
+                Vec::new()
+            }
+        }
+    }
+
     /// Records what happened to each email of a sent batch.
-    pub async fn record(&self, sent: Sent) -> Result<Round, ApiError> {
+    async fn record(&self, sent: Sent) -> Result<Round, ApiError> {
         let Sent {
             claim,
             now,
@@ -484,29 +543,17 @@ fn claim_due(
 
     // The "answered" flags lag behind the responses (src/answers/mod.rs):
     // a reminder's own link is checked against the responses' nullifiers.
-    let reminded: Vec<String> = claimed
+    let reminded: Vec<(usize, String)> = claimed
         .iter()
-        .filter(|c| c.reminder > 0 && !c.answered)
-        .filter_map(|c| keys.nullifier(&c.invitation_id))
+        .enumerate()
+        .filter(|(_, c)| c.reminder > 0 && !c.answered)
+        .filter_map(|(i, c)| Some((i, keys.nullifier(&c.invitation_id)?)))
         .collect();
-    let mut used = std::collections::HashSet::new();
-    for chunk in reminded.chunks(1_000) {
-        used.extend(
-            responses::table
-                .filter(responses::nullifier.eq_any(chunk))
-                .select(responses::nullifier.assume_not_null())
-                .load::<String>(conn)?,
-        );
-    }
-    if !used.is_empty() {
-        for c in &mut claimed {
-            if c.reminder > 0
-                && keys
-                    .nullifier(&c.invitation_id)
-                    .is_some_and(|n| used.contains(&n))
-            {
-                c.answered = true;
-            }
+    let nullifiers: Vec<String> = reminded.iter().map(|(_, n)| n.clone()).collect();
+    let used = crate::answers::store::used_among(conn, &nullifiers)?;
+    for (i, nullifier) in reminded {
+        if used.contains(&nullifier) {
+            claimed[i].answered = true;
         }
     }
     // A closed wave's emails and a reminder to someone who answered stay unsent.

@@ -35,15 +35,18 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Organisation> {
     organisations::table.find(id).first(conn)
 }
 
-/// Today's date in the organisation's time zone: the default effective date.
-pub fn today_in(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<chrono::NaiveDate> {
+/// The organisation's time zone (stored valid; Amsterdam should it not parse).
+pub fn time_zone(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<chrono_tz::Tz> {
     let zone: String = organisations::table
         .find(organisation_id)
         .select(organisations::time_zone)
         .first(conn)?;
-    let zone = zone
-        .parse::<chrono_tz::Tz>()
-        .unwrap_or(chrono_tz::Europe::Amsterdam);
+    Ok(zone.parse().unwrap_or(chrono_tz::Europe::Amsterdam))
+}
+
+/// Today's date in the organisation's time zone: the default effective date.
+pub fn today_in(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<chrono::NaiveDate> {
+    let zone = time_zone(conn, organisation_id)?;
     Ok(chrono::Utc::now().with_timezone(&zone).date_naive())
 }
 

@@ -24,7 +24,6 @@ use crate::domain::Invalid;
 pub struct Cadence {
     cron: Cron,
     zone: Tz,
-    expression: String,
 }
 
 impl Cadence {
@@ -43,11 +42,7 @@ impl Cadence {
             .build()
             .parse(trimmed)
             .map_err(|e| Invalid::new(format!("is not a valid cron expression: {e}")))?;
-        let cadence = Self {
-            cron,
-            zone,
-            expression: trimmed.to_owned(),
-        };
+        let cadence = Self { cron, zone };
         // An expression that names a day that never comes (31 February) is useless.
         if cadence
             .next_after(Utc::now())
@@ -56,10 +51,6 @@ impl Cadence {
             return Err(Invalid::new("never fires"));
         }
         Ok(cadence)
-    }
-
-    pub fn expression(&self) -> &str {
-        &self.expression
     }
 
     pub fn zone(&self) -> Tz {

@@ -54,7 +54,10 @@ pub fn run_due(
         match db::write(conn, |conn| {
             waves::close(conn, keys, &wave_id, Closing::Due, now)
         }) {
-            Ok(true) => pass.closed += 1,
+            Ok(true) => {
+                pass.closed += 1;
+                db::checkpoint(conn);
+            }
             Ok(false) => {}
             Err(error) => tracing::warn!(wave = %wave_id, %error, "closing a wave failed"),
         }

@@ -104,6 +104,19 @@ async fn a_link_shows_its_survey_answers_once_and_reading_it_changes_nothing() {
     assert_eq!(stored.len(), 1);
     let kept: Value = serde_json::from_str(&stored[0].2).unwrap();
     assert_eq!(kept["DEV1"], 4, "the first answer stands");
+    // Answering sets no flag: flags change in batches, later, so that no
+    // write of the answering transaction names the invitation.
+    let flagged: i64 = app
+        .db()
+        .run(|conn| -> Result<_, DbError> {
+            Ok(invitations::table
+                .filter(invitations::answered.eq(true))
+                .count()
+                .get_result(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(flagged, 0);
 }
 
 #[tokio::test]
@@ -278,6 +291,30 @@ async fn a_closed_wave_takes_no_answers_and_keeps_no_trace_of_who_answered() {
         assert!(!dump.contains(secret.as_str()), "{secret} is in a response");
     }
     assert_no_order_left(&app, &wave).await;
+    assert_no_nullifier_in_the_files(&app, &links);
+}
+
+/// On SQLite, not even the database's files hold a nullifier after close:
+/// deleted rows are zeroed (`secure_delete`) and the log is emptied.
+fn assert_no_nullifier_in_the_files(app: &TestApp, links: &[(String, String)]) {
+    let Some(path) = app.database.url.strip_prefix("sqlite://") else {
+        return;
+    };
+    let keys = app.keys();
+    for file in [path.to_owned(), format!("{path}-wal")] {
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue;
+        };
+        for (_, id) in links {
+            let nullifier = keys.nullifier(id).unwrap();
+            assert!(
+                !bytes
+                    .windows(nullifier.len())
+                    .any(|w| w == nullifier.as_bytes()),
+                "a nullifier is still in {file}"
+            );
+        }
+    }
 }
 
 /// The storage itself: on SQLite the table has no rowid to count arrivals;

@@ -675,15 +675,12 @@ pub async fn send_now(
             match outcome {
                 Ok(body) => Ok((201, body)),
                 // The same key won a race in another request: answer as it did.
-                Err(ApiError::Conflict(_)) if key.is_some() => {
+                // Otherwise the conflict stands, with its own reason.
+                Err(conflict @ ApiError::Conflict(_)) if key.is_some() => {
                     let key = key.as_deref().unwrap_or_default();
                     idempotency::replay(conn, &organisation_id, key, &hash)?
                         .map(|r| (r.status, r.body))
-                        .ok_or_else(|| {
-                            ApiError::Conflict(
-                                "Another request changed this pulse; try again.".into(),
-                            )
-                        })
+                        .ok_or(conflict)
                 }
                 Err(error) => Err(error),
             }

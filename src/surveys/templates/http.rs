@@ -50,7 +50,7 @@ fn summary(template: &Template, origin: Origin) -> TemplateSummary {
         title: template.title.clone(),
         themes: template.themes(),
         closed_questions: closed,
-        comment_questions: template.questions.len() - closed,
+        comment_questions: template.comment_questions().count(),
         estimated_seconds: template.estimated_seconds(),
     }
 }

@@ -232,6 +232,7 @@ pub async fn close_wave(
                 super::close(conn, &keys, &row.id, super::Closing::Now, now)?;
                 Ok::<_, ApiError>(store::find(conn, &row.id)?)
             })
+            .inspect(|_| db::checkpoint(conn))
         })
         .await?;
     Ok(web::Json(Wave::from_row(&row)?))

@@ -268,8 +268,7 @@ pub fn remind(
     if store::advance_reminders(conn, &wave.id, wave.reminders_queued, due)? == 0 {
         return Ok(0);
     }
-    crate::answers::store::mark_answered(conn, keys, &wave.id)?;
-    let unanswered = store::unanswered_invitations(conn, &wave.id)?;
+    let unanswered = crate::answers::store::mark_answered(conn, keys, &wave.id)?;
     Ok(outbox::queue(
         conn,
         &wave.organisation_id,

@@ -288,6 +288,20 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<WaveRow> {
     waves::table.find(id).first(conn)
 }
 
+/// The wave, read so that it cannot close before this transaction ends. On
+/// PostgreSQL a share lock on its row: closing updates the row, so a close
+/// waits for the answers in progress, and an answer waits for a close in
+/// progress and then sees it closed. SQLite's write transactions are serial
+/// already.
+pub fn find_shared(conn: &mut DbConnection, id: &str) -> QueryResult<WaveRow> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT id FROM waves WHERE id = $1 FOR SHARE")
+            .bind::<diesel::sql_types::Text, _>(id)
+            .execute(pg)?;
+    }
+    find(conn, id)
+}
+
 pub struct WaveFilter<'a> {
     pub pulse_id: Option<&'a str>,
     pub status: Option<&'a str>,
