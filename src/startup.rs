@@ -134,6 +134,7 @@ impl Application {
         let clock_data = web::Data::new(clock.clone());
         let scheduler = settings.scheduler.clone();
         let db_data = web::Data::new(db.clone());
+        let committer = web::Data::new(crate::answers::commit::Committer::start(db.clone()));
         let settings_data = web::Data::new(settings);
 
         let server = HttpServer::new(move || {
@@ -144,6 +145,7 @@ impl Application {
                 .app_data(settings_data.clone())
                 .app_data(keys_data.clone())
                 .app_data(clock_data.clone())
+                .app_data(committer.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(BodyLimit(body_limit))
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {

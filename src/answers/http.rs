@@ -9,6 +9,7 @@ use utoipa::IntoParams;
 use validator::Validate;
 
 use super::answer::GivenAnswers;
+use super::commit::Committer;
 use super::{Outcome, Survey};
 use crate::clock::SharedClock;
 use crate::crypto::ServerKeys;
@@ -86,19 +87,20 @@ pub async fn post_answers(
     db: web::Data<Db>,
     keys: web::Data<ServerKeys>,
     clock: web::Data<SharedClock>,
+    committer: web::Data<Committer>,
     token: web::Path<String>,
     body: ValidJson<GivenAnswers>,
 ) -> Result<HttpResponse, ApiError> {
     let keys = keys.get_ref().clone();
     let now = clock.now();
-    let outcome = db
+    let prepared = db
         .run(move |conn| {
             let link = super::find_link(conn, &keys, &token)?;
             let given = body.into_inner()?;
-            super::submit(conn, &link, &given, now)
+            super::prepare(conn, &link, &given, now)
         })
         .await?;
-    match outcome {
+    match prepared.settle(&committer).await? {
         Outcome::Stored => Ok(HttpResponse::Created().finish()),
         Outcome::AlreadyAnswered => Err(ApiError::AlreadyAnswered),
         Outcome::Closed => Err(ApiError::WaveClosed),

@@ -27,11 +27,15 @@
 //!   table ties a response to a link. While a wave is open, someone who
 //!   copies the database again and again could still match a new response
 //!   to a newly flagged invitation; closing ends that window.
-//! - SQLite runs with `synchronous = FULL`: a response is acknowledged only
-//!   once its commit is on disk, so a crash right after "thank you" loses
-//!   nothing.
+//! - A response is acknowledged only once its commit is on disk, so a crash
+//!   right after "thank you" loses nothing: SQLite runs with `synchronous =
+//!   FULL` (NORMAL would let the last commits before a power cut vanish
+//!   while their people were already thanked), PostgreSQL with its default
+//!   synchronous commit. Concurrent answers share one transaction and one
+//!   flush ([`commit`]), which is what makes durable answers fast.
 
 pub mod answer;
+pub mod commit;
 pub mod http;
 pub mod page;
 pub mod store;
@@ -260,35 +264,38 @@ pub enum Outcome {
     Invalid(Vec<crate::error::FieldError>),
 }
 
-/// Checks and stores the answers to a link, in one write transaction.
-pub fn submit(
-    conn: &mut DbConnection,
-    link: &Link,
-    given: &GivenAnswers,
-    now: DateTime<Utc>,
-) -> Result<Outcome, ApiError> {
-    match crate::db::write(conn, |conn| store_answers(conn, link, given, now)) {
-        // The same link, answered by a concurrent request that won the race
-        // for the nullifier (PostgreSQL; SQLite's writers queue).
-        Err(ApiError::AlreadyAnswered) => Ok(Outcome::AlreadyAnswered),
-        other => other,
+/// What checking an answer came to: ready for the writer, or settled
+/// already (the wave closed, the link answered, the answers invalid).
+pub enum Prepared {
+    Ready(commit::Checked),
+    Settled(Outcome),
+}
+
+impl Prepared {
+    /// The outcome: a ready answer is stored (group commit), and this
+    /// returns once it is on disk.
+    pub async fn settle(self, committer: &commit::Committer) -> Result<Outcome, ApiError> {
+        match self {
+            Self::Ready(answer) => committer.store(answer).await,
+            Self::Settled(outcome) => Ok(outcome),
+        }
     }
 }
 
-fn store_answers(
+/// Checks the answers to a link against its template and scrubs them, on
+/// a read connection. The writer checks the wave and the link again in the
+/// transaction that stores them ([`commit`]).
+pub fn prepare(
     conn: &mut DbConnection,
     link: &Link,
     given: &GivenAnswers,
     now: DateTime<Utc>,
-) -> Result<Outcome, ApiError> {
-    // Looked up again, locked, inside the transaction: the wave may have
-    // closed, and must not close (and be sealed) before this commits.
-    let wave = waves::find_shared(conn, &link.wave.id)?;
-    if !wave.is_open_at(to_stored(now)) {
-        return Ok(Outcome::Closed);
+) -> Result<Prepared, ApiError> {
+    if !link.wave.is_open_at(to_stored(now)) {
+        return Ok(Prepared::Settled(Outcome::Closed));
     }
     if store::used(conn, &link.nullifier)? {
-        return Ok(Outcome::AlreadyAnswered);
+        return Ok(Prepared::Settled(Outcome::AlreadyAnswered));
     }
     // The team's names, to scrub from comments: only when there is text.
     let has_text = given.answers.values().any(|v| v.is_string());
@@ -303,15 +310,14 @@ fn store_answers(
     };
     let answers = match Answers::check(&link.template, given, &names) {
         Ok(answers) => answers,
-        Err(problems) => return Ok(Outcome::Invalid(problems)),
+        Err(problems) => return Ok(Prepared::Settled(Outcome::Invalid(problems))),
     };
-    let json = serde_json::to_string(&answers.0).map_err(|e| ApiError::Unexpected(e.into()))?;
-    store::insert(
-        conn,
-        &wave.id,
-        &link.invitation.team_id,
-        &json,
-        &link.nullifier,
-    )?;
-    Ok(Outcome::Stored)
+    let answers = serde_json::to_string(&answers.0).map_err(|e| ApiError::Unexpected(e.into()))?;
+    Ok(Prepared::Ready(commit::Checked {
+        wave_id: link.wave.id.clone(),
+        team_id: link.invitation.team_id.clone(),
+        answers,
+        nullifier: link.nullifier.clone(),
+        at: now,
+    }))
 }

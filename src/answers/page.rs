@@ -18,6 +18,7 @@ use actix_web::{HttpResponse, get, post, web};
 use minijinja::{Environment, context};
 
 use super::answer::GivenAnswers;
+use super::commit::Committer;
 use super::{Link, LinkState, Outcome, Survey};
 use crate::clock::SharedClock;
 use crate::crypto::ServerKeys;
@@ -213,6 +214,7 @@ pub async fn answer(
     db: web::Data<Db>,
     keys: web::Data<ServerKeys>,
     clock: web::Data<SharedClock>,
+    committer: web::Data<Committer>,
     token: web::Path<String>,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
@@ -228,17 +230,17 @@ pub async fn answer(
         }
     }
     let form = given.clone();
-    let outcome = db
+    let prepared = db
         .run(move |conn| {
             let Some(link) = super::find_link_if_any(conn, &keys, &token)? else {
                 return Ok(None);
             };
             let answers = typed(&link, &form);
-            let outcome = super::submit(conn, &link, &answers, now)?;
-            Ok::<_, ApiError>(Some((link.survey(LinkState::Open, asked), outcome)))
+            let prepared = super::prepare(conn, &link, &answers, now)?;
+            Ok::<_, ApiError>(Some((link.survey(LinkState::Open, asked), prepared)))
         })
         .await?;
-    let Some((survey, outcome)) = outcome else {
+    let Some((survey, prepared)) = prepared else {
         return Ok(notice(
             StatusCode::NOT_FOUND,
             asked.unwrap_or("en"),
@@ -247,7 +249,7 @@ pub async fn answer(
         ));
     };
     let language = survey.language.clone();
-    Ok(match outcome {
+    Ok(match prepared.settle(&committer).await? {
         Outcome::Stored => notice(StatusCode::OK, &language, "thanks", false),
         Outcome::AlreadyAnswered => notice(StatusCode::CONFLICT, &language, "answered", true),
         Outcome::Closed => notice(StatusCode::GONE, &language, "closed", true),

@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use rand::seq::SliceRandom;
 
 use crate::crypto::ServerKeys;
+use crate::db::DbConnection;
 use crate::db::schema::{invitations, people, responses};
-use crate::db::{DbConnection, DbError};
 use crate::error::ApiError;
 
 /// An invitation with what answering it needs.
@@ -64,7 +64,7 @@ pub fn used_among(conn: &mut DbConnection, nullifiers: &[String]) -> QueryResult
     Ok(used)
 }
 
-/// Stores a response; `AlreadyAnswered` when its nullifier is taken.
+/// Stores a response unless its nullifier is taken; whether it was stored.
 /// Its id is random; it holds no time and nothing about the person.
 pub fn insert(
     conn: &mut DbConnection,
@@ -72,23 +72,30 @@ pub fn insert(
     team_id: &str,
     answers: &str,
     nullifier: &str,
-) -> Result<(), ApiError> {
-    let inserted = diesel::insert_into(responses::table)
-        .values((
-            responses::id.eq(uuid::Uuid::new_v4().to_string()),
-            responses::wave_id.eq(wave_id),
-            responses::team_id.eq(team_id),
-            responses::answers.eq(answers),
-            responses::nullifier.eq(Some(nullifier)),
-        ))
-        .execute(conn);
-    match inserted.map_err(DbError::from) {
-        Ok(_) => Ok(()),
-        // Another request with the same link won the race; its transaction
-        // stored the answer, this one rolls back.
-        Err(e) if e.is_unique_violation() => Err(ApiError::AlreadyAnswered),
-        Err(e) => Err(e.into()),
-    }
+) -> QueryResult<bool> {
+    let row = (
+        responses::id.eq(uuid::Uuid::new_v4().to_string()),
+        responses::wave_id.eq(wave_id),
+        responses::team_id.eq(team_id),
+        responses::answers.eq(answers),
+        responses::nullifier.eq(Some(nullifier)),
+    );
+    // ON CONFLICT DO NOTHING: the same link answered twice in one batch, or
+    // through another replica, leaves the first answer and fails nothing
+    // else in the transaction. (diesel offers it per backend only.)
+    let inserted = match conn {
+        DbConnection::Sqlite(c) => diesel::insert_into(responses::table)
+            .values(row)
+            .on_conflict(responses::nullifier)
+            .do_nothing()
+            .execute(c)?,
+        DbConnection::Postgres(c) => diesel::insert_into(responses::table)
+            .values(row)
+            .on_conflict(responses::nullifier)
+            .do_nothing()
+            .execute(c)?,
+    };
+    Ok(inserted == 1)
 }
 
 /// Sets the "answered" flag of each invitation of the wave whose nullifier

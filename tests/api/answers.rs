@@ -119,6 +119,38 @@ async fn a_link_shows_its_survey_answers_once_and_reading_it_changes_nothing() {
     assert_eq!(flagged, 0);
 }
 
+/// Answers that arrive together are stored together (group commit); each is
+/// still judged on its own: every link answers once, however many copies of
+/// its answer race each other into the same batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_answers_are_each_stored_once() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let (_, links) = open_wave(&app, &admin).await;
+    let mut requests = tokio::task::JoinSet::new();
+    for copy in 0..3 {
+        for (token, _) in &links {
+            let request = app
+                .client
+                .post(app.url(&format!("/api/v1/answers/{token}")))
+                .json(&answers(1 + copy));
+            let token = token.clone();
+            requests.spawn(async move { (token, request.send().await.unwrap().status().as_u16()) });
+        }
+    }
+    let mut statuses: std::collections::HashMap<String, Vec<u16>> = Default::default();
+    while let Some(done) = requests.join_next().await {
+        let (token, status) = done.unwrap();
+        statuses.entry(token).or_default().push(status);
+    }
+    assert_eq!(statuses.len(), links.len());
+    for (token, mut got) in statuses {
+        got.sort_unstable();
+        assert_eq!(got, [201, 409, 409], "link {token}");
+    }
+    assert_eq!(responses_of(&app).await.len(), links.len());
+}
+
 #[tokio::test]
 async fn bad_answers_are_refused_field_by_field_and_store_nothing() {
     let app = spawn_app().await;

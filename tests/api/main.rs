@@ -9,6 +9,7 @@ mod authorization;
 mod browser;
 mod cli;
 mod demo;
+mod dump;
 mod health;
 mod helpers;
 mod import;
