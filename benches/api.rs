@@ -33,12 +33,16 @@
 //! through the outbox worker into a Rust SMTP server on loopback, beside a
 //! minimal client sending the same bytes to the same server.
 //!
+//! Then submissions (`answers`, in `support/answers.rs`): durable answers per
+//! second and their p50/p99 latency at 64 concurrent clients, beside
+//! `GET /healthz` under the same load.
+//!
 //! Options: `PEIL_BENCH_BACKEND_URL=postgres://…` to measure on PostgreSQL
 //! (a database that will be migrated and bootstrapped; default: SQLite in a
 //! temporary directory), `PEIL_BENCH_SECS` per measurement (default 3),
 //! `PEIL_BENCH_RUNS` (default 5), `PEIL_BENCH_CONCURRENCY` (default 32),
 //! `PEIL_BENCH_ONLY=wave` (or a comma-separated list of `api`, `import`,
-//! `demo`, `wave`, `mail`) to run only those sections.
+//! `demo`, `wave`, `mail`, `answers`) to run only those sections.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,6 +52,8 @@ use peil::config::Settings;
 use peil::startup::Application;
 use serde_json::json;
 
+#[path = "support/answers.rs"]
+mod answers;
 #[path = "support/mail.rs"]
 mod mail;
 // The tests' SMTP server; the benchmark uses only part of it.
@@ -103,6 +109,9 @@ fn main() -> anyhow::Result<()> {
         }
         if selected("mail") {
             mail::mail(full).await?;
+        }
+        if selected("answers") {
+            answers::answers(&plan, full).await?;
         }
         Ok(())
     })
@@ -200,7 +209,7 @@ fn bench_settings(dir: &tempfile::TempDir) -> anyhow::Result<(Settings, String)>
     let url = std::env::var("PEIL_BENCH_BACKEND_URL")
         .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("peil.db").display()));
     let base = format!(
-        "data_dir = \"{}\"\n[server]\nport = 0\n[database]\nurl = \"{url}\"\npool_size = 16\n[log]\nlevel = \"warn\"\n[scheduler]\nenabled = false\n[mail]\nenabled = false\n",
+        "data_dir = \"{}\"\n[server]\nport = 0\n[database]\nurl = \"{url}\"\npool_size = 16\n[log]\nlevel = \"warn\"\n[scheduler]\nenabled = false\n[mail]\nenabled = false\n[answers.rate_limit]\nper_minute = 0\n",
         dir.path().join("data").display()
     );
     Ok((Settings::from_toml(&[&base])?, url))

@@ -3,6 +3,7 @@
 //! Everything is checked here, once, at start; an error names the bad key.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -26,6 +27,7 @@ struct RawSettings {
     bootstrap: BootstrapSettings,
     scheduler: SchedulerSettings,
     mail: RawMail,
+    answers: AnswerSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +68,7 @@ struct RawServer {
     shutdown_timeout_secs: u64,
     max_body_bytes: usize,
     max_import_bytes: usize,
+    trusted_proxies: Vec<IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,6 +93,22 @@ pub struct Settings {
     pub bootstrap: BootstrapSettings,
     pub scheduler: SchedulerSettings,
     pub mail: MailSettings,
+    pub answers: AnswerSettings,
+}
+
+/// The links people answer through (`/s/…`, `/api/v1/answers/…`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerSettings {
+    pub rate_limit: RateLimitSettings,
+}
+
+/// A steady rate per client address and a burst on top; 0 per minute: off.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub per_minute: u32,
+    pub burst: u32,
 }
 
 /// Sending email: the outbox worker, and where mail goes.
@@ -161,6 +180,8 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     pub max_body_bytes: usize,
     pub max_import_bytes: usize,
+    /// Proxies whose `X-Forwarded-For` names the client (rate limits).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -455,6 +476,13 @@ impl Settings {
                 "must be a cron expression with six fields (seconds first), e.g. \"0 * * * * *\"",
             ));
         }
+        let limit = raw.answers.rate_limit;
+        if limit.per_minute > 0 && limit.burst == 0 {
+            return Err(ConfigError::key(
+                "answers.rate_limit.burst",
+                "must be at least 1 while the limit is on",
+            ));
+        }
         let mail = Self::validate_mail(raw.mail, &raw.data_dir)?;
         Ok(Self {
             data_dir: raw.data_dir,
@@ -467,6 +495,7 @@ impl Settings {
                 shutdown_timeout_secs: raw.server.shutdown_timeout_secs,
                 max_body_bytes: raw.server.max_body_bytes,
                 max_import_bytes: raw.server.max_import_bytes,
+                trusted_proxies: raw.server.trusted_proxies,
             },
             database: DatabaseSettings {
                 url,
@@ -479,6 +508,7 @@ impl Settings {
             bootstrap: raw.bootstrap,
             scheduler: raw.scheduler,
             mail,
+            answers: raw.answers,
         })
     }
 
@@ -609,6 +639,24 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_production_example_is_a_valid_configuration() {
+        let settings =
+            Settings::from_toml(&[include_str!("../config/production.example.toml")]).unwrap();
+        assert_eq!(
+            settings.server.trusted_proxies,
+            ["10.0.0.2".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(settings.answers.rate_limit.per_minute, 600);
+    }
+
+    #[test]
+    fn a_rate_limit_that_is_on_needs_a_burst() {
+        let error = Settings::from_toml(&["[answers.rate_limit]\nper_minute = 10\nburst = 0\n"])
+            .unwrap_err();
+        assert_eq!(error.key, "answers.rate_limit.burst");
+    }
 
     #[test]
     fn database_url_schemes() {

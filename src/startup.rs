@@ -135,6 +135,9 @@ impl Application {
         let scheduler = settings.scheduler.clone();
         let db_data = web::Data::new(db.clone());
         let committer = web::Data::new(crate::answers::commit::Committer::start(db.clone()));
+        let link_limit = web::Data::new(crate::answers::admission::LinkLimit(
+            http::rate_limit::RateLimit::new(&settings.answers.rate_limit),
+        ));
         let settings_data = web::Data::new(settings);
 
         let server = HttpServer::new(move || {
@@ -146,6 +149,7 @@ impl Application {
                 .app_data(keys_data.clone())
                 .app_data(clock_data.clone())
                 .app_data(committer.clone())
+                .app_data(link_limit.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(BodyLimit(body_limit))
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {

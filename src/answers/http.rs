@@ -8,6 +8,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use validator::Validate;
 
+use super::admission::Admission;
 use super::answer::GivenAnswers;
 use super::commit::Committer;
 use super::{Outcome, Survey};
@@ -44,6 +45,7 @@ pub struct LanguageQuery {
     responses(
         (status = 200, description = "The survey", body = Survey),
         (status = 404, description = "No such link (or its invitation was removed)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this address; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/answers/{token}")]
@@ -53,7 +55,9 @@ pub async fn get_survey(
     clock: web::Data<SharedClock>,
     token: web::Path<String>,
     query: web::Query<LanguageQuery>,
+    admission: Admission,
 ) -> Result<web::Json<Survey>, ApiError> {
+    admission.check()?;
     let keys = keys.get_ref().clone();
     let now = clock.now();
     let language = query.into_inner().language;
@@ -80,6 +84,7 @@ pub async fn get_survey(
         (status = 409, description = "This link has answered already", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The wave has closed", body = Problem, content_type = "application/problem+json"),
         InvalidFields,
+        (status = 429, description = "Too many requests from this address; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/answers/{token}")]
@@ -89,8 +94,10 @@ pub async fn post_answers(
     clock: web::Data<SharedClock>,
     committer: web::Data<Committer>,
     token: web::Path<String>,
+    admission: Admission,
     body: ValidJson<GivenAnswers>,
 ) -> Result<HttpResponse, ApiError> {
+    admission.check()?;
     let keys = keys.get_ref().clone();
     let now = clock.now();
     let prepared = db

@@ -34,6 +34,7 @@
 //!   synchronous commit. Concurrent answers share one transaction and one
 //!   flush ([`commit`]), which is what makes durable answers fast.
 
+pub mod admission;
 pub mod answer;
 pub mod commit;
 pub mod http;

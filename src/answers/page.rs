@@ -17,6 +17,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, get, post, web};
 use minijinja::{Environment, context};
 
+use super::admission::Admission;
 use super::answer::GivenAnswers;
 use super::commit::Committer;
 use super::{Link, LinkState, Outcome, Survey};
@@ -118,6 +119,21 @@ fn notice(status: StatusCode, language: &str, which: &str, switch: bool) -> Http
     page(status, html)
 }
 
+/// 429: this address sent too many requests to links just now. Nothing was
+/// looked up; the language is the one asked for, if any.
+fn busy(language: Option<&str>, retry_after_secs: u64) -> HttpResponse {
+    let mut response = notice(
+        StatusCode::TOO_MANY_REQUESTS,
+        language.unwrap_or("en"),
+        "busy",
+        false,
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
+}
+
 fn survey_page(
     status: StatusCode,
     survey: &Survey,
@@ -179,10 +195,14 @@ pub async fn show(
     clock: web::Data<SharedClock>,
     token: web::Path<String>,
     query: web::Query<super::http::LanguageQuery>,
+    admission: Admission,
 ) -> Result<HttpResponse, ApiError> {
+    let asked = super::language(query.language.as_deref());
+    if let Err(wait) = admission.0 {
+        return Ok(busy(asked, wait));
+    }
     let keys = keys.get_ref().clone();
     let now = clock.now();
-    let asked = super::language(query.language.as_deref());
     let found = db
         .run(move |conn| {
             let Some(link) = super::find_link_if_any(conn, &keys, &token)? else {
@@ -216,6 +236,7 @@ pub async fn answer(
     clock: web::Data<SharedClock>,
     committer: web::Data<Committer>,
     token: web::Path<String>,
+    admission: Admission,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
     let keys = keys.get_ref().clone();
@@ -228,6 +249,9 @@ pub async fn answer(
         } else {
             given.insert(name, value);
         }
+    }
+    if let Err(wait) = admission.0 {
+        return Ok(busy(asked, wait));
     }
     let form = given.clone();
     let prepared = db

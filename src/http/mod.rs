@@ -7,5 +7,6 @@ pub mod idempotency;
 pub mod json;
 pub mod middleware;
 pub mod openapi;
+pub mod rate_limit;
 
 pub use json::{BodyLimit, ValidJson};

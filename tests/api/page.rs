@@ -7,7 +7,7 @@ use reqwest::Response;
 use reqwest::header::CONTENT_TYPE;
 
 use crate::answers::open_wave;
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
 
 async fn page(app: &TestApp, path: &str) -> Response {
     app.client.get(app.url(path)).send().await.unwrap()
@@ -148,4 +148,46 @@ async fn unknown_links_get_one_404_page_and_a_closed_wave_a_410() {
         "{body}"
     );
     html(post_form(&app, &path, "DEV1=3").await, 410).await;
+}
+
+/// Links are rate-limited per client address (`answers.rate_limit`, here 1
+/// a second after a burst of 3): past the burst every link request gets a
+/// 429 with Retry-After — the page as HTML in the asked language, the JSON
+/// flow as a problem — known link or not, whatever `X-Forwarded-For` says
+/// (no proxy is trusted); once the wait is over, links open again.
+#[tokio::test]
+async fn links_are_rate_limited_per_address_and_open_again_after_the_wait() {
+    let app = spawn_app_with("[answers.rate_limit]\nper_minute = 60\nburst = 3\n").await;
+    let admin = app.ready_admin_token().await;
+    let (_, links) = open_wave(&app, &admin).await;
+    let token = &links[0].0;
+    for _ in 0..3 {
+        html(page(&app, &format!("/s/{token}")).await, 200).await;
+    }
+
+    let busy = page(&app, &format!("/s/{token}?language=nl")).await;
+    let wait: u64 = busy.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&wait), "Retry-After {wait}");
+    let body = html(busy, 429).await;
+    assert!(body.contains("Te veel verzoeken"), "{body}");
+    assert!(!body.contains("<form"), "nothing of the survey: {body}");
+
+    let json = app
+        .client
+        .get(app.url(&format!("/api/v1/answers/{token}")))
+        .header("x-forwarded-for", "198.51.100.1")
+        .send()
+        .await
+        .unwrap();
+    assert!(json.headers().contains_key("retry-after"));
+    assert_problem(json, 429, "too-many-requests").await;
+    let unknown = post_form(&app, &format!("/s/{}", "A".repeat(43)), "DEV1=3").await;
+    html(unknown, 429).await;
+
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    html(page(&app, &format!("/s/{token}")).await, 200).await;
 }

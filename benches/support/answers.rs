@@ -1,0 +1,234 @@
+//! The submissions section of `cargo bench --bench api` (`answers`): durable
+//! answers per second and their latency at `PEIL_BENCH_ANSWER_CLIENTS`
+//! (default 64) concurrent clients, beside the same server's `GET /healthz`
+//! under the same load, measured interleaved in the same run.
+//!
+//! The demo organisation of `PEIL_BENCH_ANSWER_PEOPLE` (default 100,000)
+//! people gets one wave; its links come from the token generator, and
+//! each is answered once through `POST /api/v1/answers/{token}` (every
+//! closed question, no comment), for `PEIL_BENCH_SECS` per run,
+//! `PEIL_BENCH_RUNS` runs. Every 201 is an answer committed to disk (SQLite
+//! `synchronous = FULL`; PostgreSQL's default synchronous commit); the
+//! section checks at the end that the database holds exactly as many.
+//! The links' rate limit is off here: every client comes from 127.0.0.1.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use peil::db::schema::{invitations, responses};
+use peil::startup::Application;
+use peil::surveys::waves::{self, Opening, Trigger};
+use serde_json::{Value, json};
+
+use super::{Plan, bench_settings, env_or, median};
+
+/// One measurement: requests completed per second and their latencies.
+struct Load {
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+pub async fn answers(plan: &Plan, full: bool) -> anyhow::Result<()> {
+    let (people, clients) = if full {
+        (
+            env_or("PEIL_BENCH_ANSWER_PEOPLE", 100_000),
+            env_or("PEIL_BENCH_ANSWER_CLIENTS", 64),
+        )
+    } else {
+        (300, 4)
+    };
+    let dir = tempfile::tempdir()?;
+    let (mut settings, url) = bench_settings(&dir)?;
+    settings.ensure_secret()?;
+    let keys = peil::crypto::ServerKeys::derive(
+        settings
+            .secret
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("a secret"))?,
+    );
+    let prepared = settings.clone();
+    let tokens = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+        let (db, _) = peil::startup::prepare_storage(&prepared, false)?;
+        let spec = peil::demo::DemoSpec {
+            people,
+            seed: 1,
+            years: 1,
+            today: chrono::Utc::now().date_naive(),
+        };
+        let made = peil::demo::generate(&db, &spec, |_| {})?;
+        let mut conn = db.get()?;
+        let wave = match peil::db::write(&mut conn, |conn| {
+            waves::open(conn, &made.pulse_id, Trigger::Manual, chrono::Utc::now())
+        })
+        .map_err(|e| anyhow::anyhow!("opening the wave: {e}"))?
+        {
+            Opening::Opened(wave) => wave.id,
+            other => anyhow::bail!("the wave did not open: {other:?}"),
+        };
+        let ids: Vec<String> = invitations::table
+            .filter(invitations::wave_id.eq(&wave))
+            .select(invitations::id)
+            .load(&mut conn)?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| keys.invitation_token(id))
+            .collect())
+    })
+    .await??;
+    let invited = tokens.len();
+
+    let app = Application::build(settings.clone()).await?;
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()?;
+    let answer = valid_answer(&client, &address, &tokens[0]).await?;
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let tokens = Arc::new(tokens);
+    let (mut healthz, mut submissions) = (Vec::new(), Vec::new());
+    for _ in 0..plan.runs {
+        let (c, a) = (client.clone(), address.clone());
+        healthz.push(load(plan, clients, move |_| c.get(format!("{a}/healthz"))).await?);
+        let (next, tokens) = (next.clone(), tokens.clone());
+        let (client, address, answer) = (client.clone(), address.clone(), answer.clone());
+        submissions.push(
+            load(plan, clients, move |_| {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let token = tokens
+                    .get(i)
+                    .expect("more links than answers; raise PEIL_BENCH_ANSWER_PEOPLE");
+                client
+                    .post(format!("{address}/api/v1/answers/{token}"))
+                    .json(&answer)
+            })
+            .await?,
+        );
+    }
+    let _ = stop.send(());
+    server.await??;
+
+    // Every acknowledged answer is in the database, once.
+    let given = next.load(Ordering::Relaxed).min(invited);
+    let db = peil::db::Db::new(&settings.database);
+    let stored: i64 = tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
+        Ok(responses::table.count().get_result(&mut db.get()?)?)
+    })
+    .await??;
+    anyhow::ensure!(
+        usize::try_from(stored)? == given,
+        "{stored} responses stored for {given} answers acknowledged"
+    );
+
+    let summarise = |loads: &[Load]| {
+        let pick = |f: fn(&Load) -> f64| median(&mut loads.iter().map(f).collect::<Vec<_>>());
+        (pick(|l| l.rate), pick(|l| l.p50_ms), pick(|l| l.p99_ms))
+    };
+    let runs_text = |loads: &[Load]| {
+        loads
+            .iter()
+            .map(|l| format!("{:.0}", l.rate))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (h_rate, h_p50, h_p99) = summarise(&healthz);
+    let (s_rate, s_p50, s_p99) = summarise(&submissions);
+    println!(
+        "\nSubmissions ({}; {invited} links, {clients} concurrent clients, {} runs × {} s; {stored} answers stored; medians)\n",
+        if url.starts_with("sqlite") {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        },
+        plan.runs,
+        plan.seconds,
+    );
+    println!("| what | requests/s | runs | p50 | p99 | ratio to baseline |");
+    println!("| --- | ---: | --- | ---: | ---: | ---: |");
+    println!(
+        "| GET /healthz (baseline) | {h_rate:.0} | {} | {h_p50:.1} ms | {h_p99:.1} ms | 1.000 |",
+        runs_text(&healthz)
+    );
+    println!(
+        "| POST /api/v1/answers/{{token}}, durable | {s_rate:.0} | {} | {s_p50:.1} ms | {s_p99:.1} ms | {:.3} |",
+        runs_text(&submissions),
+        s_rate / h_rate
+    );
+    if !full {
+        anyhow::ensure!(s_rate > 0.0, "no answer was stored");
+        println!("\n(smoke run; `cargo bench --bench api` measures)");
+    }
+    Ok(())
+}
+
+/// An answer to every closed question of the survey behind `token` (the
+/// middle option), no comments.
+async fn valid_answer(
+    client: &reqwest::Client,
+    address: &str,
+    token: &str,
+) -> anyhow::Result<Value> {
+    let survey: Value = client
+        .get(format!("{address}/api/v1/answers/{token}"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let mut answers = serde_json::Map::new();
+    for question in survey["questions"].as_array().into_iter().flatten() {
+        let options = question["options"].as_array().cloned().unwrap_or_default();
+        if let (Some(id), false) = (question["id"].as_str(), options.is_empty()) {
+            answers.insert(id.to_owned(), options[options.len() / 2]["value"].clone());
+        }
+    }
+    Ok(json!({ "answers": answers }))
+}
+
+/// `clients` clients sending `request(client)` back to back for the plan's
+/// seconds; every response must be a success.
+async fn load<F>(plan: &Plan, clients: usize, request: F) -> anyhow::Result<Load>
+where
+    F: Fn(usize) -> reqwest::RequestBuilder + Clone + Send + 'static,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for n in 0..clients {
+        let (stop, request) = (stop.clone(), request.clone());
+        workers.spawn(async move {
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let sent = Instant::now();
+                let response = request(n).send().await?;
+                let status = response.status();
+                response.bytes().await?;
+                anyhow::ensure!(status.is_success(), "unexpected status {status}");
+                latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        });
+    }
+    tokio::time::sleep(Duration::from_secs_f64(plan.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    while let Some(done) = workers.join_next().await {
+        latencies.extend(done??);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(!latencies.is_empty(), "no request completed");
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    Ok(Load {
+        rate: latencies.len() as f64 / seconds,
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+    })
+}
