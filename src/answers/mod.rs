@@ -10,14 +10,18 @@
 //!   under a key of its own ([`crate::crypto::ServerKeys::nullifier`]),
 //!   stored with the response under a unique constraint. It finds no
 //!   invitation without the server secret.
-//! - The invitation's "answered" flag (which reminders and participation
-//!   read) is never set in the transaction that stores a response: the flags
-//!   of a whole wave are set at once from the nullifiers, before reminders
-//!   are queued and when the wave closes ([`store::mark_answered`]), and a
-//!   reminder is checked against the nullifier itself before it goes out.
+//! - The invitation's "answered" flag (which reminders read) is never set
+//!   in the transaction that stores a response: the flags of a whole wave
+//!   are set at once from the nullifiers, before reminders are queued and
+//!   when the wave closes ([`store::mark_answered`]), and a reminder is
+//!   checked against the nullifier itself before it goes out. At the close
+//!   the flags are counted per team (the wave's participation) and cleared.
 //! - When the wave closes, in the closing transaction, its responses are
 //!   deleted and written again in random order under new random ids,
-//!   without nullifiers ([`store::seal`]). Answers and the close cannot
+//!   without nullifiers ([`store::seal`]), each tagged with the smallest
+//!   group around its team that holds at least k responses ([`coarsen`]):
+//!   a stored tag of two responses would be two people's answers, whatever
+//!   the API hides. Answers and the close cannot
 //!   interleave: an answer reads its wave under a share lock on PostgreSQL
 //!   (SQLite's writers are serial). SQLite runs with `secure_delete`, so the
 //!   old rows are zeroed, and the log is checkpointed and emptied after the
@@ -36,6 +40,7 @@
 
 pub mod admission;
 pub mod answer;
+pub mod coarsen;
 pub mod commit;
 pub mod http;
 pub mod page;

@@ -2,14 +2,15 @@
 //! open, the invitations' "answered" flags brought up to date from those
 //! nullifiers, and the wave's responses sealed when it closes.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use diesel::prelude::*;
 use rand::seq::SliceRandom;
 
+use super::coarsen::coarsen;
 use crate::crypto::ServerKeys;
 use crate::db::DbConnection;
-use crate::db::schema::{invitations, people, responses};
+use crate::db::schema::{invitations, people, responses, teams, wave_teams};
 use crate::error::ApiError;
 
 /// An invitation with what answering it needs.
@@ -130,13 +131,22 @@ pub fn mark_answered(
     Ok(open)
 }
 
-/// Seals a closing wave's responses, in the closing transaction: the
-/// flags are brought up to date, then every response is deleted and
-/// written again in random order under a new random id and without its
-/// nullifier. After this nothing in a response — value, position, id or
-/// (on PostgreSQL) transaction — says when, or from which link, it came.
+/// Seals a closing wave's responses, in the closing transaction:
+/// - the "answered" flags are brought up to date, counted per team into the
+///   wave's participation (`wave_teams.responded`), and cleared: after the
+///   close no row says whether one person answered;
+/// - every response is deleted and written again in random order, under a
+///   new random id, without its nullifier, and with its team tag coarsened
+///   so that no tag holds fewer than k responses ([`super::coarsen`]);
+///   responses that even the whole organisation cannot cover are dropped.
+///
+/// After this nothing in a response — value, position, id or (on
+/// PostgreSQL) transaction — says when, or from which link, it came.
+/// Returns how many responses are kept.
 pub fn seal(conn: &mut DbConnection, keys: &ServerKeys, wave_id: &str) -> Result<usize, ApiError> {
     mark_answered(conn, keys, wave_id)?;
+    record_participation(conn, wave_id)?;
+    let wave = crate::surveys::waves::store::find(conn, wave_id)?;
     let mut rows: Vec<(String, String)> = responses::table
         .filter(responses::wave_id.eq(wave_id))
         .select((responses::team_id, responses::answers))
@@ -144,18 +154,32 @@ pub fn seal(conn: &mut DbConnection, keys: &ServerKeys, wave_id: &str) -> Result
     if rows.is_empty() {
         return Ok(0);
     }
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for (team, _) in &rows {
+        *counts.entry(team.clone()).or_default() += 1;
+    }
+    let parents: HashMap<String, Option<String>> = teams::table
+        .filter(teams::organisation_id.eq(&wave.organisation_id))
+        .select((teams::id, teams::parent_id))
+        .load(conn)?
+        .into_iter()
+        .collect();
+    let k = usize::try_from(wave.min_group_size).unwrap_or(usize::MAX);
+    let tags = coarsen(&parents, &wave.organisation_id, &counts, k);
     rows.shuffle(&mut rand::rng());
     diesel::delete(responses::table.filter(responses::wave_id.eq(wave_id))).execute(conn)?;
     let sealed: Vec<_> = rows
         .into_iter()
-        .map(|(team_id, answers)| {
-            (
+        .filter_map(|(team_id, answers)| {
+            let tag = tags.get(&team_id).cloned().flatten()?;
+            Some((
                 responses::id.eq(uuid::Uuid::new_v4().to_string()),
                 responses::wave_id.eq(wave_id.to_owned()),
-                responses::team_id.eq(team_id),
+                responses::team_id.eq(tag.team_id),
                 responses::answers.eq(answers),
                 responses::nullifier.eq(None::<String>),
-            )
+                responses::scope.eq(tag.scope.as_str()),
+            ))
         })
         .collect();
     let count = sealed.len();
@@ -163,4 +187,46 @@ pub fn seal(conn: &mut DbConnection, keys: &ServerKeys, wave_id: &str) -> Result
         crate::batch_insert!(conn, responses::table, chunk.to_vec())?;
     }
     Ok(count)
+}
+
+/// Participation per team, from the flags, which are then cleared.
+fn record_participation(conn: &mut DbConnection, wave_id: &str) -> QueryResult<()> {
+    let answered: HashMap<String, i64> = invitations::table
+        .filter(invitations::wave_id.eq(wave_id))
+        .filter(invitations::answered.eq(true))
+        .group_by(invitations::team_id)
+        .select((invitations::team_id, diesel::dsl::count_star()))
+        .load(conn)?
+        .into_iter()
+        .collect();
+    let teams: Vec<(String, i32)> = wave_teams::table
+        .filter(wave_teams::wave_id.eq(wave_id))
+        .select((wave_teams::team_id, wave_teams::invited))
+        .load(conn)?;
+    // Rewritten in bulk rather than updated team by team (a large wave
+    // has thousands of teams).
+    diesel::delete(wave_teams::table.filter(wave_teams::wave_id.eq(wave_id))).execute(conn)?;
+    let rows: Vec<_> = teams
+        .into_iter()
+        .map(|(team_id, invited)| {
+            let responded = answered.get(&team_id).copied().unwrap_or(0);
+            (
+                wave_teams::wave_id.eq(wave_id.to_owned()),
+                wave_teams::team_id.eq(team_id),
+                wave_teams::invited.eq(invited),
+                wave_teams::responded.eq(Some(i32::try_from(responded).unwrap_or(i32::MAX))),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(2_000) {
+        crate::batch_insert!(conn, wave_teams::table, chunk.to_vec())?;
+    }
+    diesel::update(
+        invitations::table
+            .filter(invitations::wave_id.eq(wave_id))
+            .filter(invitations::answered.eq(true)),
+    )
+    .set(invitations::answered.eq(false))
+    .execute(conn)?;
+    Ok(())
 }

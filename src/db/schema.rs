@@ -182,6 +182,7 @@ diesel::table! {
         wave_id -> Text,
         team_id -> Text,
         invited -> Integer,
+        responded -> Nullable<Integer>,
     }
 }
 
@@ -221,6 +222,7 @@ diesel::table! {
         team_id -> Text,
         answers -> Text,
         nullifier -> Nullable<Text>,
+        scope -> Text,
     }
 }
 

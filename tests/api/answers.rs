@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use diesel::prelude::*;
 use peil::db::DbError;
-use peil::db::schema::{invitations, people, responses};
+use peil::db::schema::{invitations, people, responses, wave_teams};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_problem, spawn_app};
@@ -279,23 +279,27 @@ async fn a_closed_wave_takes_no_answers_and_keeps_no_trace_of_who_answered() {
     b.sort();
     assert_eq!(a, b, "the answers themselves are kept");
 
-    // The answered flags came from the nullifiers, for exactly those five.
+    // The answered flags were counted per team, then cleared: after the
+    // close no row says whether one person answered.
     let wave_id = wave.clone();
-    let flagged: HashSet<String> = app
+    let (flagged, participation): (i64, Vec<(i32, Option<i32>)>) = app
         .db()
         .run(move |conn| -> Result<_, DbError> {
-            Ok(invitations::table
+            let flagged = invitations::table
                 .filter(invitations::wave_id.eq(&wave_id))
                 .filter(invitations::answered.eq(true))
-                .select(invitations::id)
-                .load::<String>(conn)?
-                .into_iter()
-                .collect())
+                .count()
+                .get_result(conn)?;
+            let participation = wave_teams::table
+                .filter(wave_teams::wave_id.eq(&wave_id))
+                .select((wave_teams::invited, wave_teams::responded))
+                .load(conn)?;
+            Ok((flagged, participation))
         })
         .await
         .unwrap();
-    let answered: HashSet<String> = links.iter().take(5).map(|(_, id)| id.clone()).collect();
-    assert_eq!(flagged, answered);
+    assert_eq!(flagged, 0, "no per-person flag survives the close");
+    assert_eq!(participation, [(7, Some(5))]);
 
     // Nothing in a response names a person, an invitation, a link or an
     // address: every value of every response row against all of those.
@@ -324,6 +328,83 @@ async fn a_closed_wave_takes_no_answers_and_keeps_no_trace_of_who_answered() {
     }
     assert_no_order_left(&app, &wave).await;
     assert_no_nullifier_in_the_files(&app, &links);
+}
+
+/// Small groups leak at rest: at close, responses of teams with fewer than
+/// k are stored under the smallest enclosing group with at least k — here
+/// two teams of 3 under their parent's subtree — while a team of 5 keeps
+/// its own tag.
+#[tokio::test]
+async fn after_close_no_team_tag_holds_fewer_than_k_responses() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let product = app.create_team(&admin, "Product", None).await;
+    let web = team_with_people(&app, &admin, "Web", Some(&product), 3).await;
+    let mobile = team_with_people(&app, &admin, "Mobile", Some(&product), 3).await;
+    let sales = team_with_people(&app, &admin, "Sales", None, 5).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let pulse = app.create_pulse(&admin, &[&product, &sales]).await;
+    let wave = app.send_now(&admin, &pulse).await;
+    let keys = app.keys();
+    let wave_id = wave.clone();
+    let ids: Vec<String> = app
+        .db()
+        .run(move |conn| -> Result<_, DbError> {
+            Ok(invitations::table
+                .filter(invitations::wave_id.eq(&wave_id))
+                .select(invitations::id)
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 11);
+    for id in &ids {
+        let token = keys.invitation_token(id).unwrap();
+        let stored = app
+            .post_json(&format!("/api/v1/answers/{token}"), &answers(3), None)
+            .await;
+        assert_eq!(stored.status(), 201);
+    }
+    // While open, each response carries its own team.
+    let open: Vec<String> = responses_of(&app).await.into_iter().map(|r| r.1).collect();
+    assert_eq!(open.iter().filter(|t| **t == web).count(), 3);
+
+    app.close_wave(&admin, &wave).await;
+    let (tags, participation) = app
+        .db()
+        .run(move |conn| -> Result<_, DbError> {
+            let tags: Vec<(String, String, i64)> = responses::table
+                .group_by((responses::team_id, responses::scope))
+                .select((
+                    responses::team_id,
+                    responses::scope,
+                    diesel::dsl::count_star(),
+                ))
+                .order((responses::scope, responses::team_id))
+                .load(conn)?;
+            let participation: Vec<(String, i32, Option<i32>)> = wave_teams::table
+                .filter(wave_teams::wave_id.eq(&wave))
+                .select((
+                    wave_teams::team_id,
+                    wave_teams::invited,
+                    wave_teams::responded,
+                ))
+                .order(wave_teams::team_id)
+                .load(conn)?;
+            Ok((tags, participation))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        tags,
+        [
+            (product.clone(), "subtree".to_owned(), 6),
+            (sales.clone(), "team".to_owned(), 5),
+        ]
+    );
+    let mut expected = vec![(mobile, 3, Some(3)), (sales, 5, Some(5)), (web, 3, Some(3))];
+    expected.sort();
+    assert_eq!(participation, expected, "participation per team is kept");
 }
 
 /// On SQLite, not even the database's files hold a nullifier after close:

@@ -63,11 +63,24 @@ async fn a_closed_waves_dump_ties_no_response_to_a_person_or_invitation() {
     let sealed = response_rows(&app).await;
     assert_eq!(sealed.len(), ANSWERING);
 
-    // Columns: the wave, the team, the answers; no time, person or link.
+    // Columns: the wave, the team (or group) and the answers; no time,
+    // person or link.
     assert_eq!(
         columns(&app, "responses").await,
-        ["answers", "id", "nullifier", "team_id", "wave_id"]
+        ["answers", "id", "nullifier", "scope", "team_id", "wave_id"]
     );
+    // No per-person "answered" flag outlives the close.
+    let flagged: i64 = app
+        .db()
+        .run(|conn| -> Result<i64, DbError> {
+            Ok(invitations::table
+                .filter(invitations::answered.eq(true))
+                .count()
+                .get_result(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(flagged, 0, "an answered flag survived the close");
 
     // Values: no nullifier or link token anywhere in the database, and no
     // response id from before the close either (nothing kept a pointer).

@@ -221,7 +221,7 @@ pub enum Closing {
 /// Closes an open wave at `now`. The wave's emails are done with: their
 /// delivery counts are kept on the wave and the outbox rows deleted, since
 /// who got a reminder is who had not answered by then (DESIGN.md,
-/// invariant 5); the close-time reductions of the answering issue join here.
+/// invariant 5); then the responses are sealed (`answers::store::seal`).
 /// `Ok(false)`: it was not open (closed already, by another replica maybe).
 pub fn close(
     conn: &mut DbConnection,

@@ -1,0 +1,342 @@
+//! Small groups leak at rest: if only two people of a team answered, two
+//! stored responses tagged with that team *are* their answers, whatever the
+//! API hides. So when a wave closes, every response's team tag is coarsened
+//! until no tag holds fewer than k responses (DESIGN.md, invariant 1).
+//!
+//! The rule, bottom-up over the team tree, deterministic:
+//! - A team whose own members gave at least k responses keeps them, tagged
+//!   with the team (`Scope::Team`).
+//! - Smaller sets are pooled upwards: each team gathers the small sets of
+//!   its descendants that are still unplaced, plus its own if it is small.
+//!   Where such a pool reaches k, every response in it is tagged with that
+//!   team's subtree (`Scope::Subtree`): the smallest enclosing group that
+//!   covers it with at least k.
+//! - What is still pooled at the top is tagged with the organisation
+//!   (`Scope::Organisation`). If that pool is non-empty but below k, it
+//!   would single out the few responses outside every placed set, so the
+//!   smallest placed sets (a team's own, or a subtree's pool; fewest
+//!   responses first, then team id) join it until it reaches k. If even all
+//!   responses of the wave together are fewer than k, none of them could
+//!   ever be shown, and they are deleted.
+//!
+//! Afterwards every tag holds 0 or at least k responses, and because the
+//! tags partition the wave's responses, so does every set that can be
+//! formed from them by adding and subtracting tags.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// What a response's `team_id` stands for after the close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The team's own members.
+    Team,
+    /// Somewhere in the team's subtree.
+    Subtree,
+    /// Somewhere in the organisation (`team_id` holds the organisation's id).
+    Organisation,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Team => "team",
+            Self::Subtree => "subtree",
+            Self::Organisation => "organisation",
+        }
+    }
+}
+
+/// A response's tag after the close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub team_id: String,
+    pub scope: Scope,
+}
+
+/// For each team that `counts` holds responses of (its own members'), the
+/// tag they get, or `None` when they are deleted. `parents` is the
+/// organisation's team tree (team → parent); a tagged team missing from it
+/// (deleted since) hangs directly under the organisation.
+pub fn coarsen(
+    parents: &HashMap<String, Option<String>>,
+    organisation_id: &str,
+    counts: &BTreeMap<String, usize>,
+    k: usize,
+) -> BTreeMap<String, Option<Tag>> {
+    let mut children: BTreeMap<Option<&str>, BTreeSet<&str>> = BTreeMap::new();
+    let teams: BTreeSet<&str> = parents
+        .keys()
+        .map(String::as_str)
+        .chain(counts.keys().map(String::as_str))
+        .collect();
+    for team in &teams {
+        let parent = parents
+            .get(*team)
+            .and_then(|p| p.as_deref())
+            .filter(|p| parents.contains_key(*p));
+        children.entry(parent).or_default().insert(team);
+    }
+    let mut walk = Walk {
+        children: &children,
+        counts,
+        k: k.max(1),
+        tags: BTreeMap::new(),
+        placed: Vec::new(),
+        visited: BTreeSet::new(),
+    };
+    let mut pool = Vec::new();
+    for top in children.get(&None).into_iter().flatten() {
+        pool.extend(walk.visit(top));
+    }
+    let mut total: usize = pool.iter().map(|(_, n)| n).sum();
+    if total > 0 && total < walk.k {
+        // The leftovers would be told apart as "not in any placed set":
+        // the smallest placed sets join them.
+        let mut placed = std::mem::take(&mut walk.placed);
+        placed.sort_by(|a, b| a.total.cmp(&b.total).then_with(|| a.at.cmp(b.at)));
+        for set in placed {
+            if total >= walk.k {
+                break;
+            }
+            total += set.total;
+            pool.extend(set.members);
+        }
+    }
+    let organisation = (total >= walk.k).then(|| Tag {
+        team_id: organisation_id.to_owned(),
+        scope: Scope::Organisation,
+    });
+    for (team, _) in pool {
+        walk.tags.insert(team.to_owned(), organisation.clone());
+    }
+    walk.tags
+}
+
+/// Responses of `members` (their own teams' sets), tagged at team `at`.
+struct Placed<'a> {
+    at: &'a str,
+    members: Vec<(&'a str, usize)>,
+    total: usize,
+}
+
+struct Walk<'a> {
+    children: &'a BTreeMap<Option<&'a str>, BTreeSet<&'a str>>,
+    counts: &'a BTreeMap<String, usize>,
+    k: usize,
+    tags: BTreeMap<String, Option<Tag>>,
+    /// The sets tagged so far, each under one tag.
+    placed: Vec<Placed<'a>>,
+    /// A cycle in the tree (it cannot come from the API) is walked once.
+    visited: BTreeSet<&'a str>,
+}
+
+impl<'a> Walk<'a> {
+    /// Tags what can be tagged in `team`'s subtree; returns the small sets
+    /// still unplaced (fewer than k together).
+    fn visit(&mut self, team: &'a str) -> Vec<(&'a str, usize)> {
+        if !self.visited.insert(team) {
+            return Vec::new();
+        }
+        let mut pool = Vec::new();
+        let children = self.children;
+        for child in children.get(&Some(team)).into_iter().flatten() {
+            pool.extend(self.visit(child));
+        }
+        match self.counts.get(team).copied().unwrap_or(0) {
+            0 => {}
+            own if own >= self.k => {
+                self.tags.insert(
+                    team.to_owned(),
+                    Some(Tag {
+                        team_id: team.to_owned(),
+                        scope: Scope::Team,
+                    }),
+                );
+                self.placed.push(Placed {
+                    at: team,
+                    members: vec![(team, own)],
+                    total: own,
+                });
+            }
+            own => pool.push((team, own)),
+        }
+        let total = pool.iter().map(|(_, n)| n).sum::<usize>();
+        if total >= self.k {
+            for (small, _) in &pool {
+                self.tags.insert(
+                    (*small).to_owned(),
+                    Some(Tag {
+                        team_id: team.to_owned(),
+                        scope: Scope::Subtree,
+                    }),
+                );
+            }
+            self.placed.push(Placed {
+                at: team,
+                members: std::mem::take(&mut pool),
+                total,
+            });
+        }
+        pool
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(team, parent)` pairs and `(team, responses)` pairs.
+    fn run(
+        tree: &[(&str, Option<&str>)],
+        counts: &[(&str, usize)],
+        k: usize,
+    ) -> BTreeMap<String, Option<(String, Scope)>> {
+        let parents = tree
+            .iter()
+            .map(|(t, p)| (t.to_string(), p.map(str::to_owned)))
+            .collect();
+        let counts = counts.iter().map(|(t, n)| (t.to_string(), *n)).collect();
+        coarsen(&parents, "org", &counts, k)
+            .into_iter()
+            .map(|(t, tag)| (t, tag.map(|tag| (tag.team_id, tag.scope))))
+            .collect()
+    }
+
+    fn tag(team: &str, scope: Scope) -> Option<(String, Scope)> {
+        Some((team.to_owned(), scope))
+    }
+
+    /// Every tag holds 0 or at least k responses.
+    fn assert_no_small_tag(
+        result: &BTreeMap<String, Option<(String, Scope)>>,
+        counts: &[(&str, usize)],
+        k: usize,
+    ) {
+        let mut per_tag: BTreeMap<(String, &str), usize> = BTreeMap::new();
+        for (team, n) in counts {
+            if let Some(Some((id, scope))) = result.get(*team) {
+                *per_tag.entry((id.clone(), scope.as_str())).or_default() += n;
+            }
+        }
+        for (tag, n) in per_tag {
+            assert!(n >= k, "{tag:?} holds {n} < {k}");
+        }
+    }
+
+    #[test]
+    fn teams_of_at_least_k_keep_their_tag() {
+        let tree = [("a", None), ("b", Some("a"))];
+        let counts = [("a", 5), ("b", 7)];
+        let result = run(&tree, &counts, 5);
+        assert_eq!(result["a"], tag("a", Scope::Team));
+        assert_eq!(result["b"], tag("b", Scope::Team));
+    }
+
+    #[test]
+    fn small_teams_pool_into_the_nearest_subtree_that_reaches_k() {
+        // DESIGN.md's example: a parent of 12 whose children have 5 and 5
+        // would expose its own 2; here children of 3 and 4 pool at the parent.
+        let tree = [
+            ("p", None),
+            ("c1", Some("p")),
+            ("c2", Some("p")),
+            ("q", None),
+        ];
+        let counts = [("p", 6), ("c1", 3), ("c2", 4), ("q", 9)];
+        let result = run(&tree, &counts, 5);
+        assert_eq!(result["p"], tag("p", Scope::Team));
+        assert_eq!(result["c1"], tag("p", Scope::Subtree));
+        assert_eq!(result["c2"], tag("p", Scope::Subtree));
+        assert_eq!(result["q"], tag("q", Scope::Team));
+        assert_no_small_tag(&result, &counts, 5);
+    }
+
+    #[test]
+    fn a_small_remainder_at_the_top_takes_the_smallest_kept_sets_with_it() {
+        // The parent's own 2 and nothing else small: alone they would be
+        // "the parent's subtree minus its children".
+        let tree = [("p", None), ("c1", Some("p")), ("c2", Some("p"))];
+        let counts = [("p", 2), ("c1", 5), ("c2", 6)];
+        let result = run(&tree, &counts, 5);
+        assert_eq!(result["p"], tag("org", Scope::Organisation));
+        assert_eq!(
+            result["c1"],
+            tag("org", Scope::Organisation),
+            "the smallest kept set joins"
+        );
+        assert_eq!(result["c2"], tag("c2", Scope::Team));
+        assert_no_small_tag(&result, &counts, 5);
+    }
+
+    #[test]
+    fn a_subtree_pool_can_join_the_remainder_too() {
+        // c's own 3 and d's 4 pool at c's subtree; q's 4 are left over,
+        // and that pool is the smallest placed set.
+        let tree = [("p", None), ("c", Some("p")), ("d", Some("c")), ("q", None)];
+        let counts = [("c", 3), ("d", 4), ("q", 4)];
+        let result = run(&tree, &counts, 5);
+        assert_eq!(result["q"], tag("org", Scope::Organisation));
+        assert_eq!(result["c"], tag("org", Scope::Organisation));
+        assert_eq!(result["d"], tag("org", Scope::Organisation));
+        assert_no_small_tag(&result, &counts, 5);
+    }
+
+    #[test]
+    fn a_wave_with_fewer_than_k_responses_keeps_none() {
+        let tree = [("p", None), ("c", Some("p"))];
+        let counts = [("p", 1), ("c", 3)];
+        let result = run(&tree, &counts, 5);
+        assert_eq!(result["p"], None);
+        assert_eq!(result["c"], None);
+    }
+
+    #[test]
+    fn a_deleted_team_hangs_under_the_organisation() {
+        let tree = [("p", None)];
+        let counts = [("p", 5), ("gone", 2), ("gone2", 3)];
+        let result = run(&tree, &counts, 5);
+        assert_eq!(result["p"], tag("p", Scope::Team));
+        assert_eq!(result["gone"], tag("org", Scope::Organisation));
+        assert_eq!(result["gone2"], tag("org", Scope::Organisation));
+    }
+
+    #[test]
+    fn every_tree_and_count_ends_with_no_small_tag() {
+        // A deterministic sweep over small trees (each team's parent any
+        // earlier team or none) and counts 0..=6, k = 3 and 5.
+        let names = ["t0", "t1", "t2", "t3", "t4"];
+        let mut seed: u64 = 7;
+        let mut next = |bound: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % bound
+        };
+        for _ in 0..2_000 {
+            let tree: Vec<(&str, Option<&str>)> = names
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let parent = next(i as u64 + 1) as usize;
+                    (*t, (parent < i).then(|| names[parent]))
+                })
+                .collect();
+            let counts: Vec<(&str, usize)> = names.iter().map(|t| (*t, next(7) as usize)).collect();
+            let total: usize = counts.iter().map(|c| c.1).sum();
+            for k in [3, 5] {
+                let result = run(&tree, &counts, k);
+                assert_no_small_tag(&result, &counts, k);
+                let kept: usize = counts
+                    .iter()
+                    .filter(|(t, _)| matches!(result.get(*t), Some(Some(_))))
+                    .map(|c| c.1)
+                    .sum();
+                assert_eq!(
+                    kept,
+                    if total >= k { total } else { 0 },
+                    "{tree:?} {counts:?}"
+                );
+            }
+        }
+    }
+}
