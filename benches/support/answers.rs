@@ -50,34 +50,36 @@ pub async fn answers(plan: &Plan, full: bool) -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("a secret"))?,
     );
     let prepared = settings.clone();
-    let tokens = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
-        let (db, _) = peil::startup::prepare_storage(&prepared, false)?;
-        let spec = peil::demo::DemoSpec {
-            people,
-            seed: 1,
-            years: 1,
-            today: chrono::Utc::now().date_naive(),
-        };
-        let made = peil::demo::generate(&db, &spec, |_| {})?;
-        let mut conn = db.get()?;
-        let wave = match peil::db::write(&mut conn, |conn| {
-            waves::open(conn, &made.pulse_id, Trigger::Manual, chrono::Utc::now())
+    let (wave, tokens) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<(String, Vec<String>)> {
+            let (db, _) = peil::startup::prepare_storage(&prepared, false)?;
+            let spec = peil::demo::DemoSpec {
+                people,
+                seed: 1,
+                years: 1,
+                today: chrono::Utc::now().date_naive(),
+            };
+            let made = peil::demo::generate(&db, &spec, |_| {})?;
+            let mut conn = db.get()?;
+            let wave = match peil::db::write(&mut conn, |conn| {
+                waves::open(conn, &made.pulse_id, Trigger::Manual, chrono::Utc::now())
+            })
+            .map_err(|e| anyhow::anyhow!("opening the wave: {e}"))?
+            {
+                Opening::Opened(wave) => wave.id,
+                other => anyhow::bail!("the wave did not open: {other:?}"),
+            };
+            let ids: Vec<String> = invitations::table
+                .filter(invitations::wave_id.eq(&wave))
+                .select(invitations::id)
+                .load(&mut conn)?;
+            let tokens = ids
+                .iter()
+                .filter_map(|id| keys.invitation_token(id))
+                .collect();
+            Ok((wave, tokens))
         })
-        .map_err(|e| anyhow::anyhow!("opening the wave: {e}"))?
-        {
-            Opening::Opened(wave) => wave.id,
-            other => anyhow::bail!("the wave did not open: {other:?}"),
-        };
-        let ids: Vec<String> = invitations::table
-            .filter(invitations::wave_id.eq(&wave))
-            .select(invitations::id)
-            .load(&mut conn)?;
-        Ok(ids
-            .iter()
-            .filter_map(|id| keys.invitation_token(id))
-            .collect())
-    })
-    .await??;
+        .await??;
     let invited = tokens.len();
 
     let app = Application::build(settings.clone()).await?;
@@ -119,7 +121,10 @@ pub async fn answers(plan: &Plan, full: bool) -> anyhow::Result<()> {
     let given = next.load(Ordering::Relaxed).min(invited);
     let db = peil::db::Db::new(&settings.database);
     let stored: i64 = tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
-        Ok(responses::table.count().get_result(&mut db.get()?)?)
+        Ok(responses::table
+            .filter(responses::wave_id.eq(&wave))
+            .count()
+            .get_result(&mut db.get()?)?)
     })
     .await??;
     anyhow::ensure!(

@@ -53,6 +53,9 @@ pub struct Tag {
     pub scope: Scope,
 }
 
+/// For each team, the tag its set gets (`None`: dropped).
+pub type Tags = BTreeMap<String, Option<Tag>>;
+
 /// For each team that `counts` holds responses of (its own members'), the
 /// tag they get, or `None` when they are deleted. `parents` is the
 /// organisation's team tree (team → parent); a tagged team missing from it
@@ -62,7 +65,7 @@ pub fn coarsen(
     organisation_id: &str,
     counts: &BTreeMap<String, usize>,
     k: usize,
-) -> BTreeMap<String, Option<Tag>> {
+) -> Tags {
     let mut children: BTreeMap<Option<&str>, BTreeSet<&str>> = BTreeMap::new();
     let teams: BTreeSet<&str> = parents
         .keys()
@@ -87,6 +90,13 @@ pub fn coarsen(
     let mut pool = Vec::new();
     for top in children.get(&None).into_iter().flatten() {
         pool.extend(walk.visit(top));
+    }
+    // Teams in a parent cycle (the API cannot make one) hang from no root:
+    // theirs join the top pool rather than being lost.
+    for (team, n) in counts {
+        if *n > 0 && !walk.visited.contains(team.as_str()) {
+            pool.push((team.as_str(), *n));
+        }
     }
     let mut total: usize = pool.iter().map(|(_, n)| n).sum();
     if total > 0 && total < walk.k {
@@ -123,7 +133,7 @@ struct Walk<'a> {
     children: &'a BTreeMap<Option<&'a str>, BTreeSet<&'a str>>,
     counts: &'a BTreeMap<String, usize>,
     k: usize,
-    tags: BTreeMap<String, Option<Tag>>,
+    tags: Tags,
     /// The sets tagged so far, each under one tag.
     placed: Vec<Placed<'a>>,
     /// A cycle in the tree (it cannot come from the API) is walked once.
@@ -298,6 +308,15 @@ mod tests {
         assert_eq!(result["p"], tag("p", Scope::Team));
         assert_eq!(result["gone"], tag("org", Scope::Organisation));
         assert_eq!(result["gone2"], tag("org", Scope::Organisation));
+    }
+
+    #[test]
+    fn teams_in_a_cycle_are_not_lost() {
+        let tree = [("a", Some("b")), ("b", Some("a")), ("c", None)];
+        let counts = [("a", 2), ("b", 2), ("c", 5)];
+        let result = run(&tree, &counts, 5);
+        assert!(result.values().all(Option::is_some), "{result:?}");
+        assert_no_small_tag(&result, &counts, 5);
     }
 
     #[test]

@@ -138,14 +138,21 @@ fn settle(db: &Db, batch: Vec<Job>) {
     let outcomes = match db.get() {
         Ok(mut conn) => match store_all(&mut conn, &answers) {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-            Err(error) if answers.len() > 1 => {
+            // One by one only when the batch itself may be at fault: with
+            // the database busy or gone, 128 retries would only queue
+            // everyone behind them.
+            Err(error) if answers.len() > 1 && !is_busy(&error) => {
                 tracing::warn!(%error, size = answers.len(), "a batch of answers failed; storing them one by one");
                 answers
                     .iter()
                     .map(|a| store_all(&mut conn, std::slice::from_ref(a)).map(|mut o| o.remove(0)))
                     .collect()
             }
-            Err(error) => vec![Err(error)],
+            Err(error) if answers.len() == 1 => vec![Err(error)],
+            Err(error) => {
+                tracing::warn!(%error, size = answers.len(), "the database is busy; a batch of answers is refused");
+                answers.iter().map(|_| Err(ApiError::Unavailable)).collect()
+            }
         },
         Err(error) => answers
             .iter()
@@ -155,6 +162,18 @@ fn settle(db: &Db, batch: Vec<Job>) {
     for (reply, outcome) in replies.into_iter().zip(outcomes) {
         // The request may have gone (client hung up); its answer is stored.
         let _ = reply.send(outcome);
+    }
+}
+
+/// Whether a failure is the database's state rather than the answers':
+/// unreachable, or locked past the busy timeout (SQLite).
+fn is_busy(error: &ApiError) -> bool {
+    match error {
+        ApiError::Unavailable => true,
+        other => {
+            let text = other.to_string();
+            text.contains("database is locked") || text.contains("database is busy")
+        }
     }
 }
 

@@ -15,7 +15,9 @@
 //!   are set at once from the nullifiers, before reminders are queued and
 //!   when the wave closes ([`store::mark_answered`]), and a reminder is
 //!   checked against the nullifier itself before it goes out. At the close
-//!   the flags are counted per team (the wave's participation) and cleared.
+//!   the flags are counted into the wave's participation, per group of at
+//!   least k invited, and every invitation of the wave is written again,
+//!   unflagged and in random order.
 //! - When the wave closes, in the closing transaction, its responses are
 //!   deleted and written again in random order under new random ids,
 //!   without nullifiers ([`store::seal`]), each tagged with the smallest

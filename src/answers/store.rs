@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use diesel::prelude::*;
 use rand::seq::SliceRandom;
 
-use super::coarsen::coarsen;
+use super::coarsen::{Tags, coarsen};
 use crate::crypto::ServerKeys;
 use crate::db::DbConnection;
-use crate::db::schema::{invitations, people, responses, teams, wave_teams};
+use crate::db::schema::{invitations, people, responses, teams, wave_participation, wave_teams};
 use crate::error::ApiError;
 
 /// An invitation with what answering it needs.
@@ -132,9 +132,12 @@ pub fn mark_answered(
 }
 
 /// Seals a closing wave's responses, in the closing transaction:
-/// - the "answered" flags are brought up to date, counted per team into the
-///   wave's participation (`wave_teams.responded`), and cleared: after the
-///   close no row says whether one person answered;
+/// - the "answered" flags are brought up to date and counted into the
+///   wave's participation, per group of at least k invited
+///   (`wave_participation`); then every invitation of the wave is written
+///   again, in random order and unflagged, so that after the close neither
+///   a value nor (on PostgreSQL) a row version or position says whether
+///   one person answered;
 /// - every response is deleted and written again in random order, under a
 ///   new random id, without its nullifier, and with its team tag coarsened
 ///   so that no tag holds fewer than k responses ([`super::coarsen`]);
@@ -145,8 +148,20 @@ pub fn mark_answered(
 /// Returns how many responses are kept.
 pub fn seal(conn: &mut DbConnection, keys: &ServerKeys, wave_id: &str) -> Result<usize, ApiError> {
     mark_answered(conn, keys, wave_id)?;
-    record_participation(conn, wave_id)?;
     let wave = crate::surveys::waves::store::find(conn, wave_id)?;
+    let parents: HashMap<String, Option<String>> = teams::table
+        .filter(teams::organisation_id.eq(&wave.organisation_id))
+        .select((teams::id, teams::parent_id))
+        .load(conn)?
+        .into_iter()
+        .collect();
+    let k = usize::try_from(wave.min_group_size).unwrap_or(usize::MAX);
+    let groups =
+        |counts: &BTreeMap<String, usize>| coarsen(&parents, &wave.organisation_id, counts, k);
+    // Copied: it only borrows the tree.
+    record_participation(conn, wave_id, groups)?;
+    unflag_invitations(conn, wave_id)?;
+
     let mut rows: Vec<(String, String)> = responses::table
         .filter(responses::wave_id.eq(wave_id))
         .select((responses::team_id, responses::answers))
@@ -158,14 +173,7 @@ pub fn seal(conn: &mut DbConnection, keys: &ServerKeys, wave_id: &str) -> Result
     for (team, _) in &rows {
         *counts.entry(team.clone()).or_default() += 1;
     }
-    let parents: HashMap<String, Option<String>> = teams::table
-        .filter(teams::organisation_id.eq(&wave.organisation_id))
-        .select((teams::id, teams::parent_id))
-        .load(conn)?
-        .into_iter()
-        .collect();
-    let k = usize::try_from(wave.min_group_size).unwrap_or(usize::MAX);
-    let tags = coarsen(&parents, &wave.organisation_id, &counts, k);
+    let tags = groups(&counts);
     rows.shuffle(&mut rand::rng());
     diesel::delete(responses::table.filter(responses::wave_id.eq(wave_id))).execute(conn)?;
     let sealed: Vec<_> = rows
@@ -189,8 +197,13 @@ pub fn seal(conn: &mut DbConnection, keys: &ServerKeys, wave_id: &str) -> Result
     Ok(count)
 }
 
-/// Participation per team, from the flags, which are then cleared.
-fn record_participation(conn: &mut DbConnection, wave_id: &str) -> QueryResult<()> {
+/// Participation from the flags, per group of at least k invited: a small
+/// team's count would say whether its one or two people answered.
+fn record_participation(
+    conn: &mut DbConnection,
+    wave_id: &str,
+    groups: impl Fn(&BTreeMap<String, usize>) -> Tags,
+) -> QueryResult<()> {
     let answered: HashMap<String, i64> = invitations::table
         .filter(invitations::wave_id.eq(wave_id))
         .filter(invitations::answered.eq(true))
@@ -199,34 +212,73 @@ fn record_participation(conn: &mut DbConnection, wave_id: &str) -> QueryResult<(
         .load(conn)?
         .into_iter()
         .collect();
-    let teams: Vec<(String, i32)> = wave_teams::table
+    let invited: BTreeMap<String, usize> = wave_teams::table
         .filter(wave_teams::wave_id.eq(wave_id))
         .select((wave_teams::team_id, wave_teams::invited))
-        .load(conn)?;
-    // Rewritten in bulk rather than updated team by team (a large wave
-    // has thousands of teams).
-    diesel::delete(wave_teams::table.filter(wave_teams::wave_id.eq(wave_id))).execute(conn)?;
-    let rows: Vec<_> = teams
+        .load::<(String, i32)>(conn)?
         .into_iter()
-        .map(|(team_id, invited)| {
-            let responded = answered.get(&team_id).copied().unwrap_or(0);
+        .map(|(team, n)| (team, usize::try_from(n).unwrap_or(0)))
+        .collect();
+    let mut per_group: BTreeMap<(String, &'static str), (usize, i64)> = BTreeMap::new();
+    for (team, tag) in groups(&invited) {
+        let Some(tag) = tag else { continue };
+        let group = per_group
+            .entry((tag.team_id, tag.scope.as_str()))
+            .or_default();
+        group.0 += invited.get(&team).copied().unwrap_or(0);
+        group.1 += answered.get(&team).copied().unwrap_or(0);
+    }
+    let rows: Vec<_> = per_group
+        .into_iter()
+        .map(|((team_id, scope), (invited, responded))| {
             (
-                wave_teams::wave_id.eq(wave_id.to_owned()),
-                wave_teams::team_id.eq(team_id),
-                wave_teams::invited.eq(invited),
-                wave_teams::responded.eq(Some(i32::try_from(responded).unwrap_or(i32::MAX))),
+                wave_participation::wave_id.eq(wave_id.to_owned()),
+                wave_participation::team_id.eq(team_id),
+                wave_participation::scope.eq(scope),
+                wave_participation::invited.eq(i32::try_from(invited).unwrap_or(i32::MAX)),
+                wave_participation::responded.eq(i32::try_from(responded).unwrap_or(i32::MAX)),
             )
         })
         .collect();
     for chunk in rows.chunks(2_000) {
-        crate::batch_insert!(conn, wave_teams::table, chunk.to_vec())?;
+        crate::batch_insert!(conn, wave_participation::table, chunk.to_vec())?;
     }
-    diesel::update(
-        invitations::table
-            .filter(invitations::wave_id.eq(wave_id))
-            .filter(invitations::answered.eq(true)),
-    )
-    .set(invitations::answered.eq(false))
-    .execute(conn)?;
+    Ok(())
+}
+
+/// Writes every invitation of the wave again, unflagged, in random order:
+/// updating only the answered ones would leave them with the closing
+/// transaction's `xmin` on PostgreSQL, and flags set at reminder time would
+/// stay visible in the rows' physical order.
+fn unflag_invitations(conn: &mut DbConnection, wave_id: &str) -> QueryResult<()> {
+    let mut rows: Vec<(String, String, String, String, String)> = invitations::table
+        .filter(invitations::wave_id.eq(wave_id))
+        .select((
+            invitations::id,
+            invitations::organisation_id,
+            invitations::person_id,
+            invitations::team_id,
+            invitations::language,
+        ))
+        .load(conn)?;
+    rows.shuffle(&mut rand::rng());
+    diesel::delete(invitations::table.filter(invitations::wave_id.eq(wave_id))).execute(conn)?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|(id, organisation_id, person_id, team_id, language)| {
+            (
+                invitations::id.eq(id),
+                invitations::organisation_id.eq(organisation_id),
+                invitations::wave_id.eq(wave_id.to_owned()),
+                invitations::person_id.eq(person_id),
+                invitations::team_id.eq(team_id),
+                invitations::language.eq(language),
+                invitations::answered.eq(false),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(2_000) {
+        crate::batch_insert!(conn, invitations::table, chunk.to_vec())?;
+    }
     Ok(())
 }

@@ -182,7 +182,16 @@ diesel::table! {
         wave_id -> Text,
         team_id -> Text,
         invited -> Integer,
-        responded -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    wave_participation (wave_id, team_id, scope) {
+        wave_id -> Text,
+        team_id -> Text,
+        scope -> Text,
+        invited -> Integer,
+        responded -> Integer,
     }
 }
 

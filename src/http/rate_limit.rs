@@ -43,11 +43,24 @@ impl RateLimit {
         if self.seen.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             limiter.retain_recent();
         }
-        limiter.check_key(&client).map_err(|not_until| {
+        limiter.check_key(&bucket(client)).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             // Rounded up: a client that waits exactly this long gets in.
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })
+    }
+}
+
+/// The key an address is counted under: IPv6 by its /64, which is what one
+/// subscriber gets (else every address of it would bring a fresh burst),
+/// and an IPv4-mapped IPv6 address as the IPv4 address it is.
+fn bucket(client: IpAddr) -> IpAddr {
+    match client.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & (u128::MAX << 64);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
     }
 }
 
@@ -56,26 +69,32 @@ impl RateLimit {
 /// (each proxy appends the address it was reached from, so everything to
 /// the left of the first untrusted hop could be made up by the client).
 pub fn client_address(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
-    let peer = req.peer_addr()?.ip();
+    let peer = req.peer_addr()?.ip().to_canonical();
     if !trusted.contains(&peer) {
         return Some(peer);
     }
-    let forwarded: Vec<IpAddr> = req
+    // Right to left: each hop was appended by the proxy that received it.
+    // The first one that is not a trusted proxy is the client; a malformed
+    // hop before that cannot come from a trusted proxy, so the chain stops
+    // being believed there and the last trusted proxy is taken instead.
+    let mut client = peer;
+    let hops: Vec<&str> = req
         .headers()
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|hop| hop.trim().parse::<IpAddr>())
-        .collect::<Result<_, _>>()
-        // A malformed chain: trust none of it.
-        .unwrap_or_default();
-    Some(
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|hop| !trusted.contains(hop))
-            .unwrap_or(peer),
-    )
+        .collect();
+    for hop in hops.iter().rev() {
+        let Ok(address) = hop.trim().parse::<IpAddr>() else {
+            break;
+        };
+        let address = address.to_canonical();
+        client = address;
+        if !trusted.contains(&address) {
+            break;
+        }
+    }
+    Some(client)
 }
 
 #[cfg(test)]
@@ -128,5 +147,29 @@ mod tests {
         );
         let garbage = request("10.0.0.1:5000", "not an address");
         assert_eq!(client_address(&garbage, &[proxy]), Some(proxy));
+        let written_by_the_client = request("10.0.0.1:5000", "x, 198.51.100.7");
+        assert_eq!(
+            client_address(&written_by_the_client, &[proxy]),
+            Some("198.51.100.7".parse().unwrap()),
+            "junk left of the real hop does not push the client onto the proxy's bucket"
+        );
+        let mapped = request("[::ffff:10.0.0.1]:5000", "198.51.100.7");
+        assert_eq!(
+            client_address(&mapped, &[proxy]),
+            Some("198.51.100.7".parse().unwrap()),
+            "an IPv4-mapped peer is the IPv4 proxy"
+        );
+    }
+
+    #[test]
+    fn an_ipv6_subscriber_shares_one_bucket() {
+        let limit = limit(60, 2);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let elsewhere: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(limit.check(a), Ok(()));
+        assert_eq!(limit.check(b), Ok(()));
+        assert!(limit.check(a).is_err(), "the same /64");
+        assert_eq!(limit.check(elsewhere), Ok(()), "another /64");
     }
 }

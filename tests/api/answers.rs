@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use diesel::prelude::*;
 use peil::db::DbError;
-use peil::db::schema::{invitations, people, responses, wave_teams};
+use peil::db::schema::{invitations, people, responses, wave_participation};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_problem, spawn_app};
@@ -279,10 +279,11 @@ async fn a_closed_wave_takes_no_answers_and_keeps_no_trace_of_who_answered() {
     b.sort();
     assert_eq!(a, b, "the answers themselves are kept");
 
-    // The answered flags were counted per team, then cleared: after the
-    // close no row says whether one person answered.
+    // The answered flags were counted into the wave's participation (the
+    // team has 7 invited, at least k), then cleared: after the close no row
+    // says whether one person answered.
     let wave_id = wave.clone();
-    let (flagged, participation): (i64, Vec<(i32, Option<i32>)>) = app
+    let (flagged, participation): (i64, Vec<(String, i32, i32)>) = app
         .db()
         .run(move |conn| -> Result<_, DbError> {
             let flagged = invitations::table
@@ -290,16 +291,20 @@ async fn a_closed_wave_takes_no_answers_and_keeps_no_trace_of_who_answered() {
                 .filter(invitations::answered.eq(true))
                 .count()
                 .get_result(conn)?;
-            let participation = wave_teams::table
-                .filter(wave_teams::wave_id.eq(&wave_id))
-                .select((wave_teams::invited, wave_teams::responded))
+            let participation = wave_participation::table
+                .filter(wave_participation::wave_id.eq(&wave_id))
+                .select((
+                    wave_participation::scope,
+                    wave_participation::invited,
+                    wave_participation::responded,
+                ))
                 .load(conn)?;
             Ok((flagged, participation))
         })
         .await
         .unwrap();
     assert_eq!(flagged, 0, "no per-person flag survives the close");
-    assert_eq!(participation, [(7, Some(5))]);
+    assert_eq!(participation, [("team".to_owned(), 7, 5)]);
 
     // Nothing in a response names a person, an invitation, a link or an
     // address: every value of every response row against all of those.
@@ -333,14 +338,14 @@ async fn a_closed_wave_takes_no_answers_and_keeps_no_trace_of_who_answered() {
 /// Small groups leak at rest: at close, responses of teams with fewer than
 /// k are stored under the smallest enclosing group with at least k — here
 /// two teams of 3 under their parent's subtree — while a team of 5 keeps
-/// its own tag.
+/// its own tag; participation is counted per such group too.
 #[tokio::test]
 async fn after_close_no_team_tag_holds_fewer_than_k_responses() {
     let app = spawn_app().await;
     let admin = app.ready_admin_token().await;
     let product = app.create_team(&admin, "Product", None).await;
     let web = team_with_people(&app, &admin, "Web", Some(&product), 3).await;
-    let mobile = team_with_people(&app, &admin, "Mobile", Some(&product), 3).await;
+    team_with_people(&app, &admin, "Mobile", Some(&product), 3).await;
     let sales = team_with_people(&app, &admin, "Sales", None, 5).await;
     app.clock.set(at("2026-03-02T10:00:00Z"));
     let pulse = app.create_pulse(&admin, &[&product, &sales]).await;
@@ -382,14 +387,15 @@ async fn after_close_no_team_tag_holds_fewer_than_k_responses() {
                 ))
                 .order((responses::scope, responses::team_id))
                 .load(conn)?;
-            let participation: Vec<(String, i32, Option<i32>)> = wave_teams::table
-                .filter(wave_teams::wave_id.eq(&wave))
+            let participation: Vec<(String, String, i32, i32)> = wave_participation::table
+                .filter(wave_participation::wave_id.eq(&wave))
                 .select((
-                    wave_teams::team_id,
-                    wave_teams::invited,
-                    wave_teams::responded,
+                    wave_participation::team_id,
+                    wave_participation::scope,
+                    wave_participation::invited,
+                    wave_participation::responded,
                 ))
-                .order(wave_teams::team_id)
+                .order((wave_participation::scope, wave_participation::team_id))
                 .load(conn)?;
             Ok((tags, participation))
         })
@@ -402,9 +408,15 @@ async fn after_close_no_team_tag_holds_fewer_than_k_responses() {
             (sales.clone(), "team".to_owned(), 5),
         ]
     );
-    let mut expected = vec![(mobile, 3, Some(3)), (sales, 5, Some(5)), (web, 3, Some(3))];
-    expected.sort();
-    assert_eq!(participation, expected, "participation per team is kept");
+    // Participation the same way, by invited: the two teams of 3 count
+    // together, no count is about fewer than k people.
+    assert_eq!(
+        participation,
+        [
+            (product, "subtree".to_owned(), 6, 6),
+            (sales, "team".to_owned(), 5, 5),
+        ]
+    );
 }
 
 /// On SQLite, not even the database's files hold a nullifier after close:

@@ -53,14 +53,30 @@ fn first_start_prints_the_admin_password_once_and_never_again() {
 }
 
 #[test]
-fn json_logs_carry_the_request_id_on_every_request_line() {
+fn json_logs_carry_the_request_id_and_never_a_link_token() {
     let database = TestDatabase::new();
     let mut command = peil_command(&data_dir(&database), &database.url);
     command.env("PEIL__LOG__FORMAT", "json");
     let server = PeilProcess::serve(command);
     let (status, _) = blocking_json("GET", &server.url("/healthz"), None, None);
     assert_eq!(status, 200);
+    // A link's token is its credential: the log names the route only.
+    let token = "Tq0Lk2xVb8c4QmZr7YwE1nHsD5fUjA9oP3iG6tKyXe0";
+    for path in [format!("/s/{token}"), format!("/api/v1/answers/{token}")] {
+        let (status, _) = blocking_json("GET", &server.url(&path), None, None);
+        assert_eq!(status, 404, "{path}");
+    }
     let (_, stderr) = server.stop();
+    assert!(
+        !stderr.contains(token),
+        "a link token in the log:\n{stderr}"
+    );
+    for route in ["/s/{token}", "/api/v1/answers/{token}"] {
+        assert!(
+            stderr.contains(&format!("\"route\":\"{route}\"")),
+            "no access log line for {route}:\n{stderr}"
+        );
+    }
     let lines: Vec<Value> = stderr
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))

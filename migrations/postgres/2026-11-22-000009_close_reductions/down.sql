@@ -1,2 +1,2 @@
 ALTER TABLE responses DROP COLUMN scope;
-ALTER TABLE wave_teams DROP COLUMN responded;
+DROP TABLE wave_participation;
