@@ -245,7 +245,8 @@ pub fn close(
     store::set_delivery_summary(conn, wave_id, &summary)?;
     outbox::delete_for_wave(conn, wave_id)?;
     // Flags up to date, then the responses rewritten without a trace of
-    // their order or their links (src/answers/mod.rs).
+    // their order or their links (src/answers/mod.rs). Results must be
+    // computed before this line: sealing coarsens small teams' tags.
     crate::answers::store::seal(conn, keys, wave_id)?;
     Ok(true)
 }
