@@ -29,23 +29,40 @@ pub async fn open_wave(app: &TestApp, admin: &str) -> (String, Vec<(String, Stri
     let pulse = app.create_pulse(admin, &[&team]).await;
     let wave = app.send_now(admin, &pulse).await;
     let keys = app.keys();
-    let wave_id = wave.clone();
-    let ids: Vec<String> = app
-        .db()
+    let links = invitation_ids(app, &wave)
+        .await
+        .into_iter()
+        .map(|id| (keys.invitation_token(&id).unwrap(), id))
+        .collect();
+    (wave, links)
+}
+
+/// The wave's invitation ids, in id order.
+pub async fn invitation_ids(app: &TestApp, wave: &str) -> Vec<String> {
+    let wave = wave.to_owned();
+    app.db()
         .run(move |conn| -> Result<_, DbError> {
             Ok(invitations::table
-                .filter(invitations::wave_id.eq(&wave_id))
+                .filter(invitations::wave_id.eq(&wave))
                 .order(invitations::id)
                 .select(invitations::id)
                 .load(conn)?)
         })
         .await
-        .unwrap();
-    let links = ids
-        .into_iter()
-        .map(|id| (keys.invitation_token(&id).unwrap(), id))
-        .collect();
-    (wave, links)
+        .unwrap()
+}
+
+/// How many invitations, of any wave, carry the "answered" flag.
+pub async fn flagged_invitations(app: &TestApp) -> i64 {
+    app.db()
+        .run(|conn| -> Result<i64, DbError> {
+            Ok(invitations::table
+                .filter(invitations::answered.eq(true))
+                .count()
+                .get_result(conn)?)
+        })
+        .await
+        .unwrap()
 }
 
 async fn responses_of(app: &TestApp) -> Vec<(String, String, String, Option<String>)> {
@@ -106,17 +123,7 @@ async fn a_link_shows_its_survey_answers_once_and_reading_it_changes_nothing() {
     assert_eq!(kept["DEV1"], 4, "the first answer stands");
     // Answering sets no flag: flags change in batches, later, so that no
     // write of the answering transaction names the invitation.
-    let flagged: i64 = app
-        .db()
-        .run(|conn| -> Result<_, DbError> {
-            Ok(invitations::table
-                .filter(invitations::answered.eq(true))
-                .count()
-                .get_result(conn)?)
-        })
-        .await
-        .unwrap();
-    assert_eq!(flagged, 0);
+    assert_eq!(flagged_invitations(&app).await, 0);
 }
 
 /// Answers that arrive together are stored together (group commit); each is
@@ -351,17 +358,7 @@ async fn after_close_no_team_tag_holds_fewer_than_k_responses() {
     let pulse = app.create_pulse(&admin, &[&product, &sales]).await;
     let wave = app.send_now(&admin, &pulse).await;
     let keys = app.keys();
-    let wave_id = wave.clone();
-    let ids: Vec<String> = app
-        .db()
-        .run(move |conn| -> Result<_, DbError> {
-            Ok(invitations::table
-                .filter(invitations::wave_id.eq(&wave_id))
-                .select(invitations::id)
-                .load(conn)?)
-        })
-        .await
-        .unwrap();
+    let ids = invitation_ids(&app, &wave).await;
     assert_eq!(ids.len(), 11);
     for id in &ids {
         let token = keys.invitation_token(id).unwrap();

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use peil::db::DbError;
-use peil::db::schema::{invitations, people, responses};
+use peil::db::schema::{people, responses};
 use serde_json::json;
 
+use crate::answers::{flagged_invitations, invitation_ids};
 use crate::helpers::{TestApp, spawn_app};
 use crate::pulses::{at, team_with_people};
 
@@ -70,17 +71,11 @@ async fn a_closed_waves_dump_ties_no_response_to_a_person_or_invitation() {
         ["answers", "id", "nullifier", "scope", "team_id", "wave_id"]
     );
     // No per-person "answered" flag outlives the close.
-    let flagged: i64 = app
-        .db()
-        .run(|conn| -> Result<i64, DbError> {
-            Ok(invitations::table
-                .filter(invitations::answered.eq(true))
-                .count()
-                .get_result(conn)?)
-        })
-        .await
-        .unwrap();
-    assert_eq!(flagged, 0, "an answered flag survived the close");
+    assert_eq!(
+        flagged_invitations(&app).await,
+        0,
+        "an answered flag survived the close"
+    );
 
     // Values: no nullifier or link token anywhere in the database, and no
     // response id from before the close either (nothing kept a pointer).
@@ -164,20 +159,6 @@ async fn a_closed_waves_dump_ties_no_response_to_a_person_or_invitation() {
             .await;
         assert!(rowid.is_err(), "responses has no rowid");
     }
-}
-
-async fn invitation_ids(app: &TestApp, wave: &str) -> Vec<String> {
-    let wave = wave.to_owned();
-    app.db()
-        .run(move |conn| -> Result<_, DbError> {
-            Ok(invitations::table
-                .filter(invitations::wave_id.eq(&wave))
-                .order(invitations::id)
-                .select(invitations::id)
-                .load(conn)?)
-        })
-        .await
-        .unwrap()
 }
 
 async fn response_rows(app: &TestApp) -> Vec<(String, String)> {
