@@ -56,6 +56,7 @@ struct RawSmtp {
     connections: usize,
     rate_per_second: u32,
     timeout_secs: u64,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -143,6 +144,9 @@ pub struct SmtpSettings {
     /// Messages per second at most; 0: no limit.
     pub rate_per_second: u32,
     pub timeout_secs: u64,
+    /// PEM certificates trusted besides the public roots (a relay with a
+    /// private CA), read from `mail.smtp.ca_file` at start.
+    pub extra_roots: Option<Vec<u8>>,
 }
 
 // Never print the SMTP password.
@@ -155,6 +159,7 @@ impl fmt::Debug for SmtpSettings {
             .field("authenticated", &self.credentials.is_some())
             .field("connections", &self.connections)
             .field("rate_per_second", &self.rate_per_second)
+            .field("extra_roots", &self.extra_roots.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -366,6 +371,21 @@ impl ConfigError {
     }
 }
 
+/// The PEM certificates in `path`, checked to be there and to parse.
+fn read_certificates(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let key = "mail.smtp.ca_file";
+    let pem = std::fs::read(path)
+        .map_err(|e| ConfigError::key(key, format!("cannot read {}: {e}", path.display())))?;
+    let holds_one = String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----");
+    if !holds_one || lettre::transport::smtp::client::Certificate::from_pem(&pem).is_err() {
+        return Err(ConfigError::key(
+            key,
+            format!("{} holds no PEM certificate", path.display()),
+        ));
+    }
+    Ok(pem)
+}
+
 impl Settings {
     /// Reads defaults, then `file` if given, then the environment, and validates.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -571,6 +591,12 @@ impl Settings {
                         ));
                     }
                 };
+                let extra_roots = raw
+                    .smtp
+                    .ca_file
+                    .as_deref()
+                    .map(read_certificates)
+                    .transpose()?;
                 MailTransport::Smtp(SmtpSettings {
                     host: host.to_owned(),
                     port: raw.smtp.port,
@@ -579,6 +605,7 @@ impl Settings {
                     connections: raw.smtp.connections,
                     rate_per_second: raw.smtp.rate_per_second,
                     timeout_secs: raw.smtp.timeout_secs,
+                    extra_roots,
                 })
             }
         };
@@ -649,6 +676,23 @@ mod tests {
             ["10.0.0.2".parse::<IpAddr>().unwrap()]
         );
         assert_eq!(settings.answers.rate_limit.per_minute, 600);
+    }
+
+    #[test]
+    fn an_smtp_ca_file_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ca.pem");
+        std::fs::write(&file, "not a certificate").unwrap();
+        let layer = format!(
+            "[mail.smtp]\nhost = \"smtp.example.org\"\nca_file = \"{}\"\n",
+            file.display()
+        );
+        let error = Settings::from_toml(&[&layer]).unwrap_err();
+        assert_eq!(error.key, "mail.smtp.ca_file");
+        let missing = layer.replace("ca.pem", "missing.pem");
+        let error = Settings::from_toml(&[&missing]).unwrap_err();
+        assert_eq!(error.key, "mail.smtp.ca_file");
+        assert!(error.message.contains("cannot read"), "{}", error.message);
     }
 
     #[test]

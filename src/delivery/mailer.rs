@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
@@ -245,6 +245,16 @@ impl SmtpMailer {
             })
     }
 
+    /// TLS that verifies the server's certificate for `mail.smtp.host`
+    /// against the public roots and those of `mail.smtp.ca_file`.
+    fn tls(&self) -> Result<TlsParameters, lettre::transport::smtp::Error> {
+        let mut tls = TlsParameters::builder(self.settings.host.clone());
+        if let Some(pem) = &self.settings.extra_roots {
+            tls = tls.add_root_certificate(Certificate::from_pem(pem)?);
+        }
+        tls.build()
+    }
+
     async fn open(&self) -> Result<AsyncSmtpConnection, SendError> {
         let s = &self.settings;
         let temporary = |what: &str, e: &dyn std::fmt::Display| {
@@ -252,8 +262,7 @@ impl SmtpMailer {
         };
         let mut conn = match s.tls {
             SmtpTls::Tls => {
-                let tls =
-                    TlsParameters::new(s.host.clone()).map_err(|e| temporary("TLS for", &e))?;
+                let tls = self.tls().map_err(|e| temporary("TLS for", &e))?;
                 AsyncSmtpConnection::connect_tokio1(
                     (s.host.as_str(), s.port),
                     Some(self.timeout()),
@@ -279,8 +288,7 @@ impl SmtpMailer {
                     if !conn.can_starttls() {
                         return Err(temporary("STARTTLS with", &"the server does not offer it"));
                     }
-                    let tls =
-                        TlsParameters::new(s.host.clone()).map_err(|e| temporary("TLS for", &e))?;
+                    let tls = self.tls().map_err(|e| temporary("TLS for", &e))?;
                     conn.starttls(tls, &self.hello)
                         .await
                         .map_err(|e| temporary("STARTTLS with", &e))?;

@@ -13,12 +13,23 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_problem, spawn_app_with};
 use crate::pulses::{at, team_with_people};
-use crate::smtp::{Received, SmtpServer};
+use crate::smtp::{Received, Security, SmtpServer, TestCa};
 
 /// Mail on, through `server`; `smtp_extra` adds keys to `[mail.smtp]`.
 fn with_smtp(server: &SmtpServer, smtp_extra: &str) -> String {
     format!(
         "[mail]\nenabled = true\npoll_interval_ms = 20\nbatch_size = 50\nfrom = \"Peil <peil@example.org>\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconnections = 2\ntimeout_secs = 5\n{smtp_extra}\n",
+        server.port
+    )
+}
+
+/// Mail on, through `server` in TLS mode `tls`, trusting `ca_file` if given.
+fn with_tls(server: &SmtpServer, tls: &str, ca_file: Option<&std::path::Path>) -> String {
+    let ca = ca_file.map_or(String::new(), |f| {
+        format!("ca_file = \"{}\"\n", f.display())
+    });
+    format!(
+        "[mail]\nenabled = true\npoll_interval_ms = 20\nfrom = \"Peil <peil@example.org>\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"{tls}\"\nconnections = 2\ntimeout_secs = 5\n{ca}",
         server.port
     )
 }
@@ -494,4 +505,64 @@ async fn workers_on_two_instances_never_send_one_email_twice() {
     assert_eq!(received.len(), 120, "no email went out twice");
     replica.stop().await;
     app.stop().await;
+}
+
+/// STARTTLS and implicit TLS: mail goes out only over TLS that verifies the
+/// server's certificate for `mail.smtp.host` (here one from a private CA,
+/// trusted through `mail.smtp.ca_file`). Without that CA, or to a server
+/// that does not offer STARTTLS, nothing is sent in the clear: the emails
+/// wait as temporary failures.
+#[tokio::test]
+async fn mail_goes_out_over_verified_tls_or_not_at_all() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+
+    for (mode, security) in [
+        ("starttls", Security::Starttls(ca.acceptor.clone())),
+        ("tls", Security::Implicit(ca.acceptor.clone())),
+    ] {
+        let server = SmtpServer::start_with(security).await;
+        let app = spawn_app_with(&with_tls(&server, mode, Some(&ca_file))).await;
+        let admin = app.ready_admin_token().await;
+        let wave = wave_of_three(&app, &admin).await;
+        let received = server.wait_for(3, 20).await;
+        assert_eq!(received.len(), 3, "{mode}");
+        assert!(
+            received.iter().all(|m| decoded(m).contains("/s/")),
+            "{mode}"
+        );
+        wait_for_delivery(&app, &admin, &wave, |d| d["invitations"]["sent"] == 3).await;
+        app.stop().await;
+    }
+
+    for (case, security, ca) in [
+        (
+            "an untrusted certificate",
+            Security::Starttls(ca.acceptor.clone()),
+            None,
+        ),
+        (
+            "no STARTTLS on offer",
+            Security::Plain,
+            Some(ca_file.as_path()),
+        ),
+    ] {
+        let server = SmtpServer::start_with(security).await;
+        let app = spawn_app_with(&with_tls(&server, "starttls", ca)).await;
+        let admin = app.ready_admin_token().await;
+        let wave = wave_of_three(&app, &admin).await;
+        wait_for_delivery(&app, &admin, &wave, |d| d["invitations"]["retrying"] == 3).await;
+        assert_eq!(server.count(), 0, "{case}: sent anyway");
+        app.stop().await;
+    }
+}
+
+/// A wave of three people, opened now; its id.
+async fn wave_of_three(app: &TestApp, admin: &str) -> String {
+    let team = team_with_people(app, admin, "Ops", None, 3).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let pulse = app.create_pulse(admin, &[&team]).await;
+    app.send_now(admin, &pulse).await
 }

@@ -1,15 +1,69 @@
 //! A small SMTP server for tests and the benchmark: real SMTP over TCP on
 //! loopback (EHLO, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT),
 //! keeping what it receives. It can refuse chosen recipients with a 550 and
-//! be stopped and started again on the same port, to play an outage.
+//! be stopped and started again on the same port, to play an outage. With
+//! a certificate from [`TestCa`] it speaks STARTTLS or implicit TLS.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+
+/// How the server secures its connections.
+#[derive(Clone)]
+pub enum Security {
+    Plain,
+    /// Offers STARTTLS and upgrades when asked; mail is taken either way.
+    Starttls(TlsAcceptor),
+    /// TLS from the first byte.
+    Implicit(TlsAcceptor),
+}
+
+/// A throwaway certificate authority and a certificate it signed for
+/// `127.0.0.1` and `localhost`, made fresh for each test.
+pub struct TestCa {
+    /// The CA's certificate, to trust (`mail.smtp.ca_file`).
+    pub pem: String,
+    pub acceptor: TlsAcceptor,
+}
+
+impl TestCa {
+    pub fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().expect("a CA key");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "Peil test CA");
+        let ca_cert = ca.self_signed(&ca_key).expect("a CA certificate");
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().expect("a server key");
+        let server = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("server parameters")
+            .signed_by(&key, &issuer)
+            .expect("a server certificate");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![server.der().clone()],
+            rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+        )
+        .expect("a TLS server configuration");
+        Self {
+            pem: ca_cert.pem(),
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+        }
+    }
+}
 
 /// One message as it arrived.
 #[derive(Debug, Clone)]
@@ -46,15 +100,20 @@ struct State {
 pub struct SmtpServer {
     pub port: u16,
     state: Arc<Mutex<State>>,
+    security: Security,
     tasks: Option<JoinSet<()>>,
 }
 
 impl SmtpServer {
     pub async fn start() -> Self {
-        Self::listen(0, Arc::default()).await
+        Self::start_with(Security::Plain).await
     }
 
-    async fn listen(port: u16, state: Arc<Mutex<State>>) -> Self {
+    pub async fn start_with(security: Security) -> Self {
+        Self::listen(0, Arc::default(), security).await
+    }
+
+    async fn listen(port: u16, state: Arc<Mutex<State>>, security: Security) -> Self {
         let socket = TcpSocket::new_v4().expect("a socket");
         socket.set_reuseaddr(true).expect("SO_REUSEADDR");
         socket
@@ -63,11 +122,11 @@ impl SmtpServer {
         let listener = socket.listen(1024).expect("listening");
         let port = listener.local_addr().expect("an address").port();
         let mut tasks = JoinSet::new();
-        let accept_state = state.clone();
-        tasks.spawn(accept(listener, accept_state));
+        tasks.spawn(accept(listener, state.clone(), security.clone()));
         Self {
             port,
             state,
+            security,
             tasks: Some(tasks),
         }
     }
@@ -99,7 +158,7 @@ impl SmtpServer {
     /// Listens again on the same port, keeping what was received.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let again = Self::listen(self.port, self.state.clone()).await;
+        let again = Self::listen(self.port, self.state.clone(), self.security.clone()).await;
         self.tasks = again.tasks;
     }
 
@@ -113,7 +172,7 @@ impl SmtpServer {
     }
 }
 
-async fn accept(listener: TcpListener, state: Arc<Mutex<State>>) {
+async fn accept(listener: TcpListener, state: Arc<Mutex<State>>, security: Security) {
     // Connections live in this task's set: stopping the server drops them too.
     let mut connections = JoinSet::new();
     loop {
@@ -121,7 +180,7 @@ async fn accept(listener: TcpListener, state: Arc<Mutex<State>>) {
             accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(serve(stream, state.clone()));
+                    connections.spawn(session(stream, state.clone(), security.clone()));
                 }
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -129,25 +188,66 @@ async fn accept(listener: TcpListener, state: Arc<Mutex<State>>) {
     }
 }
 
-async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read);
-    if write.write_all(b"220 peil-test ESMTP\r\n").await.is_err() {
-        return;
+/// One client's connection, in the server's security mode.
+async fn session(stream: TcpStream, state: Arc<Mutex<State>>, security: Security) {
+    match security {
+        Security::Plain => {
+            serve(stream, &state, true, false).await;
+        }
+        Security::Implicit(acceptor) => {
+            if let Ok(tls) = acceptor.accept(stream).await {
+                serve(tls, &state, true, false).await;
+            }
+        }
+        Security::Starttls(acceptor) => {
+            if let Some(plain) = serve(stream, &state, true, true).await
+                && let Ok(tls) = acceptor.accept(plain).await
+            {
+                // No new greeting after STARTTLS: the client says EHLO again.
+                serve(tls, &state, false, false).await;
+            }
+        }
+    }
+}
+
+/// Speaks SMTP on `stream` until QUIT or a hang-up; returns the stream when
+/// the client asked for STARTTLS (offered only with `starttls`), to be
+/// wrapped in TLS.
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    state: &Mutex<State>,
+    greet: bool,
+    starttls: bool,
+) -> Option<S> {
+    let mut stream = BufReader::new(stream);
+    if greet && !send(&mut stream, b"220 peil-test ESMTP\r\n").await {
+        return None;
     }
     let mut from = String::new();
     let mut to: Vec<String> = Vec::new();
     let mut line = String::new();
     loop {
         line.clear();
-        match lines.read_line(&mut line).await {
-            Ok(0) | Err(_) => return,
+        match stream.read_line(&mut line).await {
+            Ok(0) | Err(_) => return None,
             Ok(_) => {}
         }
         let command = line.trim_end().to_owned();
         let upper = command.to_ascii_uppercase();
         let reply: Vec<u8> = if upper.starts_with("EHLO") {
-            b"250-peil-test\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n".to_vec()
+            let offer: &[u8] = if starttls { b"250-STARTTLS\r\n" } else { b"" };
+            [
+                b"250-peil-test\r\n".as_slice(),
+                offer,
+                b"250-8BITMIME\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n",
+            ]
+            .concat()
+        } else if starttls && upper == "STARTTLS" {
+            if !send(&mut stream, b"220 2.0.0 Ready to start TLS\r\n").await {
+                return None;
+            }
+            // Nothing is buffered: the client waits for that reply.
+            return Some(stream.into_inner());
         } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
             b"250 OK\r\n".to_vec()
         } else if upper.starts_with("MAIL FROM:") {
@@ -163,18 +263,14 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
                 b"250 OK\r\n".to_vec()
             }
         } else if upper == "DATA" {
-            if write
-                .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
-                .await
-                .is_err()
-            {
-                return;
+            if !send(&mut stream, b"354 End data with <CR><LF>.<CR><LF>\r\n").await {
+                return None;
             }
             let mut data = Vec::new();
             loop {
                 line.clear();
-                match lines.read_line(&mut line).await {
-                    Ok(0) | Err(_) => return,
+                match stream.read_line(&mut line).await {
+                    Ok(0) | Err(_) => return None,
                     Ok(_) => {}
                 }
                 if line == ".\r\n" {
@@ -193,15 +289,21 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
             to.clear();
             b"250 OK\r\n".to_vec()
         } else if upper.starts_with("QUIT") {
-            let _ = write.write_all(b"221 Bye\r\n").await;
-            return;
+            send(&mut stream, b"221 Bye\r\n").await;
+            return None;
         } else {
             b"502 Command not implemented\r\n".to_vec()
         };
-        if write.write_all(&reply).await.is_err() {
-            return;
+        if !send(&mut stream, &reply).await {
+            return None;
         }
     }
+}
+
+/// Writes a reply and flushes it (TLS buffers what it is given).
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut BufReader<S>, reply: &[u8]) -> bool {
+    let out = stream.get_mut();
+    out.write_all(reply).await.is_ok() && out.flush().await.is_ok()
 }
 
 fn address_in(command: &str) -> String {
