@@ -24,6 +24,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod org;
+pub mod results;
 pub mod startup;
 pub mod surveys;
 pub mod telemetry;
