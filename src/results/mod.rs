@@ -4,3 +4,4 @@
 //! published, suppression, storage and reading come next (issue 7).
 
 pub mod score;
+pub mod suppress;
