@@ -27,4 +27,6 @@ pub mod org;
 pub mod results;
 pub mod startup;
 pub mod surveys;
+#[cfg(test)]
+mod sweep;
 pub mod telemetry;

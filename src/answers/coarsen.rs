@@ -321,26 +321,9 @@ mod tests {
 
     #[test]
     fn every_tree_and_count_ends_with_no_small_tag() {
-        // A deterministic sweep over small trees (each team's parent any
-        // earlier team or none) and counts 0..=6, k = 3 and 5.
-        let names = ["t0", "t1", "t2", "t3", "t4"];
-        let mut seed: u64 = 7;
-        let mut next = |bound: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % bound
-        };
-        for _ in 0..2_000 {
-            let tree: Vec<(&str, Option<&str>)> = names
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    let parent = next(i as u64 + 1) as usize;
-                    (*t, (parent < i).then(|| names[parent]))
-                })
-                .collect();
-            let counts: Vec<(&str, usize)> = names.iter().map(|t| (*t, next(7) as usize)).collect();
+        for (tree, counts) in crate::sweep::small_trees(7, 2_000, 6) {
+            let counts: Vec<(&str, usize)> =
+                counts.iter().map(|(t, n)| (*t, *n as usize)).collect();
             let total: usize = counts.iter().map(|c| c.1).sum();
             for k in [3, 5] {
                 let result = run(&tree, &counts, k);

@@ -475,28 +475,7 @@ mod tests {
 
     #[test]
     fn every_small_tree_ends_safe() {
-        // A deterministic sweep: trees of up to five teams (each team's
-        // parent any earlier team or none), counts 0..=7, k = 3 and 5.
-        let names = ["t0", "t1", "t2", "t3", "t4"];
-        let mut seed: u64 = 11;
-        let mut next = |bound: u64| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 33) % bound
-        };
-        for _ in 0..3_000 {
-            let size = 1 + next(5) as usize;
-            let tree: Vec<(&str, Option<&str>)> = names[..size]
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    let parent = next(i as u64 + 1) as usize;
-                    (*t, (parent < i).then(|| names[parent]))
-                })
-                .collect();
-            let counts: Vec<(&str, u32)> =
-                names[..size].iter().map(|t| (*t, next(8) as u32)).collect();
+        for (tree, counts) in crate::sweep::small_trees(11, 3_000, 7) {
             for k in [3, 5] {
                 let cells = run(&tree, &counts, k);
                 assert_safe(&tree, &counts, k, &cells);
