@@ -25,6 +25,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::org::teams::Hierarchy;
+
 /// What a response's `team_id` stands for after the close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -66,103 +68,41 @@ pub fn coarsen(
     counts: &BTreeMap<String, usize>,
     k: usize,
 ) -> Tags {
-    let mut children: BTreeMap<Option<&str>, BTreeSet<&str>> = BTreeMap::new();
-    let teams: BTreeSet<&str> = parents
-        .keys()
-        .map(String::as_str)
-        .chain(counts.keys().map(String::as_str))
-        .collect();
-    for team in &teams {
-        let parent = parents
-            .get(*team)
-            .and_then(|p| p.as_deref())
-            .filter(|p| parents.contains_key(*p));
-        children.entry(parent).or_default().insert(team);
-    }
-    let mut walk = Walk {
-        children: &children,
-        counts,
-        k: k.max(1),
-        tags: BTreeMap::new(),
-        placed: Vec::new(),
-        visited: BTreeSet::new(),
+    let k = k.max(1);
+    // Tagged teams missing from the tree (deleted since) are top-level.
+    let tree = Hierarchy::new(
+        parents
+            .iter()
+            .map(|(team, parent)| (team.as_str(), parent.as_deref()))
+            .chain(
+                counts
+                    .keys()
+                    .filter(|team| !parents.contains_key(*team))
+                    .map(|team| (team.as_str(), None)),
+            ),
+    );
+    let mut tags = Tags::new();
+    let tag = |team_id: &str, scope| {
+        Some(Tag {
+            team_id: team_id.to_owned(),
+            scope,
+        })
     };
-    let mut pool = Vec::new();
-    for top in children.get(&None).into_iter().flatten() {
-        pool.extend(walk.visit(top));
-    }
-    // Teams in a parent cycle (the API cannot make one) hang from no root:
-    // theirs join the top pool rather than being lost.
-    for (team, n) in counts {
-        if *n > 0 && !walk.visited.contains(team.as_str()) {
-            pool.push((team.as_str(), *n));
-        }
-    }
-    let mut total: usize = pool.iter().map(|(_, n)| n).sum();
-    if total > 0 && total < walk.k {
-        // The leftovers would be told apart as "not in any placed set":
-        // the smallest placed sets join them.
-        let mut placed = std::mem::take(&mut walk.placed);
-        placed.sort_by(|a, b| a.total.cmp(&b.total).then_with(|| a.at.cmp(b.at)));
-        for set in placed {
-            if total >= walk.k {
-                break;
-            }
-            total += set.total;
-            pool.extend(set.members);
-        }
-    }
-    let organisation = (total >= walk.k).then(|| Tag {
-        team_id: organisation_id.to_owned(),
-        scope: Scope::Organisation,
-    });
-    for (team, _) in pool {
-        walk.tags.insert(team.to_owned(), organisation.clone());
-    }
-    walk.tags
-}
-
-/// Responses of `members` (their own teams' sets), tagged at team `at`.
-struct Placed<'a> {
-    at: &'a str,
-    members: Vec<(&'a str, usize)>,
-    total: usize,
-}
-
-struct Walk<'a> {
-    children: &'a BTreeMap<Option<&'a str>, BTreeSet<&'a str>>,
-    counts: &'a BTreeMap<String, usize>,
-    k: usize,
-    tags: Tags,
-    /// The sets tagged so far, each under one tag.
-    placed: Vec<Placed<'a>>,
-    /// A cycle in the tree (it cannot come from the API) is walked once.
-    visited: BTreeSet<&'a str>,
-}
-
-impl<'a> Walk<'a> {
-    /// Tags what can be tagged in `team`'s subtree; returns the small sets
-    /// still unplaced (fewer than k together).
-    fn visit(&mut self, team: &'a str) -> Vec<(&'a str, usize)> {
-        if !self.visited.insert(team) {
-            return Vec::new();
-        }
-        let mut pool = Vec::new();
-        let children = self.children;
-        for child in children.get(&Some(team)).into_iter().flatten() {
-            pool.extend(self.visit(child));
-        }
-        match self.counts.get(team).copied().unwrap_or(0) {
+    // Each set tagged so far, and per team the small sets still unplaced
+    // in its subtree (fewer than k together).
+    let mut placed: Vec<Placed<'_>> = Vec::new();
+    let mut pools: BTreeMap<&str, Vec<(&str, usize)>> = BTreeMap::new();
+    let order = tree.post_order();
+    for &team in &order {
+        let mut pool: Vec<(&str, usize)> = tree
+            .children(Some(team))
+            .flat_map(|child| pools.remove(child).unwrap_or_default())
+            .collect();
+        match counts.get(team).copied().unwrap_or(0) {
             0 => {}
-            own if own >= self.k => {
-                self.tags.insert(
-                    team.to_owned(),
-                    Some(Tag {
-                        team_id: team.to_owned(),
-                        scope: Scope::Team,
-                    }),
-                );
-                self.placed.push(Placed {
+            own if own >= k => {
+                tags.insert(team.to_owned(), tag(team, Scope::Team));
+                placed.push(Placed {
                     at: team,
                     members: vec![(team, own)],
                     total: own,
@@ -171,24 +111,59 @@ impl<'a> Walk<'a> {
             own => pool.push((team, own)),
         }
         let total = pool.iter().map(|(_, n)| n).sum::<usize>();
-        if total >= self.k {
+        if total >= k {
             for (small, _) in &pool {
-                self.tags.insert(
-                    (*small).to_owned(),
-                    Some(Tag {
-                        team_id: team.to_owned(),
-                        scope: Scope::Subtree,
-                    }),
-                );
+                tags.insert((*small).to_owned(), tag(team, Scope::Subtree));
             }
-            self.placed.push(Placed {
+            placed.push(Placed {
                 at: team,
                 members: std::mem::take(&mut pool),
                 total,
             });
         }
-        pool
+        pools.insert(team, pool);
     }
+    let mut pool: Vec<(&str, usize)> = tree
+        .children(None)
+        .flat_map(|top| pools.remove(top).unwrap_or_default())
+        .collect();
+    // Teams in a parent cycle (the API cannot make one) hang from no root:
+    // theirs join the top pool rather than being lost.
+    let reached: BTreeSet<&str> = order.into_iter().collect();
+    for (team, n) in counts {
+        if *n > 0 && !reached.contains(team.as_str()) {
+            pool.push((team.as_str(), *n));
+        }
+    }
+    let mut total: usize = pool.iter().map(|(_, n)| n).sum();
+    if total > 0 && total < k {
+        // The leftovers would be told apart as "not in any placed set":
+        // the smallest placed sets join them.
+        placed.sort_by(|a, b| a.total.cmp(&b.total).then_with(|| a.at.cmp(b.at)));
+        for set in placed {
+            if total >= k {
+                break;
+            }
+            total += set.total;
+            pool.extend(set.members);
+        }
+    }
+    let organisation = if total >= k {
+        tag(organisation_id, Scope::Organisation)
+    } else {
+        None
+    };
+    for (team, _) in pool {
+        tags.insert(team.to_owned(), organisation.clone());
+    }
+    tags
+}
+
+/// Responses of `members` (their own teams' sets), tagged at team `at`.
+struct Placed<'a> {
+    at: &'a str,
+    members: Vec<(&'a str, usize)>,
+    total: usize,
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use super::coarsen::{Tags, coarsen};
 use crate::crypto::ServerKeys;
 use crate::db::DbConnection;
-use crate::db::schema::{invitations, people, responses, teams, wave_participation, wave_teams};
+use crate::db::schema::{invitations, people, responses, wave_participation};
 use crate::error::ApiError;
 
 /// An invitation with what answering it needs.
@@ -149,12 +149,11 @@ pub fn mark_answered(
 pub fn seal(conn: &mut DbConnection, keys: &ServerKeys, wave_id: &str) -> Result<usize, ApiError> {
     mark_answered(conn, keys, wave_id)?;
     let wave = crate::surveys::waves::store::find(conn, wave_id)?;
-    let parents: HashMap<String, Option<String>> = teams::table
-        .filter(teams::organisation_id.eq(&wave.organisation_id))
-        .select((teams::id, teams::parent_id))
-        .load(conn)?
-        .into_iter()
-        .collect();
+    let parents: HashMap<String, Option<String>> =
+        crate::org::teams::store::list(conn, &wave.organisation_id)?
+            .into_iter()
+            .map(|team| (team.id, team.parent_id))
+            .collect();
     let k = usize::try_from(wave.min_group_size).unwrap_or(usize::MAX);
     let groups =
         |counts: &BTreeMap<String, usize>| coarsen(&parents, &wave.organisation_id, counts, k);
@@ -212,13 +211,11 @@ fn record_participation(
         .load(conn)?
         .into_iter()
         .collect();
-    let invited: BTreeMap<String, usize> = wave_teams::table
-        .filter(wave_teams::wave_id.eq(wave_id))
-        .select((wave_teams::team_id, wave_teams::invited))
-        .load::<(String, i32)>(conn)?
-        .into_iter()
-        .map(|(team, n)| (team, usize::try_from(n).unwrap_or(0)))
-        .collect();
+    let invited: BTreeMap<String, usize> =
+        crate::surveys::waves::store::team_counts(conn, wave_id)?
+            .into_iter()
+            .map(|(team, n)| (team, usize::try_from(n).unwrap_or(0)))
+            .collect();
     let mut per_group: BTreeMap<(String, &'static str), (usize, i64)> = BTreeMap::new();
     for (team, tag) in groups(&invited) {
         let Some(tag) = tag else { continue };

@@ -30,7 +30,9 @@
 //! at 2,000 teams (issue 7's publishing target), where only totals within
 //! k of a group's size need keeping.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+use crate::org::teams::Hierarchy;
 
 /// A group of one wave.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -72,7 +74,7 @@ pub fn suppress(
     counts: &BTreeMap<String, u32>,
     k: u32,
 ) -> Cells {
-    let tree = Tree::new(parents);
+    let tree = Hierarchy::new(parents.iter().map(|(t, p)| (t.as_str(), p.as_deref())));
     let mut sizes = BTreeMap::new();
     let mut subtree = BTreeMap::new();
     for team in tree.post_order() {
@@ -110,7 +112,7 @@ pub fn suppress(
 /// The next group to hide, if some published group's remainder is too
 /// small: the smallest published group inside the first such group.
 fn too_revealing(
-    tree: &Tree<'_>,
+    tree: &Hierarchy<'_>,
     sizes: &BTreeMap<Group, u32>,
     suppressed: &BTreeMap<Group, Suppressed>,
     k: u32,
@@ -166,7 +168,7 @@ fn too_revealing(
 /// The smallest published group strictly inside `outer` (fewest responses,
 /// then deepest, then by id), or `outer` itself when there is none.
 fn smallest_inside(
-    tree: &Tree<'_>,
+    tree: &Hierarchy<'_>,
     sizes: &BTreeMap<Group, u32>,
     suppressed: &BTreeMap<Group, Suppressed>,
     outer: &Group,
@@ -255,79 +257,6 @@ impl Bits {
             }
         }
         totals
-    }
-}
-
-/// The team tree, children in id order.
-struct Tree<'a> {
-    children: BTreeMap<Option<&'a str>, BTreeSet<&'a str>>,
-    parent: BTreeMap<&'a str, Option<&'a str>>,
-}
-
-impl<'a> Tree<'a> {
-    fn new(parents: &'a BTreeMap<String, Option<String>>) -> Self {
-        let mut children: BTreeMap<Option<&str>, BTreeSet<&str>> = BTreeMap::new();
-        let mut parent = BTreeMap::new();
-        for (team, up) in parents {
-            let up = up.as_deref().filter(|p| parents.contains_key(*p));
-            children.entry(up).or_default().insert(team.as_str());
-            parent.insert(team.as_str(), up);
-        }
-        Self { children, parent }
-    }
-
-    fn is_leaf(&self, team: &str) -> bool {
-        self.children(Some(team)).next().is_none()
-    }
-
-    fn children(&self, of: Option<&str>) -> std::vec::IntoIter<&'a str> {
-        let found: Vec<&'a str> = self
-            .children
-            .get(&of)
-            .map(|set| set.iter().copied().collect())
-            .unwrap_or_default();
-        found.into_iter()
-    }
-
-    /// Every team below the roots, children before parents.
-    fn post_order(&self) -> Vec<&'a str> {
-        let mut out = Vec::new();
-        for top in self.children(None) {
-            self.walk(top, &mut out, &mut BTreeSet::new());
-        }
-        out
-    }
-
-    /// `team` and everything below it, children first.
-    fn subtree(&self, team: &str) -> Vec<&'a str> {
-        let mut out = Vec::new();
-        if let Some((&team, _)) = self.parent.get_key_value(team) {
-            self.walk(team, &mut out, &mut BTreeSet::new());
-        }
-        out
-    }
-
-    fn walk(&self, team: &'a str, out: &mut Vec<&'a str>, seen: &mut BTreeSet<&'a str>) {
-        if !seen.insert(team) {
-            return;
-        }
-        for child in self.children(Some(team)) {
-            self.walk(child, out, seen);
-        }
-        out.push(team);
-    }
-
-    fn depth(&self, team: &str) -> usize {
-        let mut depth = 0;
-        let mut at = self.parent.get(team).copied().flatten();
-        while let Some(up) = at {
-            depth += 1;
-            at = self.parent.get(up).copied().flatten();
-            if depth > self.parent.len() {
-                break;
-            }
-        }
-        depth
     }
 }
 

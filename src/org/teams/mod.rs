@@ -3,8 +3,11 @@
 //! its path of names from the root (`Engineering/Platform`), which is why
 //! sibling names are unique and names contain no `/`.
 
+mod hierarchy;
 pub mod http;
 pub mod store;
+
+pub use hierarchy::Hierarchy;
 
 use std::collections::{HashMap, HashSet};
 
