@@ -58,16 +58,10 @@ pub async fn get_survey(
     admission: Admission,
 ) -> Result<web::Json<Survey>, ApiError> {
     admission.check()?;
-    let keys = keys.get_ref().clone();
-    let now = clock.now();
-    let language = query.into_inner().language;
-    let survey = db
-        .run(move |conn| {
-            let link = super::find_link(conn, &keys, &token)?;
-            let state = link.state(conn, now)?;
-            Ok::<_, ApiError>(link.survey(state, language.as_deref()))
-        })
-        .await?;
+    let language = super::language(query.language.as_deref());
+    let survey = super::read(&db, &keys, token.into_inner(), clock.now(), language)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(web::Json(survey))
 }
 
@@ -98,16 +92,17 @@ pub async fn post_answers(
     body: ValidJson<GivenAnswers>,
 ) -> Result<HttpResponse, ApiError> {
     admission.check()?;
-    let keys = keys.get_ref().clone();
-    let now = clock.now();
-    let prepared = db
-        .run(move |conn| {
-            let link = super::find_link(conn, &keys, &token)?;
-            let given = body.into_inner()?;
-            super::prepare(conn, &link, &given, now)
-        })
-        .await?;
-    match prepared.settle(&committer).await? {
+    let answered = super::answer(
+        &db,
+        &committer,
+        &keys,
+        token.into_inner(),
+        clock.now(),
+        move |_| body.into_inner(),
+    )
+    .await?;
+    let (_, outcome) = answered.ok_or(ApiError::NotFound)?;
+    match outcome {
         Outcome::Stored => Ok(HttpResponse::Created().finish()),
         Outcome::AlreadyAnswered => Err(ApiError::AlreadyAnswered),
         Outcome::Closed => Err(ApiError::WaveClosed),

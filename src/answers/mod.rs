@@ -55,7 +55,8 @@ use utoipa::ToSchema;
 use self::answer::{Answers, GivenAnswers};
 use crate::clock::to_stored;
 use crate::crypto::ServerKeys;
-use crate::db::DbConnection;
+use crate::db::{Db, DbConnection};
+use crate::domain::Language;
 use crate::error::ApiError;
 use crate::surveys::template::{DEFAULT_COMMENT_LENGTH, Scale, Template, Theme};
 use crate::surveys::waves::store::{self as waves, WaveRow};
@@ -115,11 +116,60 @@ pub struct AnswerOption {
 
 /// A language Peil speaks, if `raw` names one.
 pub fn language(raw: Option<&str>) -> Option<&'static str> {
-    match raw {
-        Some("nl") => Some("nl"),
-        Some("en") => Some("en"),
-        _ => None,
-    }
+    raw?.parse::<Language>().ok().map(Language::as_str)
+}
+
+/// What a link shows at `now`: its survey in the language asked for (the
+/// person's otherwise), or `None` for an unknown link. Reading changes
+/// nothing: mail scanners open every link first.
+pub async fn read(
+    db: &Db,
+    keys: &ServerKeys,
+    token: String,
+    now: DateTime<Utc>,
+    language: Option<&'static str>,
+) -> Result<Option<Survey>, ApiError> {
+    let keys = keys.clone();
+    db.run(move |conn| {
+        let Some(link) = find_link_if_any(conn, &keys, &token)? else {
+            return Ok(None);
+        };
+        let state = link.state(conn, now)?;
+        Ok(Some(link.survey(state, language)))
+    })
+    .await
+}
+
+/// Answers a link: `given` makes the request's answers once the link (and
+/// so its template) is known; they are checked on a read connection and
+/// stored by group commit ([`commit`]). `None` for an unknown link, else
+/// the link and what came of the answers.
+pub async fn answer<F>(
+    db: &Db,
+    committer: &commit::Committer,
+    keys: &ServerKeys,
+    token: String,
+    now: DateTime<Utc>,
+    given: F,
+) -> Result<Option<(Link, Outcome)>, ApiError>
+where
+    F: FnOnce(&Link) -> Result<GivenAnswers, ApiError> + Send + 'static,
+{
+    let keys = keys.clone();
+    let found = db
+        .run(move |conn| {
+            let Some(link) = find_link_if_any(conn, &keys, &token)? else {
+                return Ok(None);
+            };
+            let given = given(&link)?;
+            let prepared = prepare(conn, &link, &given, now)?;
+            Ok::<_, ApiError>(Some((link, prepared)))
+        })
+        .await?;
+    Ok(match found {
+        Some((link, prepared)) => Some((link, prepared.settle(committer).await?)),
+        None => None,
+    })
 }
 
 /// A link with its invitation and wave, or `NotFound` — the same for a
@@ -190,11 +240,9 @@ impl Link {
 
     /// The survey in `language` (the person's when none is asked for).
     pub fn survey(&self, state: LinkState, language: Option<&str>) -> Survey {
-        let language = self::language(language).unwrap_or(if self.invitation.language == "nl" {
-            "nl"
-        } else {
-            "en"
-        });
+        let language = self::language(language)
+            .or_else(|| self::language(Some(&self.invitation.language)))
+            .unwrap_or("en");
         let t = &self.template;
         let questions = t
             .questions
@@ -274,7 +322,7 @@ pub enum Outcome {
 
 /// What checking an answer came to: ready for the writer, or settled
 /// already (the wave closed, the link answered, the answers invalid).
-pub enum Prepared {
+enum Prepared {
     Ready(commit::Checked),
     Settled(Outcome),
 }
@@ -282,7 +330,7 @@ pub enum Prepared {
 impl Prepared {
     /// The outcome: a ready answer is stored (group commit), and this
     /// returns once it is on disk.
-    pub async fn settle(self, committer: &commit::Committer) -> Result<Outcome, ApiError> {
+    async fn settle(self, committer: &commit::Committer) -> Result<Outcome, ApiError> {
         match self {
             Self::Ready(answer) => committer.store(answer).await,
             Self::Settled(outcome) => Ok(outcome),
@@ -293,20 +341,22 @@ impl Prepared {
 /// Checks the answers to a link against its template and scrubs them, on
 /// a read connection. The writer checks the wave and the link again in the
 /// transaction that stores them ([`commit`]).
-pub fn prepare(
+fn prepare(
     conn: &mut DbConnection,
     link: &Link,
     given: &GivenAnswers,
     now: DateTime<Utc>,
 ) -> Result<Prepared, ApiError> {
-    if !link.wave.is_open_at(to_stored(now)) {
-        return Ok(Prepared::Settled(Outcome::Closed));
-    }
-    if store::used(conn, &link.nullifier)? {
-        return Ok(Prepared::Settled(Outcome::AlreadyAnswered));
+    match link.state(conn, now)? {
+        LinkState::Closed => return Ok(Prepared::Settled(Outcome::Closed)),
+        LinkState::Answered => return Ok(Prepared::Settled(Outcome::AlreadyAnswered)),
+        LinkState::Open => {}
     }
     // The team's names, to scrub from comments: only when there is text.
-    let has_text = given.answers.values().any(|v| v.is_string());
+    let has_text = given
+        .answers
+        .values()
+        .any(|v| v.as_str().is_some_and(|text| text != answer::DONT_KNOW));
     let names = if has_text {
         answer::name_words(
             store::team_names(conn, &link.invitation.team_id)?

@@ -201,31 +201,13 @@ pub async fn show(
     if let Err(wait) = admission.0 {
         return Ok(busy(asked, wait));
     }
-    let keys = keys.get_ref().clone();
-    let now = clock.now();
-    let found = db
-        .run(move |conn| {
-            let Some(link) = super::find_link_if_any(conn, &keys, &token)? else {
-                return Ok(None);
-            };
-            let state = link.state(conn, now)?;
-            Ok::<_, ApiError>(Some(link.survey(state, asked)))
-        })
-        .await?;
+    let found = super::read(&db, &keys, token.into_inner(), clock.now(), asked).await?;
     Ok(match found {
-        None => notice(
-            StatusCode::NOT_FOUND,
-            asked.unwrap_or("en"),
-            "missing",
-            false,
-        ),
-        Some(survey) => match survey.state {
-            LinkState::Open => {
-                survey_page(StatusCode::OK, &survey, &BTreeMap::new(), &HashMap::new())
-            }
-            LinkState::Answered => notice(StatusCode::CONFLICT, &survey.language, "answered", true),
-            LinkState::Closed => notice(StatusCode::GONE, &survey.language, "closed", true),
-        },
+        None => missing(asked),
+        Some(survey) if survey.state == LinkState::Open => {
+            survey_page(StatusCode::OK, &survey, &BTreeMap::new(), &HashMap::new())
+        }
+        Some(survey) => settled(&survey.language, survey.state),
     })
 }
 
@@ -239,8 +221,6 @@ pub async fn answer(
     admission: Admission,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let keys = keys.get_ref().clone();
-    let now = clock.now();
     let mut given: BTreeMap<String, String> = BTreeMap::new();
     let mut asked = None;
     for (name, value) in form.into_inner() {
@@ -254,38 +234,51 @@ pub async fn answer(
         return Ok(busy(asked, wait));
     }
     let form = given.clone();
-    let prepared = db
-        .run(move |conn| {
-            let Some(link) = super::find_link_if_any(conn, &keys, &token)? else {
-                return Ok(None);
-            };
-            let answers = typed(&link, &form);
-            let prepared = super::prepare(conn, &link, &answers, now)?;
-            Ok::<_, ApiError>(Some((link.survey(LinkState::Open, asked), prepared)))
-        })
-        .await?;
-    let Some((survey, prepared)) = prepared else {
-        return Ok(notice(
-            StatusCode::NOT_FOUND,
-            asked.unwrap_or("en"),
-            "missing",
-            false,
-        ));
+    let answered = super::answer(
+        &db,
+        &committer,
+        &keys,
+        token.into_inner(),
+        clock.now(),
+        move |link| Ok(typed(link, &form)),
+    )
+    .await?;
+    let Some((link, outcome)) = answered else {
+        return Ok(missing(asked));
     };
-    let language = survey.language.clone();
-    Ok(match prepared.settle(&committer).await? {
-        Outcome::Stored => notice(StatusCode::OK, &language, "thanks", false),
-        Outcome::AlreadyAnswered => notice(StatusCode::CONFLICT, &language, "answered", true),
-        Outcome::Closed => notice(StatusCode::GONE, &language, "closed", true),
+    let survey = link.survey(LinkState::Open, asked);
+    let language = survey.language.as_str();
+    Ok(match outcome {
+        Outcome::Stored => notice(StatusCode::OK, language, "thanks", false),
+        Outcome::AlreadyAnswered => settled(language, LinkState::Answered),
+        Outcome::Closed => settled(language, LinkState::Closed),
         Outcome::Invalid(problems) => {
             let problems = problems
                 .iter()
                 .filter_map(|p| p.field.strip_prefix("answers."))
-                .map(|id| (id.to_owned(), problem_text(&survey, id, &given, &language)))
+                .map(|id| (id.to_owned(), problem_text(&survey, id, &given, language)))
                 .collect();
             survey_page(StatusCode::UNPROCESSABLE_ENTITY, &survey, &given, &problems)
         }
     })
+}
+
+/// 404: the same page for a link never made and one whose invitation is gone.
+fn missing(asked: Option<&str>) -> HttpResponse {
+    notice(
+        StatusCode::NOT_FOUND,
+        asked.unwrap_or("en"),
+        "missing",
+        false,
+    )
+}
+
+/// The page for a link that no longer takes an answer.
+fn settled(language: &str, state: LinkState) -> HttpResponse {
+    match state {
+        LinkState::Answered => notice(StatusCode::CONFLICT, language, "answered", true),
+        _ => notice(StatusCode::GONE, language, "closed", true),
+    }
 }
 
 /// Form fields as the JSON API's answers: numbers for the closed questions.
