@@ -469,15 +469,13 @@ async fn wave(full: bool) -> anyhow::Result<()> {
             );
             let teams = peil::surveys::waves::store::team_counts(&mut conn, &opened.id)?.len();
             // Waves of one pulse never overlap: close this one for the next run.
-            peil::db::write(&mut conn, |conn| {
-                peil::surveys::waves::close(
-                    conn,
-                    &keys,
-                    &opened.id,
-                    peil::surveys::waves::Closing::Now,
-                    chrono::Utc::now(),
-                )
-            })
+            peil::surveys::waves::close_and_checkpoint(
+                &mut conn,
+                &keys,
+                &opened.id,
+                peil::surveys::waves::Closing::Now,
+                chrono::Utc::now(),
+            )
             .map_err(|e| anyhow::anyhow!("closing the wave: {e}"))?;
             // Invitations, their emails, the per-team counts.
             Ok::<_, anyhow::Error>((floor, wave, 2 * invited + teams))

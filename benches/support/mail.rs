@@ -111,9 +111,13 @@ pub async fn mail(full: bool) -> anyhow::Result<()> {
         let (db, keys) = (db.clone(), keys.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             let mut conn = db.get()?;
-            peil::db::write(&mut conn, |conn| {
-                waves::close(conn, &keys, &opened, Closing::Now, chrono::Utc::now())
-            })
+            waves::close_and_checkpoint(
+                &mut conn,
+                &keys,
+                &opened,
+                Closing::Now,
+                chrono::Utc::now(),
+            )
             .map_err(|e| anyhow::anyhow!("closing the wave: {e}"))?;
             Ok(())
         })

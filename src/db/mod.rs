@@ -13,6 +13,8 @@
 mod migrate;
 pub mod schema;
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -239,17 +241,79 @@ fn with_connect_timeout(raw: &str, secs: u64) -> String {
     }
 }
 
+/// SQLite databases (by file) whose checkpoint after a close could not
+/// finish because readers held the log; [`checkpoint_if_owed`] retries.
+static CHECKPOINTS_OWED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
 /// Moves SQLite's write-ahead log into the database file and empties it, so
 /// that what a transaction deleted (with `secure_delete`: zeroed) is gone
 /// from both files, not kept in older log frames. Called after a wave's
-/// responses are sealed. Best effort: a busy database checkpoints later on
-/// its own. Nothing to do on PostgreSQL.
+/// responses are sealed. SQLite's own automatic checkpoints never empty the
+/// log, so one that readers blocked (SQLite answers `busy`, not an error)
+/// is remembered and retried by the scheduler's next pass. Nothing to do
+/// on PostgreSQL.
 pub fn checkpoint(conn: &mut DbConnection) {
-    if let DbConnection::Sqlite(sqlite) = conn
-        && let Err(error) = sqlite.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    {
-        tracing::warn!(%error, "checkpointing the SQLite log failed; it runs again later");
+    #[derive(QueryableByName)]
+    struct Outcome {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        busy: i32,
     }
+    let Some(file) = sqlite_file(conn) else {
+        return;
+    };
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return;
+    };
+    let done = match diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .get_result::<Outcome>(sqlite)
+    {
+        Ok(outcome) if outcome.busy == 0 => true,
+        Ok(_) => {
+            tracing::warn!("readers kept the SQLite log from being emptied; the scheduler retries");
+            false
+        }
+        Err(error) => {
+            tracing::warn!(%error, "checkpointing the SQLite log failed; the scheduler retries");
+            false
+        }
+    };
+    if let Ok(mut owed) = CHECKPOINTS_OWED.lock() {
+        if done {
+            owed.remove(&file);
+        } else {
+            owed.insert(file);
+        }
+    }
+}
+
+/// Retries a checkpoint that [`checkpoint`] could not finish on this
+/// connection's database.
+pub fn checkpoint_if_owed(conn: &mut DbConnection) {
+    let anything_owed = CHECKPOINTS_OWED.lock().is_ok_and(|owed| !owed.is_empty());
+    if anything_owed
+        && let Some(file) = sqlite_file(conn)
+        && CHECKPOINTS_OWED
+            .lock()
+            .is_ok_and(|owed| owed.contains(&file))
+    {
+        checkpoint(conn);
+    }
+}
+
+/// The file of a SQLite connection's main database; `None` on PostgreSQL.
+fn sqlite_file(conn: &mut DbConnection) -> Option<String> {
+    #[derive(QueryableByName)]
+    struct Database {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        file: String,
+    }
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return None;
+    };
+    diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+        .get_result::<Database>(sqlite)
+        .ok()
+        .map(|d| d.file)
 }
 
 /// Runs `f` in a transaction that may read and then write: `BEGIN IMMEDIATE`

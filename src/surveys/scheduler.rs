@@ -49,15 +49,11 @@ pub fn run_due(
     now: DateTime<Utc>,
 ) -> Result<Pass, ApiError> {
     let mut pass = Pass::default();
+    db::checkpoint_if_owed(conn);
 
     for wave_id in waves::store::due_to_close(conn, to_stored(now))? {
-        match db::write(conn, |conn| {
-            waves::close(conn, keys, &wave_id, Closing::Due, now)
-        }) {
-            Ok(true) => {
-                pass.closed += 1;
-                db::checkpoint(conn);
-            }
+        match waves::close_and_checkpoint(conn, keys, &wave_id, Closing::Due, now) {
+            Ok(true) => pass.closed += 1,
             Ok(false) => {}
             Err(error) => tracing::warn!(wave = %wave_id, %error, "closing a wave failed"),
         }

@@ -5,12 +5,13 @@
 
 use std::collections::HashSet;
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use peil::db::DbError;
 use peil::db::schema::{invitations, people, responses, wave_participation};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
 use crate::pulses::{at, team_with_people};
 
 /// A wave of a 6-person team plus Anna Jansen; its id and every link token
@@ -416,27 +417,65 @@ async fn after_close_no_team_tag_holds_fewer_than_k_responses() {
     );
 }
 
+/// SQLite: when readers keep the log from being emptied at the close, the
+/// checkpoint is owed, and the scheduler's next pass empties it.
+#[tokio::test]
+async fn a_log_that_readers_kept_at_the_close_is_emptied_by_the_next_pass() {
+    let app = spawn_app_with("[database]\nbusy_timeout_ms = 200\n").await;
+    if app.database.is_postgres() {
+        return;
+    }
+    let admin = app.ready_admin_token().await;
+    let (wave, links) = open_wave(&app, &admin).await;
+    for (token, _) in links.iter().take(5) {
+        let stored = app
+            .post_json(&format!("/api/v1/answers/{token}"), &answers(3), None)
+            .await;
+        assert_eq!(stored.status(), 201);
+    }
+    // A reader in the middle of a transaction holds the log's frames.
+    let db = app.db();
+    let mut reader = db.get().unwrap();
+    reader
+        .batch_execute("BEGIN; SELECT COUNT(*) FROM responses;")
+        .unwrap();
+    app.close_wave(&admin, &wave).await;
+    assert!(
+        nullifier_in_the_files(&app, &links),
+        "the reader should have kept the log"
+    );
+    reader.batch_execute("COMMIT").unwrap();
+    drop(reader);
+    app.run_schedule().await;
+    assert_no_nullifier_in_the_files(&app, &links);
+}
+
 /// On SQLite, not even the database's files hold a nullifier after close:
 /// deleted rows are zeroed (`secure_delete`) and the log is emptied.
 fn assert_no_nullifier_in_the_files(app: &TestApp, links: &[(String, String)]) {
+    assert!(
+        !nullifier_in_the_files(app, links),
+        "a nullifier is still in the database's files"
+    );
+}
+
+/// Whether the SQLite database or its log holds a nullifier of `links`.
+fn nullifier_in_the_files(app: &TestApp, links: &[(String, String)]) -> bool {
     let Some(path) = app.database.url.strip_prefix("sqlite://") else {
-        return;
+        return false;
     };
     let keys = app.keys();
-    for file in [path.to_owned(), format!("{path}-wal")] {
-        let Ok(bytes) = std::fs::read(&file) else {
-            continue;
+    [path.to_owned(), format!("{path}-wal")].iter().any(|file| {
+        let Ok(bytes) = std::fs::read(file) else {
+            return false;
         };
-        for (_, id) in links {
+        links.iter().any(|(_, id)| {
             let nullifier = keys.nullifier(id).unwrap();
-            assert!(
-                !bytes
-                    .windows(nullifier.len())
-                    .any(|w| w == nullifier.as_bytes()),
-                "a nullifier is still in {file}"
-            );
-        }
-    }
+            bytes
+                .windows(nullifier.len())
+                .any(|w| w == nullifier.as_bytes())
+        })
+    })
 }
 
 /// The storage itself: on SQLite the table has no rowid to count arrivals;

@@ -224,15 +224,13 @@ pub async fn close_wave(
     let now = clock.now();
     let row = db
         .run(move |conn| {
-            db::write(conn, |conn| {
-                let row = store::find_in(conn, &organisation_id, &id)?;
-                if row.status == "skipped" {
-                    return Err(ApiError::Conflict("This firing never opened.".into()));
-                }
-                super::close(conn, &keys, &row.id, super::Closing::Now, now)?;
-                Ok::<_, ApiError>(store::find(conn, &row.id)?)
-            })
-            .inspect(|_| db::checkpoint(conn))
+            let row = store::find_in(conn, &organisation_id, &id)?;
+            // Skipped is final: no transaction needed to trust it.
+            if row.status == "skipped" {
+                return Err(ApiError::Conflict("This firing never opened.".into()));
+            }
+            super::close_and_checkpoint(conn, &keys, &row.id, super::Closing::Now, now)?;
+            Ok::<_, ApiError>(store::find(conn, &row.id)?)
         })
         .await?;
     Ok(web::Json(Wave::from_row(&row)?))

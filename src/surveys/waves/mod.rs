@@ -24,7 +24,7 @@ use super::pulses::{self, Pulse};
 use super::templates;
 use crate::clock::to_stored;
 use crate::crypto::ServerKeys;
-use crate::db::DbConnection;
+use crate::db::{self, DbConnection};
 use crate::delivery::outbox;
 use crate::error::ApiError;
 use crate::org::teams::TeamTree;
@@ -218,12 +218,29 @@ pub enum Closing {
     Now,
 }
 
+/// Closes a wave in a transaction of its own, then empties SQLite's log
+/// ([`db::checkpoint`]), so that what sealing erased is gone from the
+/// database's files too. Every close goes through here.
+pub fn close_and_checkpoint(
+    conn: &mut DbConnection,
+    keys: &ServerKeys,
+    wave_id: &str,
+    closing: Closing,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    let closed = db::write(conn, |conn| close(conn, keys, wave_id, closing, now))?;
+    if closed {
+        db::checkpoint(conn);
+    }
+    Ok(closed)
+}
+
 /// Closes an open wave at `now`. The wave's emails are done with: their
 /// delivery counts are kept on the wave and the outbox rows deleted, since
 /// who got a reminder is who had not answered by then (DESIGN.md,
 /// invariant 5); then the responses are sealed (`answers::store::seal`).
 /// `Ok(false)`: it was not open (closed already, by another replica maybe).
-pub fn close(
+fn close(
     conn: &mut DbConnection,
     keys: &ServerKeys,
     wave_id: &str,
