@@ -416,14 +416,7 @@ async fn wave(full: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (settings, url) = bench_settings(&dir)?;
     let (db, _) = peil::startup::prepare_storage(&settings, false)?;
-    let mut secret = settings.clone();
-    secret.ensure_secret()?;
-    let keys = peil::crypto::ServerKeys::derive(
-        secret
-            .secret
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("a secret"))?,
-    );
+    let keys = settings.clone().server_keys()?;
     let spec = peil::demo::DemoSpec {
         people,
         seed: 1,

@@ -647,6 +647,17 @@ impl Settings {
         self.secret = Some(ServerSecret(encoded));
         Ok(true)
     }
+
+    /// The keys derived from the server secret, read or generated first
+    /// ([`Settings::ensure_secret`]).
+    pub fn server_keys(&mut self) -> anyhow::Result<crate::crypto::ServerKeys> {
+        self.ensure_secret()?;
+        let secret = self
+            .secret
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the server secret is set by ensure_secret"))?;
+        Ok(crate::crypto::ServerKeys::derive(secret))
+    }
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {

@@ -164,7 +164,7 @@ impl ApiError {
             ),
             Self::Unavailable => Some("Try again in a few seconds.".to_owned()),
             Self::TooManyRequests { retry_after_secs } => Some(format!(
-                "Too many failed attempts: try again in {retry_after_secs} s."
+                "Too many requests: try again in {retry_after_secs} s."
             )),
             Self::AlreadyAnswered => Some("This link has been used to answer; it answers once.".to_owned()),
             Self::WaveClosed => Some("This survey no longer takes answers.".to_owned()),

@@ -113,12 +113,7 @@ impl Application {
         };
         let shutdown_timeout = settings.server.shutdown_timeout_secs;
         let body_limit = settings.server.max_body_bytes;
-        let keys = ServerKeys::derive(
-            settings
-                .secret
-                .as_ref()
-                .context("the server secret is set by ensure_secret")?,
-        );
+        let keys = settings.server_keys()?;
         let mail = settings.mail.enabled.then(|| {
             let mailer = Mailer::new(&settings.mail);
             tracing::info!(mail = %mailer.describe(), "outbox worker on");

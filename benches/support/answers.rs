@@ -42,13 +42,7 @@ pub async fn answers(plan: &Plan, full: bool) -> anyhow::Result<()> {
     };
     let dir = tempfile::tempdir()?;
     let (mut settings, url) = bench_settings(&dir)?;
-    settings.ensure_secret()?;
-    let keys = peil::crypto::ServerKeys::derive(
-        settings
-            .secret
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("a secret"))?,
-    );
+    let keys = settings.server_keys()?;
     let prepared = settings.clone();
     let (wave, tokens) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<(String, Vec<String>)> {

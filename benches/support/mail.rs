@@ -45,15 +45,9 @@ pub async fn mail(full: bool) -> anyhow::Result<()> {
         server.port
     );
     let mut settings = Settings::from_toml(&[&toml])?;
-    settings.ensure_secret()?;
+    let keys = settings.server_keys()?;
     let prepared = settings.clone();
     let (db, pulse_id) = tokio::task::spawn_blocking(move || prepare(&prepared, emails)).await??;
-    let keys = peil::crypto::ServerKeys::derive(
-        settings
-            .secret
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("a secret"))?,
-    );
     let worker = peil::delivery::worker::Worker::new(
         db.clone(),
         Arc::new(peil::delivery::mailer::Mailer::new(&settings.mail)),

@@ -170,10 +170,10 @@ fn settle(db: &Db, batch: Vec<Job>) {
 fn is_busy(error: &ApiError) -> bool {
     match error {
         ApiError::Unavailable => true,
-        other => {
-            let text = other.to_string();
-            text.contains("database is locked") || text.contains("database is busy")
-        }
+        ApiError::Unexpected(error) => error
+            .downcast_ref::<DbError>()
+            .is_some_and(DbError::is_busy),
+        _ => false,
     }
 }
 

@@ -77,6 +77,17 @@ impl DbError {
         matches!(self, Self::Query(DieselError::NotFound))
     }
 
+    /// SQLite's lock was held past the busy timeout: the database's state,
+    /// not the statement, is at fault (SQLite reports it only as text).
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            Self::Query(DieselError::DatabaseError(_, info))
+                if info.message().contains("database is locked")
+                    || info.message().contains("database is busy")
+        )
+    }
+
     pub fn is_unique_violation(&self) -> bool {
         matches!(
             self,

@@ -114,6 +114,9 @@ pub struct SmtpMailer {
     hello: ClientId,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
     limiter: Option<RateLimiter>,
+    /// Built once: the root store and TLS configuration are the same for
+    /// every connection. A failure is reported when a connection needs it.
+    tls: Result<TlsParameters, String>,
 }
 
 impl SmtpMailer {
@@ -122,11 +125,13 @@ impl SmtpMailer {
             interval: Duration::from_secs(1) / settings.rate_per_second,
             next: Mutex::new(Instant::now()),
         });
+        let tls = tls_parameters(&settings).map_err(|e| e.to_string());
         Self {
             settings,
             hello: ClientId::default(),
             idle: Mutex::new(Vec::new()),
             limiter,
+            tls,
         }
     }
 
@@ -245,14 +250,8 @@ impl SmtpMailer {
             })
     }
 
-    /// TLS that verifies the server's certificate for `mail.smtp.host`
-    /// against the public roots and those of `mail.smtp.ca_file`.
-    fn tls(&self) -> Result<TlsParameters, lettre::transport::smtp::Error> {
-        let mut tls = TlsParameters::builder(self.settings.host.clone());
-        if let Some(pem) = &self.settings.extra_roots {
-            tls = tls.add_root_certificate(Certificate::from_pem(pem)?);
-        }
-        tls.build()
+    fn tls(&self) -> Result<TlsParameters, String> {
+        self.tls.clone()
     }
 
     async fn open(&self) -> Result<AsyncSmtpConnection, SendError> {
@@ -317,6 +316,18 @@ fn classify(error: &lettre::transport::smtp::Error) -> SendError {
     } else {
         SendError::Temporary(error.to_string())
     }
+}
+
+/// TLS that verifies the server's certificate for `mail.smtp.host` against
+/// the public roots and those of `mail.smtp.ca_file`.
+fn tls_parameters(
+    settings: &SmtpSettings,
+) -> Result<TlsParameters, lettre::transport::smtp::Error> {
+    let mut tls = TlsParameters::builder(settings.host.clone());
+    if let Some(pem) = &settings.extra_roots {
+        tls = tls.add_root_certificate(Certificate::from_pem(pem)?);
+    }
+    tls.build()
 }
 
 /// At most one message per `interval`, across every lane of this instance.

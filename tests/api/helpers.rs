@@ -442,9 +442,10 @@ impl TestApp {
 
     /// The server's keys, as derived from its secret: links and nullifiers.
     pub fn keys(&self) -> peil::crypto::ServerKeys {
-        let mut settings = self.settings.clone();
-        settings.ensure_secret().expect("the server secret");
-        peil::crypto::ServerKeys::derive(settings.secret.as_ref().expect("a secret"))
+        self.settings
+            .clone()
+            .server_keys()
+            .expect("the server secret")
     }
 
     /// A pool on the test's database, for checks behind the API's back.

@@ -35,7 +35,7 @@ async fn foreign_keys_are_enforced() {
 }
 
 #[tokio::test]
-async fn sqlite_runs_in_wal_mode() {
+async fn sqlite_runs_in_wal_mode_with_full_sync() {
     #[derive(diesel::QueryableByName)]
     struct Mode {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -53,6 +53,22 @@ async fn sqlite_runs_in_wal_mode() {
             .await
             .unwrap();
         assert_eq!(mode.journal_mode, "wal");
+        // FULL (2): an acknowledged answer is on disk before "thank you".
+        #[derive(diesel::QueryableByName)]
+        struct Synchronous {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            synchronous: i32,
+        }
+        let sync = app
+            .db()
+            .run(|conn| {
+                diesel::sql_query("PRAGMA synchronous")
+                    .get_result::<Synchronous>(conn)
+                    .map_err(DbError::from)
+            })
+            .await
+            .unwrap();
+        assert_eq!(sync.synchronous, 2, "synchronous = FULL");
     }
     app.stop().await;
 }
