@@ -45,7 +45,7 @@
 //! `demo`, `wave`, `mail`, `answers`) to run only those sections.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use peil::config::Settings;
@@ -176,11 +176,7 @@ async fn run(plan: &Plan, full: bool) -> anyhow::Result<()> {
     let medians: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
     println!(
         "\nPeil API benchmark ({}; {} runs × {} s, {} concurrent clients; medians)\n",
-        if url.starts_with("sqlite") {
-            "SQLite"
-        } else {
-            "PostgreSQL"
-        },
+        backend_name(&url),
         plan.runs,
         plan.seconds,
         plan.concurrency
@@ -442,19 +438,8 @@ async fn wave(full: bool) -> anyhow::Result<()> {
             // As many rows as the wave's invitations and their emails.
             let floor = floor_insert(&mut conn, 2 * invited)?;
             let started = Instant::now();
-            let opened = peil::db::write(&mut conn, |conn| {
-                peil::surveys::waves::open(
-                    conn,
-                    &pulse_id,
-                    peil::surveys::waves::Trigger::Manual,
-                    chrono::Utc::now(),
-                )
-            })
-            .map_err(|e| anyhow::anyhow!("opening a wave: {e}"))?;
+            let opened = open_wave(&mut conn, &pulse_id)?;
             let wave = started.elapsed().as_secs_f64();
-            let peil::surveys::waves::Opening::Opened(opened) = opened else {
-                anyhow::bail!("the wave did not open: {opened:?}");
-            };
             anyhow::ensure!(
                 usize::try_from(opened.invited)? == invited,
                 "the wave invited {} of {invited} active people",
@@ -478,23 +463,12 @@ async fn wave(full: bool) -> anyhow::Result<()> {
         waves.push(wave);
         written = rows;
     }
-    let runs_seconds = |values: &[f64]| {
-        values
-            .iter()
-            .map(|s| format!("{s:.2}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let (wave_runs, floor_runs) = (runs_seconds(&waves), runs_seconds(&floors));
+    let (wave_runs, floor_runs) = (each_run(&waves, 2), each_run(&floors, 2));
     let (wave, floor) = (median(&mut waves), median(&mut floors));
     let invited = made.active as f64;
     println!(
         "\nOpening a wave ({}; {} active of {people} people in {} teams, generated in {generated:.1} s; the wave writes {written} rows; {runs} runs; medians)\n",
-        if url.starts_with("sqlite") {
-            "SQLite"
-        } else {
-            "PostgreSQL"
-        },
+        backend_name(&url),
         made.active,
         made.teams,
     );
@@ -581,42 +555,104 @@ async fn measure(
     scenario: Scenario,
     plan: &Plan,
 ) -> anyhow::Result<f64> {
-    let done = Arc::new(AtomicU64::new(0));
+    let (client, address, token, login) = (
+        client.clone(),
+        address.to_owned(),
+        token.to_owned(),
+        login.clone(),
+    );
+    let request = move |_| match scenario {
+        Scenario::Healthz => client.get(format!("{address}/healthz")),
+        Scenario::Me => client
+            .get(format!("{address}/api/v1/auth/me"))
+            .bearer_auth(&token),
+        Scenario::Login => client
+            .post(format!("{address}/api/v1/auth/login"))
+            .json(&login),
+    };
+    Ok(load(plan, plan.concurrency, request).await?.rate)
+}
+
+/// One measurement: requests completed per second and their latencies.
+struct Load {
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// `clients` clients sending `request(client)` back to back for the plan's
+/// seconds; every response must be a success.
+async fn load<F>(plan: &Plan, clients: usize, request: F) -> anyhow::Result<Load>
+where
+    F: Fn(usize) -> reqwest::RequestBuilder + Clone + Send + 'static,
+{
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..plan.concurrency {
-        let (client, done, stop) = (client.clone(), done.clone(), stop.clone());
-        let request = match scenario {
-            Scenario::Healthz => client.get(format!("{address}/healthz")),
-            Scenario::Me => client
-                .get(format!("{address}/api/v1/auth/me"))
-                .bearer_auth(token),
-            Scenario::Login => client
-                .post(format!("{address}/api/v1/auth/login"))
-                .json(login),
-        };
-        workers.push(tokio::spawn(async move {
+    let mut workers = tokio::task::JoinSet::new();
+    for n in 0..clients {
+        let (stop, request) = (stop.clone(), request.clone());
+        workers.spawn(async move {
+            let mut latencies = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                let request = request.try_clone().expect("a cloneable request");
-                let response = request.send().await?;
-                anyhow::ensure!(
-                    response.status().is_success(),
-                    "unexpected status {}",
-                    response.status()
-                );
+                let sent = Instant::now();
+                let response = request(n).send().await?;
+                let status = response.status();
                 response.bytes().await?;
-                done.fetch_add(1, Ordering::Relaxed);
+                anyhow::ensure!(status.is_success(), "unexpected status {status}");
+                latencies.push(sent.elapsed().as_secs_f64() * 1e3);
             }
-            Ok(())
-        }));
+            Ok::<_, anyhow::Error>(latencies)
+        });
     }
     tokio::time::sleep(Duration::from_secs_f64(plan.seconds)).await;
     stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.await??;
+    let mut latencies = Vec::new();
+    while let Some(done) = workers.join_next().await {
+        latencies.extend(done??);
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    let seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(!latencies.is_empty(), "no request completed");
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    Ok(Load {
+        rate: latencies.len() as f64 / seconds,
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+    })
+}
+
+/// Opens a wave of `pulse_id` by hand, now, in its own transaction.
+fn open_wave(
+    conn: &mut peil::db::DbConnection,
+    pulse_id: &str,
+) -> anyhow::Result<Box<peil::surveys::waves::store::WaveRow>> {
+    use peil::surveys::waves::{self, Opening, Trigger};
+    match peil::db::write(conn, |conn| {
+        waves::open(conn, pulse_id, Trigger::Manual, chrono::Utc::now())
+    })
+    .map_err(|e| anyhow::anyhow!("opening a wave: {e}"))?
+    {
+        Opening::Opened(wave) => Ok(wave),
+        other => anyhow::bail!("the wave did not open: {other:?}"),
+    }
+}
+
+/// The backend a database URL names, for the tables' headings.
+fn backend_name(url: &str) -> &'static str {
+    if url.starts_with("sqlite") {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    }
+}
+
+/// Each run's figure, for the tables: `12, 14, 13`.
+fn each_run(values: &[f64], decimals: usize) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:.decimals$}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn median(values: &mut [f64]) -> f64 {

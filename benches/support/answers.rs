@@ -13,23 +13,14 @@
 //! The links' rate limit is off here: every client comes from 127.0.0.1.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use diesel::prelude::*;
 use peil::db::schema::{invitations, responses};
 use peil::startup::Application;
-use peil::surveys::waves::{self, Opening, Trigger};
 use serde_json::{Value, json};
 
-use super::{Plan, bench_settings, env_or, median};
-
-/// One measurement: requests completed per second and their latencies.
-struct Load {
-    rate: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
+use super::{Load, Plan, backend_name, bench_settings, each_run, env_or, load, median, open_wave};
 
 pub async fn answers(plan: &Plan, full: bool) -> anyhow::Result<()> {
     let (people, clients) = if full {
@@ -55,14 +46,7 @@ pub async fn answers(plan: &Plan, full: bool) -> anyhow::Result<()> {
             };
             let made = peil::demo::generate(&db, &spec, |_| {})?;
             let mut conn = db.get()?;
-            let wave = match peil::db::write(&mut conn, |conn| {
-                waves::open(conn, &made.pulse_id, Trigger::Manual, chrono::Utc::now())
-            })
-            .map_err(|e| anyhow::anyhow!("opening the wave: {e}"))?
-            {
-                Opening::Opened(wave) => wave.id,
-                other => anyhow::bail!("the wave did not open: {other:?}"),
-            };
+            let wave = open_wave(&mut conn, &made.pulse_id)?.id;
             let ids: Vec<String> = invitations::table
                 .filter(invitations::wave_id.eq(&wave))
                 .select(invitations::id)
@@ -130,22 +114,12 @@ pub async fn answers(plan: &Plan, full: bool) -> anyhow::Result<()> {
         let pick = |f: fn(&Load) -> f64| median(&mut loads.iter().map(f).collect::<Vec<_>>());
         (pick(|l| l.rate), pick(|l| l.p50_ms), pick(|l| l.p99_ms))
     };
-    let runs_text = |loads: &[Load]| {
-        loads
-            .iter()
-            .map(|l| format!("{:.0}", l.rate))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let runs_text = |loads: &[Load]| each_run(&loads.iter().map(|l| l.rate).collect::<Vec<_>>(), 0);
     let (h_rate, h_p50, h_p99) = summarise(&healthz);
     let (s_rate, s_p50, s_p99) = summarise(&submissions);
     println!(
         "\nSubmissions ({}; {invited} links, {clients} concurrent clients, {} runs × {} s; {stored} answers stored; medians)\n",
-        if url.starts_with("sqlite") {
-            "SQLite"
-        } else {
-            "PostgreSQL"
-        },
+        backend_name(&url),
         plan.runs,
         plan.seconds,
     );
@@ -189,45 +163,4 @@ async fn valid_answer(
         }
     }
     Ok(json!({ "answers": answers }))
-}
-
-/// `clients` clients sending `request(client)` back to back for the plan's
-/// seconds; every response must be a success.
-async fn load<F>(plan: &Plan, clients: usize, request: F) -> anyhow::Result<Load>
-where
-    F: Fn(usize) -> reqwest::RequestBuilder + Clone + Send + 'static,
-{
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let mut workers = tokio::task::JoinSet::new();
-    for n in 0..clients {
-        let (stop, request) = (stop.clone(), request.clone());
-        workers.spawn(async move {
-            let mut latencies = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let sent = Instant::now();
-                let response = request(n).send().await?;
-                let status = response.status();
-                response.bytes().await?;
-                anyhow::ensure!(status.is_success(), "unexpected status {status}");
-                latencies.push(sent.elapsed().as_secs_f64() * 1e3);
-            }
-            Ok::<_, anyhow::Error>(latencies)
-        });
-    }
-    tokio::time::sleep(Duration::from_secs_f64(plan.seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    while let Some(done) = workers.join_next().await {
-        latencies.extend(done??);
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    anyhow::ensure!(!latencies.is_empty(), "no request completed");
-    latencies.sort_by(f64::total_cmp);
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    Ok(Load {
-        rate: latencies.len() as f64 / seconds,
-        p50_ms: at(0.50),
-        p99_ms: at(0.99),
-    })
 }

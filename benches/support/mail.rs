@@ -17,10 +17,10 @@ use std::time::Instant;
 use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::extension::ClientId;
 use peil::config::Settings;
-use peil::surveys::waves::{self, Closing, Opening, Trigger};
+use peil::surveys::waves::{self, Closing};
 
 use super::smtp::{Received, SmtpServer};
-use super::{env_or, median};
+use super::{backend_name, each_run, env_or, median, open_wave};
 
 pub async fn mail(full: bool) -> anyhow::Result<()> {
     let emails: usize = if full {
@@ -68,14 +68,7 @@ pub async fn mail(full: bool) -> anyhow::Result<()> {
             let (db, pulse_id) = (db.clone(), pulse_id.clone());
             tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
                 let mut conn = db.get()?;
-                match peil::db::write(&mut conn, |conn| {
-                    waves::open(conn, &pulse_id, Trigger::Manual, chrono::Utc::now())
-                })
-                .map_err(|e| anyhow::anyhow!("opening the wave: {e}"))?
-                {
-                    Opening::Opened(wave) => Ok(wave.id),
-                    other => anyhow::bail!("the wave did not open: {other:?}"),
-                }
+                Ok(open_wave(&mut conn, &pulse_id)?.id)
             })
             .await??
         };
@@ -117,22 +110,11 @@ pub async fn mail(full: bool) -> anyhow::Result<()> {
         })
         .await??;
     }
-    let runs_text = |values: &[f64]| {
-        values
-            .iter()
-            .map(|r| format!("{r:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let (peil_runs, client_runs) = (runs_text(&peil_rates), runs_text(&client_rates));
+    let (peil_runs, client_runs) = (each_run(&peil_rates, 0), each_run(&client_rates, 0));
     let (peil, client) = (median(&mut peil_rates), median(&mut client_rates));
     println!(
         "\nEmail delivery ({}; {emails} emails of ~{sizes} bytes, {connections} connections, {runs} runs; medians)\n",
-        if url.starts_with("sqlite") {
-            "SQLite"
-        } else {
-            "PostgreSQL"
-        },
+        backend_name(&url),
     );
     let (peil_cpu, client_cpu) = (median(&mut peil_cpu), median(&mut client_cpu));
     println!(

@@ -66,7 +66,22 @@ pub async fn flagged_invitations(app: &TestApp) -> i64 {
         .unwrap()
 }
 
-async fn responses_of(app: &TestApp) -> Vec<(String, String, String, Option<String>)> {
+/// Every person's id, email address and name.
+pub async fn people_values(app: &TestApp) -> Vec<String> {
+    let rows: Vec<(String, String, String)> = app
+        .db()
+        .run(|conn| -> Result<_, DbError> {
+            Ok(people::table
+                .select((people::id, people::email, people::name))
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    rows.into_iter().flat_map(|(a, b, c)| [a, b, c]).collect()
+}
+
+/// Every stored response: id, team, answers, nullifier.
+pub async fn responses_of(app: &TestApp) -> Vec<(String, String, String, Option<String>)> {
     app.db()
         .run(|conn| -> Result<_, DbError> {
             Ok(responses::table
@@ -323,18 +338,7 @@ async fn a_closed_wave_takes_no_answers_and_keeps_no_trace_of_who_answered() {
         secrets.push(id.clone());
         secrets.push(keys.nullifier(id).unwrap());
     }
-    let persons: Vec<(String, String, String)> = app
-        .db()
-        .run(|conn| -> Result<_, DbError> {
-            Ok(people::table
-                .select((people::id, people::email, people::name))
-                .load(conn)?)
-        })
-        .await
-        .unwrap();
-    for (id, email, name) in persons {
-        secrets.extend([id, email, name]);
-    }
+    secrets.extend(people_values(&app).await);
     let dump = format!("{after:?}");
     for secret in &secrets {
         assert!(!dump.contains(secret.as_str()), "{secret} is in a response");
@@ -480,7 +484,7 @@ fn nullifier_in_the_files(app: &TestApp, links: &[(String, String)]) -> bool {
 
 /// The storage itself: on SQLite the table has no rowid to count arrivals;
 /// on PostgreSQL every response of the wave was written by one transaction.
-async fn assert_no_order_left(app: &TestApp, wave: &str) {
+pub async fn assert_no_order_left(app: &TestApp, wave: &str) {
     let postgres = app.database.is_postgres();
     let wave = wave.to_owned();
     app.db()

@@ -17,21 +17,20 @@ use crate::smtp::{Received, Security, SmtpServer, TestCa};
 
 /// Mail on, through `server`; `smtp_extra` adds keys to `[mail.smtp]`.
 fn with_smtp(server: &SmtpServer, smtp_extra: &str) -> String {
+    with_tls(server, "none", smtp_extra)
+}
+
+/// Mail on, through `server` in TLS mode `tls`.
+fn with_tls(server: &SmtpServer, tls: &str, smtp_extra: &str) -> String {
     format!(
-        "[mail]\nenabled = true\npoll_interval_ms = 20\nbatch_size = 50\nfrom = \"Peil <peil@example.org>\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nconnections = 2\ntimeout_secs = 5\n{smtp_extra}\n",
+        "[mail]\nenabled = true\npoll_interval_ms = 20\nbatch_size = 50\nfrom = \"Peil <peil@example.org>\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"{tls}\"\nconnections = 2\ntimeout_secs = 5\n{smtp_extra}\n",
         server.port
     )
 }
 
-/// Mail on, through `server` in TLS mode `tls`, trusting `ca_file` if given.
-fn with_tls(server: &SmtpServer, tls: &str, ca_file: Option<&std::path::Path>) -> String {
-    let ca = ca_file.map_or(String::new(), |f| {
-        format!("ca_file = \"{}\"\n", f.display())
-    });
-    format!(
-        "[mail]\nenabled = true\npoll_interval_ms = 20\nfrom = \"Peil <peil@example.org>\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"{tls}\"\nconnections = 2\ntimeout_secs = 5\n{ca}",
-        server.port
-    )
+/// `mail.smtp.ca_file`, when there is one.
+fn ca_file_key(path: Option<&std::path::Path>) -> String {
+    path.map_or(String::new(), |f| format!("ca_file = \"{}\"", f.display()))
 }
 
 /// The body with quoted-printable soft breaks and escapes undone.
@@ -324,13 +323,7 @@ async fn a_refused_address_is_undeliverable_until_hr_corrects_it_and_resends() {
         )
         .await;
     assert_problem(stranger, 404, "not-found").await;
-    app.request(
-        "POST",
-        &format!("/api/v1/waves/{wave_id}/close"),
-        Some(&admin),
-        None,
-    )
-    .await;
+    app.close_wave(&admin, &wave_id).await;
     let closed = app
         .request(
             "POST",
@@ -524,7 +517,7 @@ async fn mail_goes_out_over_verified_tls_or_not_at_all() {
         ("tls", Security::Implicit(ca.acceptor.clone())),
     ] {
         let server = SmtpServer::start_with(security).await;
-        let app = spawn_app_with(&with_tls(&server, mode, Some(&ca_file))).await;
+        let app = spawn_app_with(&with_tls(&server, mode, &ca_file_key(Some(&ca_file)))).await;
         let admin = app.ready_admin_token().await;
         let wave = wave_of_three(&app, &admin).await;
         let received = server.wait_for(3, 20).await;
@@ -550,7 +543,7 @@ async fn mail_goes_out_over_verified_tls_or_not_at_all() {
         ),
     ] {
         let server = SmtpServer::start_with(security).await;
-        let app = spawn_app_with(&with_tls(&server, "starttls", ca)).await;
+        let app = spawn_app_with(&with_tls(&server, "starttls", &ca_file_key(ca))).await;
         let admin = app.ready_admin_token().await;
         let wave = wave_of_three(&app, &admin).await;
         wait_for_delivery(&app, &admin, &wave, |d| d["invitations"]["retrying"] == 3).await;

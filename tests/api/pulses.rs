@@ -423,15 +423,7 @@ async fn send_now_twice_with_one_idempotency_key_opens_one_wave() {
 
     // Once it is closed, another key is another wave.
     let wave_id = a["id"].as_str().unwrap();
-    let closed = app
-        .request(
-            "POST",
-            &format!("/api/v1/waves/{wave_id}/close"),
-            Some(&admin),
-            None,
-        )
-        .await;
-    assert_eq!(closed.status(), 200);
+    app.close_wave(&admin, wave_id).await;
     let other = app
         .client
         .post(&url)
