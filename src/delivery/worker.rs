@@ -40,16 +40,6 @@ pub struct Worker {
     public_url: url::Url,
 }
 
-/// What one round did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Round {
-    pub claimed: usize,
-    pub sent: usize,
-    pub retrying: usize,
-    pub failed: usize,
-    pub cancelled: usize,
-}
-
 /// Emails claimed and rendered, waiting to be sent.
 pub struct Batch {
     claim: String,
@@ -58,7 +48,9 @@ pub struct Batch {
     /// Emails that could not even be written (permanent), and later all.
     outcomes: Vec<(String, Result<(), SendError>)>,
     attempts: HashMap<String, i32>,
-    round: Round,
+    /// Rows claimed, cancelled ones included: a full batch means more may
+    /// be due at once.
+    claimed: usize,
 }
 
 /// A batch on its way back from the SMTP server: what happened to each.
@@ -67,7 +59,6 @@ pub struct Sent {
     now: DateTime<Utc>,
     outcomes: Vec<(String, Result<(), SendError>)>,
     attempts: HashMap<String, i32>,
-    round: Round,
 }
 
 impl Batch {
@@ -154,7 +145,7 @@ impl Worker {
                         self.record_or_warn(sent).await;
                     }
                     let done = match outcome {
-                        Ok(batch) => batch.round.claimed == 0,
+                        Ok(batch) => batch.claimed == 0,
                         Err(error) => {
                             if !matches!(error, ApiError::Unavailable) {
                                 tracing::warn!(%error, "claiming emails failed; retrying");
@@ -174,7 +165,7 @@ impl Worker {
                     continue;
                 }
             };
-            let more = batch.round.claimed >= self.settings.batch_size;
+            let more = batch.claimed >= self.settings.batch_size;
             let previous = unrecorded.take();
             let (sent, (), next) = tokio::join!(
                 self.send(batch, clock.now()),
@@ -233,11 +224,7 @@ impl Worker {
                 .iter()
                 .map(|c| (c.outbox_id.clone(), c.attempts))
                 .collect(),
-            round: Round {
-                claimed: claimed.len() + cancelled,
-                cancelled,
-                ..Round::default()
-            },
+            claimed: claimed.len() + cancelled,
         };
         if claimed.is_empty() {
             return Ok(batch);
@@ -293,7 +280,7 @@ impl Worker {
             ready,
             mut outcomes,
             attempts,
-            round,
+            ..
         } = batch;
         let ready = self.still_held(&claim, claimed_at, ready, now).await;
         if !ready.is_empty() {
@@ -304,7 +291,6 @@ impl Worker {
             now,
             outcomes,
             attempts,
-            round,
         }
     }
 
@@ -367,22 +353,22 @@ impl Worker {
     }
 
     /// Records what happened to each email of a sent batch.
-    async fn record(&self, sent: Sent) -> Result<Round, ApiError> {
+    async fn record(&self, sent: Sent) -> Result<(), ApiError> {
         let Sent {
             claim,
             now,
             outcomes,
             attempts,
-            mut round,
         } = sent;
         if outcomes.is_empty() {
-            return Ok(round);
+            return Ok(());
         }
+        let (mut delivered, mut retrying, mut failed) = (0, 0, 0);
         for (_, outcome) in &outcomes {
             match outcome {
-                Ok(()) => round.sent += 1,
-                Err(SendError::Temporary(_)) => round.retrying += 1,
-                Err(SendError::Permanent(_)) => round.failed += 1,
+                Ok(()) => delivered += 1,
+                Err(SendError::Temporary(_)) => retrying += 1,
+                Err(SendError::Permanent(_)) => failed += 1,
             }
         }
         let settings = (self.settings.retry_base_secs, self.settings.retry_max_secs);
@@ -393,16 +379,16 @@ impl Worker {
                 })
             })
             .await?;
-        if round.failed > 0 || round.retrying > 0 {
+        if failed > 0 || retrying > 0 {
             // Counts only: an SMTP error may quote the address, which stays out of logs.
             tracing::warn!(
-                sent = round.sent,
-                retrying = round.retrying,
-                failed = round.failed,
+                sent = delivered,
+                retrying,
+                failed,
                 "some emails were not delivered"
             );
         }
-        Ok(round)
+        Ok(())
     }
 
     async fn record_or_warn(&self, sent: Sent) {

@@ -526,6 +526,10 @@ async fn mail_goes_out_over_verified_tls_or_not_at_all() {
             received.iter().all(|m| decoded(m).contains("/s/")),
             "{mode}"
         );
+        assert!(
+            received.iter().all(|m| m.secure),
+            "{mode}: sent in the clear"
+        );
         wait_for_delivery(&app, &admin, &wave, |d| d["invitations"]["sent"] == 3).await;
         app.stop().await;
     }

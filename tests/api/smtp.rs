@@ -71,6 +71,8 @@ pub struct Received {
     pub from: String,
     pub to: Vec<String>,
     pub data: Vec<u8>,
+    /// Whether it came over TLS.
+    pub secure: bool,
 }
 
 impl Received {
@@ -192,33 +194,44 @@ async fn accept(listener: TcpListener, state: Arc<Mutex<State>>, security: Secur
 async fn session(stream: TcpStream, state: Arc<Mutex<State>>, security: Security) {
     match security {
         Security::Plain => {
-            serve(stream, &state, true, false).await;
+            serve(stream, &state, Stage::Plain).await;
         }
         Security::Implicit(acceptor) => {
             if let Ok(tls) = acceptor.accept(stream).await {
-                serve(tls, &state, true, false).await;
+                serve(tls, &state, Stage::Tls { greet: true }).await;
             }
         }
         Security::Starttls(acceptor) => {
-            if let Some(plain) = serve(stream, &state, true, true).await
+            if let Some(plain) = serve(stream, &state, Stage::BeforeStarttls).await
                 && let Ok(tls) = acceptor.accept(plain).await
             {
                 // No new greeting after STARTTLS: the client says EHLO again.
-                serve(tls, &state, false, false).await;
+                serve(tls, &state, Stage::Tls { greet: false }).await;
             }
         }
     }
 }
 
+/// Where a connection is: plain, plain with STARTTLS on offer, or in TLS
+/// (greeting first for implicit TLS; not again after STARTTLS).
+#[derive(Clone, Copy)]
+enum Stage {
+    Plain,
+    BeforeStarttls,
+    Tls { greet: bool },
+}
+
 /// Speaks SMTP on `stream` until QUIT or a hang-up; returns the stream when
-/// the client asked for STARTTLS (offered only with `starttls`), to be
+/// the client asked for STARTTLS (offered only `BeforeStarttls`), to be
 /// wrapped in TLS.
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     state: &Mutex<State>,
-    greet: bool,
-    starttls: bool,
+    stage: Stage,
 ) -> Option<S> {
+    let greet = !matches!(stage, Stage::Tls { greet: false });
+    let starttls = matches!(stage, Stage::BeforeStarttls);
+    let secure = matches!(stage, Stage::Tls { .. });
     let mut stream = BufReader::new(stream);
     if greet && !send(&mut stream, b"220 peil-test ESMTP\r\n").await {
         return None;
@@ -283,6 +296,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 from: from.clone(),
                 to: std::mem::take(&mut to),
                 data,
+                secure,
             });
             b"250 OK queued\r\n".to_vec()
         } else if upper.starts_with("RSET") {
