@@ -294,9 +294,10 @@ impl Worker {
         }
     }
 
-    /// The messages whose rows this claim still holds. A batch claimed ahead
-    /// waits a whole send before it goes: meanwhile its wave may have closed
-    /// (closing deletes the rows) or, with a slow rate limit, its lease may
+    /// The messages whose rows this claim still holds, of waves still open
+    /// at `now`. A batch claimed ahead waits a whole send before it goes:
+    /// meanwhile its wave may have closed (closing deletes the rows), its
+    /// close time may have passed, or, with a slow rate limit, its lease may
     /// have run out and another claim taken the rows. Past half the lease,
     /// the lease is renewed from `now` first. If the database cannot say,
     /// nothing is sent: the rows go again once the lease runs out.
@@ -320,16 +321,28 @@ impl Worker {
                 let check = |conn: &mut DbConnection| {
                     let mut held = std::collections::HashSet::new();
                     for chunk in ids.chunks(1_000) {
-                        let mine = outbox::table
-                            .filter(outbox::id.eq_any(chunk))
-                            .filter(outbox::claimed_by.eq(&claim))
-                            .filter(outbox::status.eq("queued"));
                         if renew {
-                            diesel::update(mine.clone())
+                            let mine = outbox::table
+                                .filter(outbox::id.eq_any(chunk))
+                                .filter(outbox::claimed_by.eq(&claim))
+                                .filter(outbox::status.eq("queued"));
+                            diesel::update(mine)
                                 .set(outbox::claimed_until.eq(to_stored(now + lease)))
                                 .execute(conn)?;
                         }
-                        held.extend(mine.select(outbox::id).load::<String>(conn)?);
+                        // Only while the wave still takes answers: its close
+                        // time may have passed before the scheduler closed it.
+                        held.extend(
+                            outbox::table
+                                .inner_join(invitations::table.inner_join(waves::table))
+                                .filter(outbox::id.eq_any(chunk))
+                                .filter(outbox::claimed_by.eq(&claim))
+                                .filter(outbox::status.eq("queued"))
+                                .filter(waves::status.eq("open"))
+                                .filter(waves::closes_at.gt(to_stored(now)))
+                                .select(outbox::id)
+                                .load::<String>(conn)?,
+                        );
                     }
                     Ok::<_, ApiError>(held)
                 };
