@@ -16,7 +16,6 @@ use crate::error::ApiError;
 /// An invitation with what answering it needs.
 #[derive(Debug, Clone, Queryable)]
 pub struct Invited {
-    pub id: String,
     pub wave_id: String,
     pub team_id: String,
     pub language: String,
@@ -26,7 +25,6 @@ pub fn invitation(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Invit
     invitations::table
         .filter(invitations::id.eq(id))
         .select((
-            invitations::id,
             invitations::wave_id,
             invitations::team_id,
             invitations::language,

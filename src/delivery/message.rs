@@ -26,7 +26,7 @@ use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use minijinja::{AutoEscape, Environment, HtmlEscape, context};
 
 /// What every email of one wave says in one language, invitation or reminder.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone)]
 pub struct Wording {
     /// `nl` or `en`.
     pub language: String,
