@@ -1,38 +1,36 @@
 //! Small groups leak at rest: if only two people of a team answered, two
 //! stored responses tagged with that team *are* their answers, whatever the
 //! API hides. So when a wave closes, every response's team tag is coarsened
-//! until no tag holds fewer than k responses (DESIGN.md, invariant 1).
+//! (DESIGN.md, invariant 1) to the groups the wave publishes.
 //!
-//! The rule, bottom-up over the team tree, deterministic:
-//! - A team whose own members gave at least k responses keeps them, tagged
-//!   with the team (`Scope::Team`).
-//! - Smaller sets are pooled upwards: each team gathers the small sets of
-//!   its descendants that are still unplaced, plus its own if it is small.
-//!   Where such a pool reaches k, every response in it is tagged with that
-//!   team's subtree (`Scope::Subtree`): the smallest enclosing group that
-//!   covers it with at least k.
-//! - What is still pooled at the top is tagged with the organisation
-//!   (`Scope::Organisation`). If that pool is non-empty but below k, it
-//!   would single out the few responses outside every placed set, so the
-//!   smallest placed sets (a team's own, or a subtree's pool; fewest
-//!   responses first, then team id) join it until it reaches k. If even all
-//!   responses of the wave together are fewer than k, none of them could
-//!   ever be shown, and they are deleted.
+//! The rule: the wave's pattern of published groups is decided on the
+//! responses per team (`crate::results::suppress`, the same call that
+//! `crate::results::publish` starts from), and each team's responses are
+//! tagged with the smallest published group around the team:
+//! - its own members, when that group is published (`Scope::Team`);
+//! - else the nearest published subtree above it, standing for what is
+//!   left of that subtree after the published groups inside it
+//!   (`Scope::Subtree`);
+//! - else the rest of the organisation (`Scope::Organisation`, the
+//!   organisation's id as `team_id`). If not even the organisation is
+//!   published (fewer than k responses in all), none of them could ever be
+//!   shown, and they are deleted.
 //!
-//! Afterwards every tag holds 0 or at least k responses, and because the
-//! tags partition the wave's responses, so does every set that can be
-//! formed from them by adding and subtracting tags.
+//! Each tag then holds the remainder of a published group, which the
+//! suppression rules keep at 0 or at least k; and the stored responses
+//! hold exactly the groups the API shows, so results can be computed again
+//! from them when a pulse's k is raised.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
-use crate::org::teams::Hierarchy;
+use crate::results::suppress::{Group, suppress};
 
 /// What a response's `team_id` stands for after the close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     /// The team's own members.
     Team,
-    /// Somewhere in the team's subtree.
+    /// Somewhere in the team's subtree, outside its published groups.
     Subtree,
     /// Somewhere in the organisation (`team_id` holds the organisation's id).
     Organisation,
@@ -68,102 +66,54 @@ pub fn coarsen(
     counts: &BTreeMap<String, usize>,
     k: usize,
 ) -> Tags {
-    let k = k.max(1);
-    // Tagged teams missing from the tree (deleted since) are top-level.
-    let tree = Hierarchy::new(
-        parents
-            .iter()
-            .map(|(team, parent)| (team.as_str(), parent.as_deref()))
-            .chain(
-                counts
-                    .keys()
-                    .filter(|team| !parents.contains_key(*team))
-                    .map(|team| (team.as_str(), None)),
-            ),
+    let parents: BTreeMap<String, Option<String>> = parents
+        .iter()
+        .map(|(team, parent)| (team.clone(), parent.clone()))
+        .collect();
+    let sizes = counts
+        .iter()
+        .map(|(team, n)| (team.clone(), u32::try_from(*n).unwrap_or(u32::MAX)))
+        .collect();
+    let pattern = suppress(
+        &parents,
+        &sizes,
+        u32::try_from(k.max(1)).unwrap_or(u32::MAX),
     );
-    let mut tags = Tags::new();
     let tag = |team_id: &str, scope| {
         Some(Tag {
             team_id: team_id.to_owned(),
             scope,
         })
     };
-    // Each set tagged so far, and per team the small sets still unplaced
-    // in its subtree (fewer than k together).
-    let mut placed: Vec<Placed<'_>> = Vec::new();
-    let mut pools: BTreeMap<&str, Vec<(&str, usize)>> = BTreeMap::new();
-    let order = tree.post_order();
-    for &team in &order {
-        let mut pool: Vec<(&str, usize)> = tree
-            .children(Some(team))
-            .flat_map(|child| pools.remove(child).unwrap_or_default())
-            .collect();
-        match counts.get(team).copied().unwrap_or(0) {
-            0 => {}
-            own if own >= k => {
-                tags.insert(team.to_owned(), tag(team, Scope::Team));
-                placed.push(Placed {
-                    at: team,
-                    members: vec![(team, own)],
-                    total: own,
-                });
-            }
-            own => pool.push((team, own)),
-        }
-        let total = pool.iter().map(|(_, n)| n).sum::<usize>();
-        if total >= k {
-            for (small, _) in &pool {
-                tags.insert((*small).to_owned(), tag(team, Scope::Subtree));
-            }
-            placed.push(Placed {
-                at: team,
-                members: std::mem::take(&mut pool),
-                total,
-            });
-        }
-        pools.insert(team, pool);
-    }
-    let mut pool: Vec<(&str, usize)> = tree
-        .children(None)
-        .flat_map(|top| pools.remove(top).unwrap_or_default())
-        .collect();
-    // Teams in a parent cycle (the API cannot make one) hang from no root:
-    // theirs join the top pool rather than being lost.
-    let reached: BTreeSet<&str> = order.into_iter().collect();
+    let mut tags = Tags::new();
     for (team, n) in counts {
-        if *n > 0 && !reached.contains(team.as_str()) {
-            pool.push((team.as_str(), *n));
+        if *n == 0 {
+            continue;
         }
-    }
-    let mut total: usize = pool.iter().map(|(_, n)| n).sum();
-    if total > 0 && total < k {
-        // The leftovers would be told apart as "not in any placed set":
-        // the smallest placed sets join them.
-        placed.sort_by(|a, b| a.total.cmp(&b.total).then_with(|| a.at.cmp(b.at)));
-        for set in placed {
-            if total >= k {
-                break;
+        let found = if pattern.is_published(&Group::Team(team.clone())) {
+            tag(team, Scope::Team)
+        } else {
+            // Up the tree; a cycle (which the API cannot make) ends the walk.
+            let mut at = Some(team.as_str());
+            let mut found = None;
+            for _ in 0..=parents.len() {
+                let Some(current) = at else { break };
+                if pattern.is_published(&Group::Subtree(current.to_owned())) {
+                    found = tag(current, Scope::Subtree);
+                    break;
+                }
+                at = parents.get(current).and_then(|p| p.as_deref());
             }
-            total += set.total;
-            pool.extend(set.members);
-        }
-    }
-    let organisation = if total >= k {
-        tag(organisation_id, Scope::Organisation)
-    } else {
-        None
-    };
-    for (team, _) in pool {
-        tags.insert(team.to_owned(), organisation.clone());
+            found.or_else(|| {
+                pattern
+                    .is_published(&Group::Organisation)
+                    .then(|| tag(organisation_id, Scope::Organisation))
+                    .flatten()
+            })
+        };
+        tags.insert(team.clone(), found);
     }
     tags
-}
-
-/// Responses of `members` (their own teams' sets), tagged at team `at`.
-struct Placed<'a> {
-    at: &'a str,
-    members: Vec<(&'a str, usize)>,
-    total: usize,
 }
 
 #[cfg(test)]
@@ -237,17 +187,17 @@ mod tests {
     }
 
     #[test]
-    fn a_small_remainder_at_the_top_takes_the_smallest_kept_sets_with_it() {
-        // The parent's own 2 and nothing else small: alone they would be
-        // "the parent's subtree minus its children".
+    fn a_small_remainder_takes_the_smallest_published_set_with_it() {
+        // The parent's own 2: alone they would be "the parent's subtree
+        // minus its children", so the smaller child is not published.
         let tree = [("p", None), ("c1", Some("p")), ("c2", Some("p"))];
         let counts = [("p", 2), ("c1", 5), ("c2", 6)];
         let result = run(&tree, &counts, 5);
-        assert_eq!(result["p"], tag("org", Scope::Organisation));
+        assert_eq!(result["p"], tag("p", Scope::Subtree));
         assert_eq!(
             result["c1"],
-            tag("org", Scope::Organisation),
-            "the smallest kept set joins"
+            tag("p", Scope::Subtree),
+            "the smallest child is hidden with it"
         );
         assert_eq!(result["c2"], tag("c2", Scope::Team));
         assert_no_small_tag(&result, &counts, 5);

@@ -235,13 +235,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    publications (seq) {
+        seq -> Integer,
+        wave_id -> Text,
+        organisation_id -> Text,
+        min_group_size -> Integer,
+        published_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    results (publication, group_kind, team_id, measure_kind, measure) {
+        publication -> Integer,
+        group_kind -> Text,
+        team_id -> Text,
+        measure_kind -> Text,
+        measure -> Text,
+        n -> Nullable<Integer>,
+        suppressed -> Nullable<Text>,
+        figures -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(waves -> pulses (pulse_id));
+diesel::joinable!(results -> publications (publication));
+diesel::joinable!(publications -> waves (wave_id));
 diesel::joinable!(responses -> waves (wave_id));
 diesel::joinable!(invitations -> waves (wave_id));
 diesel::joinable!(outbox -> invitations (invitation_id));
 diesel::joinable!(invitations -> people (person_id));
 diesel::joinable!(waves -> organisations (organisation_id));
 diesel::allow_tables_to_appear_in_same_query!(
+    publications,
+    results,
     pulses,
     responses,
     waves,

@@ -1,7 +1,12 @@
 //! Results: what a closed wave's responses come to per group, published
 //! once at close under the anonymity rules of DESIGN.md (invariants 2–5).
-//! So far the scoring of one group's answers ([`score`]); which groups are
-//! published, suppression, storage and reading come next (issue 7).
+//! - [`score`]: one group's figures, by the rules of SURVEY-METHOD.md;
+//! - [`suppress`]: which groups may be published (minimum size and the
+//!   residual rule);
+//! - [`publish`]: every cell of a closing wave;
+//! - [`store`]: publications and their cells in the database.
 
+pub mod publish;
 pub mod score;
+pub mod store;
 pub mod suppress;

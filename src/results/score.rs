@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::answers::answer::Answer;
 use crate::surveys::template::{Question, Scale, Template, Theme};
@@ -43,7 +43,7 @@ pub struct QuestionScore {
 }
 
 /// The shares of valid answers, as fractions of 1.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Shares {
     Agreement {

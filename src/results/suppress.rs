@@ -67,14 +67,27 @@ impl Cells {
 }
 
 /// Decides the cells of one question. `parents` is the team tree (team →
-/// parent; a parent outside it makes a top-level team), `counts` each
-/// team's own responses to the question (missing: 0), `k` the minimum.
+/// parent; a parent outside it makes a top-level team, and so does a
+/// counted team missing from it), `counts` each team's own responses to
+/// the question (missing: 0), `k` the minimum.
 pub fn suppress(
     parents: &BTreeMap<String, Option<String>>,
     counts: &BTreeMap<String, u32>,
     k: u32,
 ) -> Cells {
-    let tree = Hierarchy::new(parents.iter().map(|(t, p)| (t.as_str(), p.as_deref())));
+    suppress_from(parents, counts, k, &BTreeMap::new())
+}
+
+/// As [`suppress`], with `already` suppressed before anything else (a
+/// question's cells start from the wave's: see `super::publish`). Entries
+/// for groups the tree does not have are ignored.
+pub fn suppress_from(
+    parents: &BTreeMap<String, Option<String>>,
+    counts: &BTreeMap<String, u32>,
+    k: u32,
+    already: &BTreeMap<Group, Suppressed>,
+) -> Cells {
+    let tree = tree_of(parents, counts.keys());
     let mut sizes = BTreeMap::new();
     let mut subtree = BTreeMap::new();
     for team in tree.post_order() {
@@ -90,11 +103,17 @@ pub fn suppress(
     let total: u32 = tree.children(None).map(|t| subtree[t]).sum();
     sizes.insert(Group::Organisation, total);
 
+    // Too small is the first reason to give, whatever else holds.
     let mut suppressed: BTreeMap<Group, Suppressed> = sizes
         .iter()
         .filter(|(_, n)| **n < k)
         .map(|(g, _)| (g.clone(), Suppressed::BelowMinimum))
         .collect();
+    for (group, why) in already {
+        if sizes.contains_key(group) {
+            suppressed.entry(group.clone()).or_insert(*why);
+        }
+    }
     while let Some(group) = too_revealing(&tree, &sizes, &suppressed, k) {
         suppressed.insert(group, Suppressed::Complementary);
     }
@@ -107,6 +126,32 @@ pub fn suppress(
         }
     }
     Cells { sizes, suppressed }
+}
+
+/// The tree of `parents`, where a `counted` team missing from it (deleted
+/// since) and a team in a parent cycle (which the API cannot make) are
+/// top-level, so that no response falls outside the tree.
+pub fn tree_of<'a>(
+    parents: &'a BTreeMap<String, Option<String>>,
+    counted: impl Iterator<Item = &'a String>,
+) -> Hierarchy<'a> {
+    let mut links: BTreeMap<&str, Option<&str>> = parents
+        .iter()
+        .map(|(t, p)| (t.as_str(), p.as_deref()))
+        .collect();
+    for team in counted {
+        links.entry(team.as_str()).or_insert(None);
+    }
+    let reached: std::collections::BTreeSet<&str> = Hierarchy::new(links.clone())
+        .post_order()
+        .into_iter()
+        .collect();
+    for (team, parent) in &mut links {
+        if !reached.contains(team) {
+            *parent = None;
+        }
+    }
+    Hierarchy::new(links)
 }
 
 /// The next group to hide, if some published group's remainder is too

@@ -238,7 +238,8 @@ pub fn close_and_checkpoint(
 /// Closes an open wave at `now`. The wave's emails are done with: their
 /// delivery counts are kept on the wave and the outbox rows deleted, since
 /// who got a reminder is who had not answered by then (DESIGN.md,
-/// invariant 5); then the responses are sealed (`answers::store::seal`).
+/// invariant 5); then its results are published (`crate::results`) and
+/// the responses sealed (`answers::store::seal`).
 /// `Ok(false)`: it was not open (closed already, by another replica maybe).
 fn close(
     conn: &mut DbConnection,
@@ -261,9 +262,11 @@ fn close(
     let summary = serde_json::to_string(&delivery).map_err(|e| ApiError::Unexpected(e.into()))?;
     store::set_delivery_summary(conn, wave_id, &summary)?;
     outbox::delete_for_wave(conn, wave_id)?;
-    // Flags up to date, then the responses rewritten without a trace of
-    // their order or their links (src/answers/mod.rs). Results must be
-    // computed before this line: sealing coarsens small teams' tags.
+    // Results from the responses as they are, then the flags brought up
+    // to date and the responses rewritten without a trace of their order
+    // or their links (src/answers/mod.rs), their tags coarsened to the
+    // groups just published.
+    crate::results::store::publish_wave(conn, wave_id, now)?;
     crate::answers::store::seal(conn, keys, wave_id)?;
     Ok(true)
 }

@@ -1,0 +1,29 @@
+-- Results (src/results): what a wave publishes, computed once at its close
+-- (and again when its pulse's k is raised). Each computation is a
+-- publication; `seq` orders them for the integration feed, and a wave's
+-- results are those of its latest publication.
+CREATE TABLE publications (
+    seq SERIAL PRIMARY KEY,
+    wave_id TEXT NOT NULL REFERENCES waves (id) ON DELETE CASCADE,
+    organisation_id TEXT NOT NULL,
+    min_group_size INTEGER NOT NULL,
+    published_at TIMESTAMP NOT NULL
+);
+CREATE INDEX publications_wave ON publications (wave_id);
+CREATE INDEX publications_organisation ON publications (organisation_id, seq);
+-- One cell: a group (a team's own members, a team's subtree, or the
+-- organisation, `team_id` then holding its id) and a measure (a closed
+-- question, a theme, or a comment question's texts). A suppressed cell
+-- keeps only why: no n, no figures (DESIGN.md, invariant 1).
+CREATE TABLE results (
+    publication INTEGER NOT NULL REFERENCES publications (seq) ON DELETE CASCADE,
+    group_kind TEXT NOT NULL CHECK (group_kind IN ('team', 'subtree', 'organisation')),
+    team_id TEXT NOT NULL,
+    measure_kind TEXT NOT NULL CHECK (measure_kind IN ('question', 'theme', 'comments')),
+    measure TEXT NOT NULL,
+    n INTEGER,
+    suppressed TEXT CHECK (suppressed IN ('below_minimum', 'complementary')),
+    figures TEXT,
+    CHECK ((suppressed IS NULL) = (n IS NOT NULL) AND (suppressed IS NULL) = (figures IS NOT NULL)),
+    PRIMARY KEY (publication, group_kind, team_id, measure_kind, measure)
+);

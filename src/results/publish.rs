@@ -1,0 +1,276 @@
+//! What a closing wave publishes: every group's cells, decided once, from
+//! the responses as they are before sealing (each tagged with its team).
+//!
+//! 1. **The wave's pattern.** [`suppress`] runs on the number of responses
+//!    per team. Its published groups are the only ones any cell of the wave
+//!    may be published for, and they are what sealing coarsens tags to
+//!    (`crate::answers::coarsen`): every stored response keeps the
+//!    smallest published group around its team. So the stored responses
+//!    hold exactly the groups the API shows — each residual 0 or at least
+//!    k — and results can be computed again from them (a raised k).
+//! 2. **Per question** (closed ones): the pattern's suppressed groups stay
+//!    suppressed with their reason; the rules run again on the number of
+//!    valid answers to that question, since skips and "don't know" make a
+//!    question's groups smaller than the wave's. A published cell has n,
+//!    mean, standard deviation and shares (`super::score`); the answer
+//!    distribution only when n ≥ 2k (DESIGN.md, invariant 4).
+//! 3. **Per theme**: as per question, on the respondents who make a theme
+//!    score; besides, a theme is suppressed (complementary) wherever one of
+//!    its 1–5 questions is, since a published theme mean beside the
+//!    theme's other questions would give the hidden question's sum back.
+//! 4. **Per comment question**: as per question with max(10, k) and the
+//!    non-empty comments; the texts of a published cell in random order,
+//!    with nothing else about them.
+//!
+//! Pure: the caller reads and stores (`super::store`).
+
+use std::collections::BTreeMap;
+
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::score::{self, Response, Shares};
+use super::suppress::{Cells, Group, Suppressed, suppress, suppress_from};
+use crate::answers::answer::Answer;
+use crate::org::teams::Hierarchy;
+use crate::surveys::template::{Scale, Template, Theme};
+
+/// What a cell measures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Measure {
+    /// A closed question, by id.
+    Question(String),
+    Theme(Theme),
+    /// A comment question's texts, by id.
+    Comments(String),
+}
+
+/// A published closed question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct QuestionFigures {
+    /// Valid answers ("don't know" and skips excluded).
+    pub n: u32,
+    /// After reverse-coding.
+    pub mean: f64,
+    /// Sample standard deviation.
+    pub sd: f64,
+    /// 1–5 items: favourable (4–5), neutral (3), unfavourable (1–2); 0–10
+    /// items: low (0–6), middle (7–8), high (9–10) and net (points).
+    #[schema(value_type = Object)]
+    pub shares: Shares,
+    /// Answers per value after reverse-coding, lowest first; only for
+    /// groups of at least 2k.
+    pub distribution: Option<Vec<u32>>,
+}
+
+/// A published theme.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ThemeFigures {
+    /// Respondents who answered at least two thirds of the theme's 1–5 items.
+    pub n: u32,
+    /// The mean of those respondents' means, 1–5.
+    pub score: f64,
+    /// Favourable answers over valid answers across the theme's 1–5 items.
+    pub favourable: f64,
+}
+
+/// A published comment question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CommentFigures {
+    pub n: u32,
+    /// In random order, with nothing about who or when.
+    pub comments: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Figures {
+    Question(QuestionFigures),
+    Theme(ThemeFigures),
+    Comments(CommentFigures),
+}
+
+impl Figures {
+    pub fn n(&self) -> u32 {
+        match self {
+            Self::Question(f) => f.n,
+            Self::Theme(f) => f.n,
+            Self::Comments(f) => f.n,
+        }
+    }
+}
+
+/// One cell: a group's figures for one measure, or why there are none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    pub group: Group,
+    pub measure: Measure,
+    pub outcome: Result<Figures, Suppressed>,
+}
+
+/// Everything a wave publishes.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    /// The wave's pattern (step 1), on responses per team.
+    pub pattern: Cells,
+    pub cells: Vec<Cell>,
+}
+
+/// Comments need more people than scores (SURVEY-METHOD.md).
+pub fn comment_minimum(k: u32) -> u32 {
+    k.max(10)
+}
+
+/// Publishes a wave: `parents` is the team tree (team → parent), each
+/// response comes with its team, `k` is the wave's minimum.
+pub fn publish(
+    template: &Template,
+    parents: &BTreeMap<String, Option<String>>,
+    responses: &[(String, Response)],
+    k: u32,
+) -> Publication {
+    let count = |keep: &dyn Fn(&Response) -> bool| {
+        let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+        for (team, response) in responses {
+            if keep(response) {
+                *counts.entry(team.clone()).or_default() += 1;
+            }
+        }
+        counts
+    };
+    let pattern = suppress(parents, &count(&|_| true), k);
+    let members = Members::new(parents, responses);
+    let mut cells = Vec::new();
+
+    let mut question_cells: BTreeMap<&str, Cells> = BTreeMap::new();
+    for question in template.closed_questions() {
+        let answered = count(&|r| score::question_score(question, [r]).is_some());
+        let decided = suppress_from(parents, &answered, k, &pattern.suppressed);
+        for group in decided.sizes.keys() {
+            let outcome = match decided.suppressed.get(group) {
+                Some(why) => Err(*why),
+                None => score::question_score(question, members.of(group))
+                    .map(|s| {
+                        Figures::Question(QuestionFigures {
+                            n: s.n,
+                            mean: s.mean,
+                            sd: s.sd,
+                            shares: s.shares,
+                            distribution: (s.n >= 2 * k).then_some(s.distribution),
+                        })
+                    })
+                    .ok_or(Suppressed::BelowMinimum),
+            };
+            cells.push(Cell {
+                group: group.clone(),
+                measure: Measure::Question(question.id.clone()),
+                outcome,
+            });
+        }
+        question_cells.insert(&question.id, decided);
+    }
+
+    for theme in template.themes() {
+        let items: Vec<&str> = template
+            .questions
+            .iter()
+            .filter(|q| q.theme == theme && q.scale == Scale::Agree5)
+            .map(|q| q.id.as_str())
+            .collect();
+        if items.is_empty() {
+            continue;
+        }
+        let mut already = pattern.suppressed.clone();
+        for item in &items {
+            for group in question_cells[item].suppressed.keys() {
+                already
+                    .entry(group.clone())
+                    .or_insert(Suppressed::Complementary);
+            }
+        }
+        let scored = count(&|r| score::theme_score(template, theme, [r]).is_some());
+        let decided = suppress_from(parents, &scored, k, &already);
+        for group in decided.sizes.keys() {
+            let outcome = match decided.suppressed.get(group) {
+                Some(why) => Err(*why),
+                None => score::theme_score(template, theme, members.of(group))
+                    .map(|s| {
+                        Figures::Theme(ThemeFigures {
+                            n: s.n,
+                            score: s.score,
+                            favourable: s.favourable,
+                        })
+                    })
+                    .ok_or(Suppressed::BelowMinimum),
+            };
+            cells.push(Cell {
+                group: group.clone(),
+                measure: Measure::Theme(theme),
+                outcome,
+            });
+        }
+    }
+
+    let minimum = comment_minimum(k);
+    for question in template.comment_questions() {
+        let text = |r: &Response| match r.get(&question.id) {
+            Some(Answer::Text(t)) if !t.trim().is_empty() => Some(t.clone()),
+            _ => None,
+        };
+        let written = count(&|r| text(r).is_some());
+        let decided = suppress_from(parents, &written, minimum, &pattern.suppressed);
+        for group in decided.sizes.keys() {
+            let outcome = match decided.suppressed.get(group) {
+                Some(why) => Err(*why),
+                None => {
+                    let mut comments: Vec<String> =
+                        members.of(group).into_iter().filter_map(text).collect();
+                    comments.shuffle(&mut rand::rng());
+                    Ok(Figures::Comments(CommentFigures {
+                        n: u32::try_from(comments.len()).unwrap_or(u32::MAX),
+                        comments,
+                    }))
+                }
+            };
+            cells.push(Cell {
+                group: group.clone(),
+                measure: Measure::Comments(question.id.clone()),
+                outcome,
+            });
+        }
+    }
+    Publication { pattern, cells }
+}
+
+/// Which responses each group holds.
+struct Members<'a> {
+    by_team: BTreeMap<&'a str, Vec<&'a Response>>,
+    tree: Hierarchy<'a>,
+}
+
+impl<'a> Members<'a> {
+    fn new(
+        parents: &'a BTreeMap<String, Option<String>>,
+        responses: &'a [(String, Response)],
+    ) -> Self {
+        let mut by_team: BTreeMap<&str, Vec<&Response>> = BTreeMap::new();
+        for (team, response) in responses {
+            by_team.entry(team.as_str()).or_default().push(response);
+        }
+        // The same tree as `suppress` makes.
+        let tree = super::suppress::tree_of(parents, responses.iter().map(|(team, _)| team));
+        Self { by_team, tree }
+    }
+
+    fn of(&self, group: &Group) -> Vec<&'a Response> {
+        let teams: Vec<&str> = match group {
+            Group::Team(team) => vec![team],
+            Group::Subtree(team) => self.tree.subtree(team),
+            Group::Organisation => self.by_team.keys().copied().collect(),
+        };
+        teams
+            .into_iter()
+            .flat_map(|team| self.by_team.get(team).into_iter().flatten().copied())
+            .collect()
+    }
+}

@@ -1,0 +1,158 @@
+//! Where publications and their cells live (`publications`, `results`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::publish::{Cell, Figures, Measure, Publication, publish};
+use super::score::Response;
+use super::suppress::{Group, Suppressed};
+use crate::clock::to_stored;
+use crate::db::DbConnection;
+use crate::db::schema::{publications, responses, results};
+use crate::error::ApiError;
+
+/// Publishes a closing wave from its responses as they stand (each tagged
+/// with its own team, before sealing coarsens the tags), in the closing
+/// transaction. Returns the publication's `seq`.
+pub fn publish_wave(
+    conn: &mut DbConnection,
+    wave_id: &str,
+    now: DateTime<Utc>,
+) -> Result<i32, ApiError> {
+    let wave = crate::surveys::waves::store::find(conn, wave_id)?;
+    let Some(template) = wave.template.as_deref() else {
+        return Err(ApiError::Unexpected(anyhow::anyhow!(
+            "wave {wave_id} closes without a template"
+        )));
+    };
+    let template = crate::surveys::templates::decode(template)?;
+    let parents: BTreeMap<String, Option<String>> =
+        crate::org::teams::store::list(conn, &wave.organisation_id)?
+            .into_iter()
+            .map(|team| (team.id, team.parent_id))
+            .collect();
+    let rows: Vec<(String, String)> = responses::table
+        .filter(responses::wave_id.eq(wave_id))
+        .select((responses::team_id, responses::answers))
+        .load(conn)?;
+    let answers = rows
+        .into_iter()
+        .map(|(team, answers)| {
+            let response: Response = serde_json::from_str(&answers)
+                .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("a stored response: {e}")))?;
+            Ok((team, response))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let k = u32::try_from(wave.min_group_size).unwrap_or(u32::MAX);
+    let publication = publish(&template, &parents, &answers, k);
+    store(
+        conn,
+        wave_id,
+        &wave.organisation_id,
+        wave.min_group_size,
+        &publication,
+        now,
+    )
+}
+
+/// Writes a publication: a `publications` row, then its cells.
+fn store(
+    conn: &mut DbConnection,
+    wave_id: &str,
+    organisation_id: &str,
+    k: i32,
+    publication: &Publication,
+    now: DateTime<Utc>,
+) -> Result<i32, ApiError> {
+    diesel::insert_into(publications::table)
+        .values((
+            publications::wave_id.eq(wave_id),
+            publications::organisation_id.eq(organisation_id),
+            publications::min_group_size.eq(k),
+            publications::published_at.eq(to_stored(now)),
+        ))
+        .execute(conn)?;
+    // Portable on both backends, and in this transaction the latest.
+    let seq: i32 = publications::table
+        .filter(publications::wave_id.eq(wave_id))
+        .select(diesel::dsl::max(publications::seq))
+        .first::<Option<i32>>(conn)?
+        .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("no publication after insert")))?;
+    let rows = publication
+        .cells
+        .iter()
+        .map(|cell| row(seq, organisation_id, cell))
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    for chunk in rows.chunks(2_000) {
+        crate::batch_insert!(conn, results::table, chunk.to_vec())?;
+    }
+    Ok(seq)
+}
+
+type Row = (
+    diesel::dsl::Eq<results::publication, i32>,
+    diesel::dsl::Eq<results::group_kind, &'static str>,
+    diesel::dsl::Eq<results::team_id, String>,
+    diesel::dsl::Eq<results::measure_kind, &'static str>,
+    diesel::dsl::Eq<results::measure, String>,
+    diesel::dsl::Eq<results::n, Option<i32>>,
+    diesel::dsl::Eq<results::suppressed, Option<&'static str>>,
+    diesel::dsl::Eq<results::figures, Option<String>>,
+);
+
+fn row(seq: i32, organisation_id: &str, cell: &Cell) -> Result<Row, ApiError> {
+    let (group_kind, team_id) = group_key(&cell.group, organisation_id);
+    let (measure_kind, measure) = measure_key(&cell.measure);
+    let json = |value: Result<String, serde_json::Error>| {
+        value.map_err(|e| ApiError::Unexpected(e.into()))
+    };
+    let (n, suppressed, figures) = match &cell.outcome {
+        Ok(figures) => {
+            let text = match figures {
+                Figures::Question(f) => json(serde_json::to_string(f))?,
+                Figures::Theme(f) => json(serde_json::to_string(f))?,
+                Figures::Comments(f) => json(serde_json::to_string(f))?,
+            };
+            let n = i32::try_from(figures.n()).unwrap_or(i32::MAX);
+            (Some(n), None, Some(text))
+        }
+        Err(why) => (None, Some(suppressed_key(*why)), None),
+    };
+    Ok((
+        results::publication.eq(seq),
+        results::group_kind.eq(group_kind),
+        results::team_id.eq(team_id),
+        results::measure_kind.eq(measure_kind),
+        results::measure.eq(measure),
+        results::n.eq(n),
+        results::suppressed.eq(suppressed),
+        results::figures.eq(figures),
+    ))
+}
+
+/// How a group is stored: its kind and team (the organisation's id for the
+/// organisation).
+pub fn group_key(group: &Group, organisation_id: &str) -> (&'static str, String) {
+    match group {
+        Group::Team(team) => ("team", team.clone()),
+        Group::Subtree(team) => ("subtree", team.clone()),
+        Group::Organisation => ("organisation", organisation_id.to_owned()),
+    }
+}
+
+fn measure_key(measure: &Measure) -> (&'static str, String) {
+    match measure {
+        Measure::Question(id) => ("question", id.clone()),
+        Measure::Theme(theme) => ("theme", theme.as_str().to_owned()),
+        Measure::Comments(id) => ("comments", id.clone()),
+    }
+}
+
+pub fn suppressed_key(why: Suppressed) -> &'static str {
+    match why {
+        Suppressed::BelowMinimum => "below_minimum",
+        Suppressed::Complementary => "complementary",
+    }
+}
