@@ -167,7 +167,8 @@ impl Application {
                         .configure(surveys::pulses::http::routes)
                         .configure(surveys::waves::http::routes)
                         .configure(crate::delivery::http::routes)
-                        .configure(crate::answers::http::routes),
+                        .configure(crate::answers::http::routes)
+                        .configure(crate::results::http::routes),
                 )
                 .split_for_parts();
             app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi))

@@ -26,6 +26,7 @@ use crate::error::{FieldError, Problem};
         (name = "templates", description = "Question sets: the shipped ones and the organisation's own"),
         (name = "pulses", description = "Recurring survey programs and their schedule"),
         (name = "waves", description = "One occurrence of a pulse: open, closed or skipped"),
+        (name = "results", description = "Published results per group, suppressed where the anonymity rules say so"),
         (name = "answers", description = "Answering through an invitation's link: no credentials, the token is one"),
     )
 )]

@@ -4,8 +4,10 @@
 //! - [`suppress`]: which groups may be published (minimum size and the
 //!   residual rule);
 //! - [`publish`]: every cell of a closing wave;
-//! - [`store`]: publications and their cells in the database.
+//! - [`store`]: publications and their cells in the database;
+//! - [`http`]: reading them.
 
+pub mod http;
 pub mod publish;
 pub mod score;
 pub mod store;

@@ -22,6 +22,10 @@
 //!    non-empty comments; the texts of a published cell in random order,
 //!    with nothing else about them.
 //!
+//! 5. **Participation**: invited (frozen at open) and responded, for every
+//!    group the rules publish on the invited counts (DESIGN.md, invariant
+//!    5); its own pattern, since invited counts are not answers.
+//!
 //! Pure: the caller reads and stores (`super::store`).
 
 use std::collections::BTreeMap;
@@ -39,11 +43,33 @@ use crate::surveys::template::{Scale, Template, Theme};
 /// What a cell measures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Measure {
+    /// Invited and responded: the group's size is its invited.
+    Participation,
     /// A closed question, by id.
     Question(String),
     Theme(Theme),
     /// A comment question's texts, by id.
     Comments(String),
+}
+
+/// A group's participation, counted at close.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ParticipationFigures {
+    /// People invited, as the audience was when the wave opened.
+    pub invited: u32,
+    pub responded: u32,
+    /// responded / invited.
+    pub rate: f64,
+}
+
+impl ParticipationFigures {
+    pub fn new(invited: u32, responded: u32) -> Self {
+        Self {
+            invited,
+            responded,
+            rate: f64::from(responded) / f64::from(invited.max(1)),
+        }
+    }
 }
 
 /// A published closed question.
@@ -85,6 +111,7 @@ pub struct CommentFigures {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Figures {
+    Participation(ParticipationFigures),
     Question(QuestionFigures),
     Theme(ThemeFigures),
     Comments(CommentFigures),
@@ -93,6 +120,7 @@ pub enum Figures {
 impl Figures {
     pub fn n(&self) -> u32 {
         match self {
+            Self::Participation(f) => f.invited,
             Self::Question(f) => f.n,
             Self::Theme(f) => f.n,
             Self::Comments(f) => f.n,
@@ -121,11 +149,13 @@ pub fn comment_minimum(k: u32) -> u32 {
     k.max(10)
 }
 
-/// Publishes a wave: `parents` is the team tree (team → parent), each
-/// response comes with its team, `k` is the wave's minimum.
+/// Publishes a wave: `parents` is the team tree (team → parent),
+/// `invited` the people invited per team, each response comes with its
+/// team, `k` is the wave's minimum.
 pub fn publish(
     template: &Template,
     parents: &BTreeMap<String, Option<String>>,
+    invited: &BTreeMap<String, u32>,
     responses: &[(String, Response)],
     k: u32,
 ) -> Publication {
@@ -140,7 +170,7 @@ pub fn publish(
     };
     let pattern = suppress(parents, &count(&|_| true), k);
     let members = Members::new(parents, responses);
-    let mut cells = Vec::new();
+    let mut cells = participation(parents, invited, &pattern.sizes, k);
 
     let mut question_cells: BTreeMap<&str, Cells> = BTreeMap::new();
     for question in template.closed_questions() {
@@ -240,6 +270,33 @@ pub fn publish(
         }
     }
     Publication { pattern, cells }
+}
+
+/// Participation cells: published on the invited counts, with the
+/// responded counts of the wave's groups (`responded`). Also what an open
+/// wave shows, live.
+pub fn participation(
+    parents: &BTreeMap<String, Option<String>>,
+    invited: &BTreeMap<String, u32>,
+    responded: &BTreeMap<Group, u32>,
+    k: u32,
+) -> Vec<Cell> {
+    let decided = suppress(parents, invited, k);
+    decided
+        .sizes
+        .iter()
+        .map(|(group, size)| Cell {
+            group: group.clone(),
+            measure: Measure::Participation,
+            outcome: match decided.suppressed.get(group) {
+                Some(why) => Err(*why),
+                None => Ok(Figures::Participation(ParticipationFigures::new(
+                    *size,
+                    responded.get(group).copied().unwrap_or(0),
+                ))),
+            },
+        })
+        .collect()
 }
 
 /// Which responses each group holds.

@@ -45,8 +45,12 @@ pub fn publish_wave(
             Ok((team, response))
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
+    let invited: BTreeMap<String, u32> = crate::surveys::waves::store::team_counts(conn, wave_id)?
+        .into_iter()
+        .map(|(team, n)| (team, u32::try_from(n).unwrap_or(0)))
+        .collect();
     let k = u32::try_from(wave.min_group_size).unwrap_or(u32::MAX);
-    let publication = publish(&template, &parents, &answers, k);
+    let publication = publish(&template, &parents, &invited, &answers, k);
     store(
         conn,
         wave_id,
@@ -111,6 +115,7 @@ fn row(seq: i32, organisation_id: &str, cell: &Cell) -> Result<Row, ApiError> {
     let (n, suppressed, figures) = match &cell.outcome {
         Ok(figures) => {
             let text = match figures {
+                Figures::Participation(f) => json(serde_json::to_string(f))?,
                 Figures::Question(f) => json(serde_json::to_string(f))?,
                 Figures::Theme(f) => json(serde_json::to_string(f))?,
                 Figures::Comments(f) => json(serde_json::to_string(f))?,
@@ -144,6 +149,7 @@ pub fn group_key(group: &Group, organisation_id: &str) -> (&'static str, String)
 
 fn measure_key(measure: &Measure) -> (&'static str, String) {
     match measure {
+        Measure::Participation => ("participation", String::new()),
         Measure::Question(id) => ("question", id.clone()),
         Measure::Theme(theme) => ("theme", theme.as_str().to_owned()),
         Measure::Comments(id) => ("comments", id.clone()),
@@ -155,4 +161,75 @@ pub fn suppressed_key(why: Suppressed) -> &'static str {
         Suppressed::BelowMinimum => "below_minimum",
         Suppressed::Complementary => "complementary",
     }
+}
+
+/// A wave's latest publication: its `seq`, k and time.
+#[derive(Debug, Clone, Queryable)]
+pub struct PublicationRow {
+    pub seq: i32,
+    pub min_group_size: i32,
+    pub published_at: chrono::NaiveDateTime,
+}
+
+pub fn latest_publication(
+    conn: &mut DbConnection,
+    wave_id: &str,
+) -> QueryResult<Option<PublicationRow>> {
+    publications::table
+        .filter(publications::wave_id.eq(wave_id))
+        .order(publications::seq.desc())
+        .select((
+            publications::seq,
+            publications::min_group_size,
+            publications::published_at,
+        ))
+        .first(conn)
+        .optional()
+}
+
+/// One stored cell.
+#[derive(Debug, Clone, Queryable)]
+pub struct CellRow {
+    pub measure_kind: String,
+    pub measure: String,
+    pub n: Option<i32>,
+    pub suppressed: Option<String>,
+    pub figures: Option<String>,
+}
+
+/// Every cell of one group in a publication.
+pub fn group_cells(
+    conn: &mut DbConnection,
+    seq: i32,
+    group_kind: &str,
+    team_id: &str,
+) -> QueryResult<Vec<CellRow>> {
+    results::table
+        .filter(results::publication.eq(seq))
+        .filter(results::group_kind.eq(group_kind))
+        .filter(results::team_id.eq(team_id))
+        .select((
+            results::measure_kind,
+            results::measure,
+            results::n,
+            results::suppressed,
+            results::figures,
+        ))
+        .load(conn)
+}
+
+/// Responses per team of an open wave (its tags are still teams).
+pub fn responses_per_team(
+    conn: &mut DbConnection,
+    wave_id: &str,
+) -> QueryResult<BTreeMap<String, u32>> {
+    let rows: Vec<(String, i64)> = responses::table
+        .filter(responses::wave_id.eq(wave_id))
+        .group_by(responses::team_id)
+        .select((responses::team_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(team, n)| (team, u32::try_from(n).unwrap_or(u32::MAX)))
+        .collect())
 }

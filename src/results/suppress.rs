@@ -128,6 +128,15 @@ pub fn suppress_from(
     Cells { sizes, suppressed }
 }
 
+/// Every group's size, with nothing suppressed.
+pub fn group_sizes(
+    parents: &BTreeMap<String, Option<String>>,
+    counts: &BTreeMap<String, u32>,
+) -> BTreeMap<Group, u32> {
+    // With k = 0 no size is too small and no remainder is.
+    suppress(parents, counts, 0).sizes
+}
+
 /// The tree of `parents`, where a `counted` team missing from it (deleted
 /// since) and a team in a parent cycle (which the API cannot make) are
 /// top-level, so that no response falls outside the tree.

@@ -20,6 +20,7 @@ mod page;
 mod people;
 mod problems;
 mod pulses;
+mod results;
 mod smtp;
 mod storage;
 mod teams;

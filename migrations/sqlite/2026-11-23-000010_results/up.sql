@@ -13,13 +13,14 @@ CREATE INDEX publications_wave ON publications (wave_id);
 CREATE INDEX publications_organisation ON publications (organisation_id, seq);
 -- One cell: a group (a team's own members, a team's subtree, or the
 -- organisation, `team_id` then holding its id) and a measure (a closed
--- question, a theme, or a comment question's texts). A suppressed cell
+-- question, a theme, a comment question's texts, or participation, whose
+-- `measure` is empty). A suppressed cell
 -- keeps only why: no n, no figures (DESIGN.md, invariant 1).
 CREATE TABLE results (
     publication INTEGER NOT NULL REFERENCES publications (seq) ON DELETE CASCADE,
     group_kind TEXT NOT NULL CHECK (group_kind IN ('team', 'subtree', 'organisation')),
     team_id TEXT NOT NULL,
-    measure_kind TEXT NOT NULL CHECK (measure_kind IN ('question', 'theme', 'comments')),
+    measure_kind TEXT NOT NULL CHECK (measure_kind IN ('question', 'theme', 'comments', 'participation')),
     measure TEXT NOT NULL,
     n INTEGER,
     suppressed TEXT CHECK (suppressed IN ('below_minimum', 'complementary')),

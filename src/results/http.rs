@@ -1,0 +1,425 @@
+//! `/api/v1/waves/{id}/results…`: a wave's published results for the
+//! organisation, a team's own members, or a team's subtree. Needs
+//! `ReadResults`; a manager reads groups inside their own subtree, and the
+//! organisation-wide path gives a manager their subtree. A closed wave
+//! shows its latest publication; an open wave only participation, live,
+//! for groups of at least k invited (DESIGN.md, invariant 3 and 5).
+
+use std::collections::BTreeMap;
+
+use actix_web::{get, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::publish::{
+    self, CommentFigures, Figures, ParticipationFigures, QuestionFigures, ThemeFigures,
+};
+use super::store::{self, CellRow};
+use super::suppress::{Group, group_sizes};
+use crate::auth::caller::{Caller, Permission, Reach};
+use crate::db::{Db, DbConnection};
+use crate::error::{ApiError, Missing, Problem, Refused};
+use crate::org::teams::TeamTree;
+use crate::surveys::template::{Scale, Theme};
+use crate::surveys::waves::store::WaveRow;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(organisation_results)
+        .service(team_results)
+        .service(subtree_results);
+}
+
+/// Which group a result is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupKind {
+    /// A team's own members.
+    Team,
+    /// A team and every team below it.
+    Subtree,
+    Organisation,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GroupRef {
+    pub kind: GroupKind,
+    /// None for the organisation.
+    pub team_id: Option<String>,
+    /// The team's path of names (`Engineering/Platform`), as it is now.
+    pub team_path: Option<String>,
+}
+
+/// Why a cell has no figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Fewer than k (comments: max(10, k)).
+    BelowMinimum,
+    /// Publishing it would let a smaller group's figures be computed by
+    /// subtraction from others (DESIGN.md, invariant 3).
+    Complementary,
+}
+
+/// Participation: figures, or why not.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ParticipationCell {
+    pub suppressed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    #[serde(flatten)]
+    pub figures: Option<ParticipationFigures>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QuestionCell {
+    pub question_id: String,
+    pub theme: Theme,
+    pub scale: Scale,
+    /// Scored 6 − x (10 − x) before anything is counted.
+    pub reverse: bool,
+    pub suppressed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    #[serde(flatten)]
+    pub figures: Option<QuestionFigures>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ThemeCell {
+    pub theme: Theme,
+    pub suppressed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    #[serde(flatten)]
+    pub figures: Option<ThemeFigures>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CommentCell {
+    pub question_id: String,
+    pub theme: Theme,
+    pub suppressed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    #[serde(flatten)]
+    pub figures: Option<CommentFigures>,
+}
+
+/// One group's results for one wave.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WaveResults {
+    pub wave_id: String,
+    pub pulse_id: String,
+    /// False while the wave is open: then only participation is shown.
+    pub published: bool,
+    pub published_at: Option<DateTime<Utc>>,
+    /// The k the results were published with.
+    pub min_group_size: i32,
+    pub group: GroupRef,
+    pub participation: ParticipationCell,
+    /// Closed questions, in the template's order.
+    pub questions: Vec<QuestionCell>,
+    /// The themes of the template's 1–5 questions.
+    pub themes: Vec<ThemeCell>,
+    pub comments: Vec<CommentCell>,
+}
+
+/// A wave's results for the organisation; for a manager, for their subtree.
+#[utoipa::path(
+    tag = "results",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The wave's id")),
+    responses(
+        (status = 200, description = "OK", body = WaveResults),
+        Refused,
+        Missing,
+        (status = 409, description = "A skipped firing, or a wave closed before results were published", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/waves/{id}/results")]
+pub async fn organisation_results(
+    db: web::Data<Db>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<web::Json<WaveResults>, ApiError> {
+    let reach = caller.require(Permission::ReadResults)?;
+    let group = match &reach {
+        Reach::Organisation => Group::Organisation,
+        Reach::Subtree(root) => Group::Subtree(root.clone()),
+    };
+    read(db, caller, reach, id.into_inner(), group).await
+}
+
+/// A wave's results for a team's own members (not the teams below it).
+#[utoipa::path(
+    tag = "results",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The wave's id"),
+        ("team_id" = String, Path, description = "The team's id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = WaveResults),
+        Refused,
+        Missing,
+        (status = 409, description = "A skipped firing, or a wave closed before results were published", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/waves/{id}/results/teams/{team_id}")]
+pub async fn team_results(
+    db: web::Data<Db>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<web::Json<WaveResults>, ApiError> {
+    let reach = caller.require(Permission::ReadResults)?;
+    let (id, team) = path.into_inner();
+    read(db, caller, reach, id, Group::Team(team)).await
+}
+
+/// A wave's results for a team and every team below it.
+#[utoipa::path(
+    tag = "results",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The wave's id"),
+        ("team_id" = String, Path, description = "The subtree's top team"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = WaveResults),
+        Refused,
+        Missing,
+        (status = 409, description = "A skipped firing, or a wave closed before results were published", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/waves/{id}/results/subtrees/{team_id}")]
+pub async fn subtree_results(
+    db: web::Data<Db>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<web::Json<WaveResults>, ApiError> {
+    let reach = caller.require(Permission::ReadResults)?;
+    let (id, team) = path.into_inner();
+    read(db, caller, reach, id, Group::Subtree(team)).await
+}
+
+async fn read(
+    db: web::Data<Db>,
+    caller: Caller,
+    reach: Reach,
+    wave_id: String,
+    group: Group,
+) -> Result<web::Json<WaveResults>, ApiError> {
+    let organisation_id = caller.organisation_id().to_owned();
+    let results = db
+        .run(move |conn| {
+            let wave = crate::surveys::waves::store::find_in(conn, &organisation_id, &wave_id)?;
+            let tree = TeamTree::new(crate::org::teams::store::list(conn, &organisation_id)?);
+            let team_path = match &group {
+                Group::Organisation => None,
+                Group::Team(team) | Group::Subtree(team) => {
+                    let within = match &reach {
+                        Reach::Organisation => tree.get(team).is_some(),
+                        Reach::Subtree(root) => tree.is_within(team, root),
+                    };
+                    if !within {
+                        return Err(ApiError::NotFound);
+                    }
+                    Some(tree.path(team))
+                }
+            };
+            let (kind, team_id) = match &group {
+                Group::Team(team) => (GroupKind::Team, Some(team.clone())),
+                Group::Subtree(team) => (GroupKind::Subtree, Some(team.clone())),
+                Group::Organisation => (GroupKind::Organisation, None),
+            };
+            let group_ref = GroupRef {
+                kind,
+                team_id,
+                team_path,
+            };
+            match wave.status.as_str() {
+                "open" => open_results(conn, &wave, &tree, group, group_ref),
+                "closed" => closed_results(conn, &wave, group, group_ref),
+                _ => Err(ApiError::Conflict("This firing never opened.".into())),
+            }
+        })
+        .await?;
+    Ok(web::Json(results))
+}
+
+/// An open wave: participation only, from the invited counts frozen at
+/// open and the responses so far, under the current team tree.
+fn open_results(
+    conn: &mut DbConnection,
+    wave: &WaveRow,
+    tree: &TeamTree,
+    group: Group,
+    group_ref: GroupRef,
+) -> Result<WaveResults, ApiError> {
+    let parents: BTreeMap<String, Option<String>> = tree
+        .all()
+        .map(|t| (t.id.clone(), t.parent_id.clone()))
+        .collect();
+    let invited: BTreeMap<String, u32> = crate::surveys::waves::store::team_counts(conn, &wave.id)?
+        .into_iter()
+        .map(|(team, n)| (team, u32::try_from(n).unwrap_or(0)))
+        .collect();
+    let responded = group_sizes(&parents, &store::responses_per_team(conn, &wave.id)?);
+    let k = u32::try_from(wave.min_group_size).unwrap_or(u32::MAX);
+    let cell = publish::participation(&parents, &invited, &responded, k)
+        .into_iter()
+        .find(|cell| cell.group == group);
+    let participation = match cell.map(|c| c.outcome) {
+        Some(Ok(Figures::Participation(figures))) => ParticipationCell {
+            suppressed: false,
+            reason: None,
+            figures: Some(figures),
+        },
+        Some(Err(why)) => suppressed_cell(why.into()),
+        // A group with nobody invited.
+        _ => suppressed_cell(Reason::BelowMinimum),
+    };
+    Ok(WaveResults {
+        wave_id: wave.id.clone(),
+        pulse_id: wave.pulse_id.clone(),
+        published: false,
+        published_at: None,
+        min_group_size: wave.min_group_size,
+        group: group_ref,
+        participation,
+        questions: Vec::new(),
+        themes: Vec::new(),
+        comments: Vec::new(),
+    })
+}
+
+fn suppressed_cell(reason: Reason) -> ParticipationCell {
+    ParticipationCell {
+        suppressed: true,
+        reason: Some(reason),
+        figures: None,
+    }
+}
+
+impl From<super::suppress::Suppressed> for Reason {
+    fn from(why: super::suppress::Suppressed) -> Self {
+        match why {
+            super::suppress::Suppressed::BelowMinimum => Self::BelowMinimum,
+            super::suppress::Suppressed::Complementary => Self::Complementary,
+        }
+    }
+}
+
+/// A closed wave: its latest publication's cells for the group.
+fn closed_results(
+    conn: &mut DbConnection,
+    wave: &WaveRow,
+    group: Group,
+    group_ref: GroupRef,
+) -> Result<WaveResults, ApiError> {
+    let publication = store::latest_publication(conn, &wave.id)?.ok_or_else(|| {
+        ApiError::Conflict("This wave closed before Peil published results.".into())
+    })?;
+    let template = wave
+        .template
+        .as_deref()
+        .map(crate::surveys::templates::decode)
+        .transpose()?
+        .ok_or(ApiError::NotFound)?;
+    let (group_kind, team_id) = store::group_key(&group, &wave.organisation_id);
+    let cells: BTreeMap<(String, String), CellRow> =
+        store::group_cells(conn, publication.seq, group_kind, &team_id)?
+            .into_iter()
+            .map(|row| ((row.measure_kind.clone(), row.measure.clone()), row))
+            .collect();
+    // A team created after the close has no cells: nobody of it answered.
+    let cell = |kind: &str, measure: &str| cells.get(&(kind.to_owned(), measure.to_owned()));
+    let participation = match cell("participation", "") {
+        Some(row) => {
+            let (suppressed, reason, figures) = decode(row)?;
+            ParticipationCell {
+                suppressed,
+                reason,
+                figures,
+            }
+        }
+        None => suppressed_cell(Reason::BelowMinimum),
+    };
+    let mut questions = Vec::new();
+    for question in template.closed_questions() {
+        let (suppressed, reason, figures) = cell("question", &question.id)
+            .map(decode)
+            .transpose()?
+            .unwrap_or((true, Some(Reason::BelowMinimum), None));
+        questions.push(QuestionCell {
+            question_id: question.id.clone(),
+            theme: question.theme,
+            scale: question.scale,
+            reverse: question.reverse,
+            suppressed,
+            reason,
+            figures,
+        });
+    }
+    let mut themes = Vec::new();
+    for theme in template.themes() {
+        let Some(row) = cell("theme", theme.as_str()) else {
+            continue; // No 1–5 item of this theme: no theme score.
+        };
+        let (suppressed, reason, figures) = decode(row)?;
+        themes.push(ThemeCell {
+            theme,
+            suppressed,
+            reason,
+            figures,
+        });
+    }
+    let mut comments = Vec::new();
+    for question in template.comment_questions() {
+        let (suppressed, reason, figures) = cell("comments", &question.id)
+            .map(decode)
+            .transpose()?
+            .unwrap_or((true, Some(Reason::BelowMinimum), None));
+        comments.push(CommentCell {
+            question_id: question.id.clone(),
+            theme: question.theme,
+            suppressed,
+            reason,
+            figures,
+        });
+    }
+    Ok(WaveResults {
+        wave_id: wave.id.clone(),
+        pulse_id: wave.pulse_id.clone(),
+        published: true,
+        published_at: Some(publication.published_at.and_utc()),
+        min_group_size: publication.min_group_size,
+        group: group_ref,
+        participation,
+        questions,
+        themes,
+        comments,
+    })
+}
+
+/// A stored cell's figures, or why it has none.
+fn decode<F: serde::de::DeserializeOwned>(
+    row: &CellRow,
+) -> Result<(bool, Option<Reason>, Option<F>), ApiError> {
+    match (&row.suppressed, &row.figures) {
+        (Some(why), _) => {
+            let reason = match why.as_str() {
+                "complementary" => Reason::Complementary,
+                _ => Reason::BelowMinimum,
+            };
+            Ok((true, Some(reason), None))
+        }
+        (None, Some(figures)) => serde_json::from_str(figures)
+            .map(|f| (false, None, Some(f)))
+            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("a stored result: {e}"))),
+        (None, None) => Err(ApiError::Unexpected(anyhow::anyhow!(
+            "a stored result with neither figures nor a reason"
+        ))),
+    }
+}

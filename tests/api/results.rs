@@ -1,0 +1,357 @@
+//! Published results (`/api/v1/waves/{id}/results…`): exact figures on a
+//! hand-made wave, the suppression cases of DESIGN.md, a manager's view,
+//! and an open wave that shows participation only.
+
+use serde_json::{Value, json};
+
+use crate::answers::invitation_ids;
+use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::pulses::{at, team_with_people};
+
+/// Opens a wave of the `career` template for `audience`; its id.
+async fn career_wave(app: &TestApp, admin: &str, audience: &[&str]) -> String {
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let mut body = crate::helpers::weekly_pulse(audience);
+    body["templates"] = json!(["career"]);
+    let pulse = app.create_pulse_with(admin, &body).await;
+    app.send_now(admin, &pulse).await
+}
+
+/// Answers through every link of `wave` of the people in `team` (all of
+/// the wave's links when `None`), one set of answers each, in order.
+async fn answer(app: &TestApp, wave: &str, team: Option<&str>, sets: &[Value]) {
+    let keys = app.keys();
+    let mut ids = invitation_ids(app, wave).await;
+    if let Some(team) = team {
+        let members = invitations_of_team(app, wave, team).await;
+        ids.retain(|id| members.contains(id));
+    }
+    assert!(
+        ids.len() >= sets.len(),
+        "{} links for {} answers",
+        ids.len(),
+        sets.len()
+    );
+    for (id, set) in ids.iter().zip(sets) {
+        let token = keys.invitation_token(id).unwrap();
+        let stored = app
+            .post_json(
+                &format!("/api/v1/answers/{token}"),
+                &json!({ "answers": set }),
+                None,
+            )
+            .await;
+        assert_eq!(stored.status(), 201, "{set}");
+    }
+}
+
+async fn invitations_of_team(app: &TestApp, wave: &str, team: &str) -> Vec<String> {
+    use diesel::prelude::*;
+    use peil::db::DbError;
+    use peil::db::schema::invitations;
+    let (wave, team) = (wave.to_owned(), team.to_owned());
+    app.db()
+        .run(move |conn| -> Result<_, DbError> {
+            Ok(invitations::table
+                .filter(invitations::wave_id.eq(&wave))
+                .filter(invitations::team_id.eq(&team))
+                .select(invitations::id)
+                .load(conn)?)
+        })
+        .await
+        .unwrap()
+}
+
+/// The same answers `n` times.
+fn times(n: usize, set: Value) -> Vec<Value> {
+    vec![set; n]
+}
+
+fn question<'a>(results: &'a Value, id: &str) -> &'a Value {
+    results["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["question_id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {results}"))
+}
+
+fn close(actual: &Value, expected: f64) -> bool {
+    actual.as_f64().is_some_and(|a| (a - expected).abs() < 1e-9)
+}
+
+#[track_caller]
+fn assert_close(actual: &Value, expected: f64) {
+    assert!(close(actual, expected), "{actual} is not {expected}");
+}
+
+/// A suppressed cell says so and why, and carries no figure at all.
+#[track_caller]
+fn assert_suppressed(cell: &Value, reason: &str) {
+    assert_eq!(cell["suppressed"], true, "{cell}");
+    assert_eq!(cell["reason"], reason, "{cell}");
+    for figure in [
+        "n",
+        "mean",
+        "sd",
+        "shares",
+        "distribution",
+        "score",
+        "favourable",
+        "invited",
+        "responded",
+        "comments",
+    ] {
+        assert!(cell.get(figure).is_none(), "{figure} in {cell}");
+    }
+}
+
+#[track_caller]
+fn assert_published(cell: &Value, n: u64) {
+    assert_eq!(cell["suppressed"], false, "{cell}");
+    assert_eq!(cell["n"], n, "{cell}");
+}
+
+async fn results(app: &TestApp, token: &str, path: &str) -> Value {
+    let response = app.get(path, Some(token)).await;
+    assert_eq!(response.status(), 200, "{path}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_hand_made_wave_publishes_exact_figures() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let team = team_with_people(&app, &admin, "Platform", None, 7).await;
+    let wave = career_wave(&app, &admin, &[&team]).await;
+    // CAR4 is reverse-coded, CAR2 and CAR4 offer "don't know", CAR6 is 0–10.
+    let sets = [
+        json!({"CAR1": 5, "CAR2": 4, "CAR3": 3, "CAR4": 1, "CAR5": 2, "CAR6": 10, "CAR_T": "More mentoring"}),
+        json!({"CAR1": 4, "CAR2": "dont_know", "CAR3": 2, "CAR4": 2, "CAR5": 3, "CAR6": 9, "CAR_T": "Clear paths"}),
+        json!({"CAR1": 3, "CAR2": 5, "CAR3": 4, "CAR4": 5, "CAR5": 4, "CAR6": 7}),
+        json!({"CAR1": 2, "CAR2": 2, "CAR3": 4, "CAR4": 3, "CAR5": 5, "CAR6": 5}),
+        json!({"CAR1": 1, "CAR6": 0}),
+        json!({"CAR1": 5, "CAR2": 4, "CAR3": 5, "CAR4": 4, "CAR6": 8}),
+        json!({"CAR1": 4, "CAR2": 3, "CAR3": 1, "CAR4": "dont_know", "CAR5": 4, "CAR6": 6}),
+    ];
+    answer(&app, &wave, None, &sets).await;
+
+    // Open: participation only.
+    let open = results(&app, &admin, &format!("/api/v1/waves/{wave}/results")).await;
+    assert_eq!(open["published"], false);
+    assert_eq!(open["participation"]["invited"], 7);
+    assert_eq!(open["participation"]["responded"], 7);
+    assert_eq!(open["questions"], json!([]));
+    assert_eq!(open["themes"], json!([]));
+
+    app.close_wave(&admin, &wave).await;
+    for path in [
+        format!("/api/v1/waves/{wave}/results"),
+        format!("/api/v1/waves/{wave}/results/teams/{team}"),
+        format!("/api/v1/waves/{wave}/results/subtrees/{team}"),
+    ] {
+        let body = results(&app, &admin, &path).await;
+        assert_eq!(body["published"], true);
+        assert_eq!(body["min_group_size"], 5);
+        assert_eq!(body["participation"]["invited"], 7);
+        assert_eq!(body["participation"]["responded"], 7);
+        assert_close(&body["participation"]["rate"], 1.0);
+
+        let car1 = question(&body, "CAR1");
+        assert_published(car1, 7);
+        assert_close(&car1["mean"], 24.0 / 7.0);
+        assert_close(&car1["sd"], ((96.0 - 24.0 * 24.0 / 7.0) / 6.0_f64).sqrt());
+        assert_close(&car1["shares"]["favourable"], 4.0 / 7.0);
+        assert_close(&car1["shares"]["neutral"], 1.0 / 7.0);
+        assert_close(&car1["shares"]["unfavourable"], 2.0 / 7.0);
+        // 7 < 2k: no distribution.
+        assert_eq!(car1["distribution"], Value::Null);
+
+        // "Don't know" and skips count nowhere.
+        let car2 = question(&body, "CAR2");
+        assert_published(car2, 5);
+        assert_close(&car2["mean"], 3.6);
+        assert_close(&car2["sd"], 1.3_f64.sqrt());
+
+        // Reverse-coded: 1, 2, 5, 3, 4 are scored 5, 4, 1, 3, 2.
+        let car4 = question(&body, "CAR4");
+        assert_eq!(car4["reverse"], true);
+        assert_published(car4, 5);
+        assert_close(&car4["mean"], 3.0);
+        assert_close(&car4["sd"], 2.5_f64.sqrt());
+        assert_close(&car4["shares"]["favourable"], 0.4);
+        assert_close(&car4["shares"]["neutral"], 0.2);
+        assert_close(&car4["shares"]["unfavourable"], 0.4);
+
+        // 0–10: 10, 9, 7, 5, 0, 8, 6.
+        let car6 = question(&body, "CAR6");
+        assert_published(car6, 7);
+        assert_close(&car6["mean"], 45.0 / 7.0);
+        assert_close(&car6["shares"]["low"], 3.0 / 7.0);
+        assert_close(&car6["shares"]["middle"], 2.0 / 7.0);
+        assert_close(&car6["shares"]["high"], 2.0 / 7.0);
+        assert_close(&car6["shares"]["net"], -100.0 / 7.0);
+
+        // The theme averages the six respondents who answered at least four
+        // of its five 1–5 items; the one who answered only CAR1 is left out.
+        let themes = body["themes"].as_array().unwrap();
+        assert_eq!(themes.len(), 1);
+        assert_eq!(themes[0]["theme"], "career_outlook");
+        assert_published(&themes[0], 6);
+        assert_close(
+            &themes[0]["score"],
+            (3.8 + 3.25 + 3.4 + 3.2 + 4.0 + 3.0) / 6.0,
+        );
+        assert_close(&themes[0]["favourable"], 15.0 / 28.0);
+
+        // Two comments: fewer than max(10, k).
+        let comments = body["comments"].as_array().unwrap();
+        assert_eq!(comments.len(), 1);
+        assert_suppressed(&comments[0], "below_minimum");
+    }
+}
+
+#[tokio::test]
+async fn fewer_than_k_responses_are_suppressed_never_zero() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let team = team_with_people(&app, &admin, "Platform", None, 6).await;
+    let wave = career_wave(&app, &admin, &[&team]).await;
+    answer(&app, &wave, None, &times(4, json!({"CAR1": 4, "CAR6": 9}))).await;
+    app.close_wave(&admin, &wave).await;
+    let body = results(
+        &app,
+        &admin,
+        &format!("/api/v1/waves/{wave}/results/teams/{team}"),
+    )
+    .await;
+    // Participation is about the 6 invited, which is at least k.
+    assert_eq!(body["participation"]["invited"], 6);
+    assert_eq!(body["participation"]["responded"], 4);
+    for q in body["questions"].as_array().unwrap() {
+        assert_suppressed(q, "below_minimum");
+    }
+    for t in body["themes"].as_array().unwrap() {
+        assert_suppressed(t, "below_minimum");
+    }
+    let org = results(&app, &admin, &format!("/api/v1/waves/{wave}/results")).await;
+    assert_suppressed(question(&org, "CAR1"), "below_minimum");
+}
+
+#[tokio::test]
+async fn a_parent_one_larger_than_its_only_published_child_hides_the_child() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let department = team_with_people(&app, &admin, "Product", None, 1).await;
+    let child = team_with_people(&app, &admin, "Web", Some(&department), 5).await;
+    let wave = career_wave(&app, &admin, &[&department]).await;
+    answer(&app, &wave, None, &times(6, json!({"CAR1": 4}))).await;
+    app.close_wave(&admin, &wave).await;
+
+    let subtree = results(
+        &app,
+        &admin,
+        &format!("/api/v1/waves/{wave}/results/subtrees/{department}"),
+    )
+    .await;
+    assert_published(question(&subtree, "CAR1"), 6);
+    // Published beside the 6, the child's 5 would give away the one.
+    let web = results(
+        &app,
+        &admin,
+        &format!("/api/v1/waves/{wave}/results/teams/{child}"),
+    )
+    .await;
+    assert_suppressed(question(&web, "CAR1"), "complementary");
+    assert_suppressed(&web["participation"], "complementary");
+    let own = results(
+        &app,
+        &admin,
+        &format!("/api/v1/waves/{wave}/results/teams/{department}"),
+    )
+    .await;
+    assert_suppressed(question(&own, "CAR1"), "below_minimum");
+}
+
+#[tokio::test]
+async fn a_parent_of_12_with_children_of_5_5_and_2_hides_one_five_and_managers_see_the_same() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let department = app.create_team(&admin, "Product", None).await;
+    let a = team_with_people(&app, &admin, "Web", Some(&department), 5).await;
+    let b = team_with_people(&app, &admin, "Mobile", Some(&department), 5).await;
+    let c = team_with_people(&app, &admin, "Design", Some(&department), 2).await;
+    let sales = team_with_people(&app, &admin, "Sales", None, 5).await;
+    let wave = career_wave(&app, &admin, &[&department, &sales]).await;
+    let set = json!({"CAR1": 4, "CAR2": 2, "CAR3": 5, "CAR4": 1, "CAR5": 3, "CAR6": 7});
+    answer(&app, &wave, None, &times(17, set)).await;
+    app.close_wave(&admin, &wave).await;
+
+    let (_, manager) = app
+        .account_token(&admin, "manager", Some(&department))
+        .await;
+    for token in [&admin, &manager] {
+        let subtree = results(
+            &app,
+            token,
+            &format!("/api/v1/waves/{wave}/results/subtrees/{department}"),
+        )
+        .await;
+        assert_published(question(&subtree, "CAR1"), 12);
+        let mut hidden = Vec::new();
+        for team in [&a, &b] {
+            let body = results(
+                &app,
+                token,
+                &format!("/api/v1/waves/{wave}/results/teams/{team}"),
+            )
+            .await;
+            let cell = question(&body, "CAR1").clone();
+            if cell["suppressed"] == true {
+                assert_suppressed(&cell, "complementary");
+                hidden.push(team.clone());
+            } else {
+                assert_published(&cell, 5);
+            }
+        }
+        // One five goes, so that 12 − 5 = 7 remain: never 12 − 5 − 5 = 2.
+        assert_eq!(hidden.len(), 1, "{hidden:?}");
+        let design = results(
+            &app,
+            token,
+            &format!("/api/v1/waves/{wave}/results/teams/{c}"),
+        )
+        .await;
+        assert_suppressed(question(&design, "CAR1"), "below_minimum");
+    }
+    // The manager's own view is their subtree; Sales is outside it.
+    let view = results(&app, &manager, &format!("/api/v1/waves/{wave}/results")).await;
+    assert_eq!(view["group"]["kind"], "subtree");
+    assert_eq!(view["group"]["team_id"], department);
+    assert_published(question(&view, "CAR1"), 12);
+    let outside = app
+        .get(
+            &format!("/api/v1/waves/{wave}/results/teams/{sales}"),
+            Some(&manager),
+        )
+        .await;
+    assert_problem(outside, 404, "not-found").await;
+    let organisation = results(&app, &admin, &format!("/api/v1/waves/{wave}/results")).await;
+    assert_eq!(organisation["group"]["kind"], "organisation");
+    assert_published(question(&organisation, "CAR1"), 17);
+}
+
+#[tokio::test]
+async fn results_need_the_results_scope_and_stay_in_the_organisation() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let team = team_with_people(&app, &admin, "Platform", None, 5).await;
+    let wave = career_wave(&app, &admin, &[&team]).await;
+    let path = format!("/api/v1/waves/{wave}/results");
+    let (_, reader) = app.api_key(&admin, &["results:read"]).await;
+    let (_, writer) = app.api_key(&admin, &["pulses:write"]).await;
+    assert_eq!(app.get(&path, Some(&reader)).await.status(), 200);
+    assert_problem(app.get(&path, Some(&writer)).await, 403, "forbidden").await;
+    let other = app.other_organisation_admin().await;
+    assert_problem(app.get(&path, Some(&other)).await, 404, "not-found").await;
+}
