@@ -7,6 +7,8 @@
 //! - [`store`]: publications and their cells in the database;
 //! - [`http`]: reading them.
 
+#[cfg(test)]
+mod disclosure;
 pub mod http;
 pub mod publish;
 pub mod score;
