@@ -241,6 +241,7 @@ diesel::table! {
         wave_id -> Text,
         organisation_id -> Text,
         min_group_size -> Integer,
+        teams -> Text,
         published_at -> Timestamp,
     }
 }

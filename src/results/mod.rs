@@ -4,9 +4,11 @@
 //! - [`suppress`]: which groups may be published (minimum size and the
 //!   residual rule);
 //! - [`publish`]: every cell of a closing wave;
+//! - [`change`]: whether a change between waves is meaningful;
 //! - [`store`]: publications and their cells in the database;
 //! - [`http`]: reading them.
 
+pub mod change;
 #[cfg(test)]
 mod disclosure;
 pub mod http;

@@ -97,6 +97,10 @@ pub struct ThemeFigures {
     pub n: u32,
     /// The mean of those respondents' means, 1–5.
     pub score: f64,
+    /// The sample standard deviation of those means.
+    pub sd: f64,
+    /// Valid answers across the theme's 1–5 items.
+    pub answers: u32,
     /// Favourable answers over valid answers across the theme's 1–5 items.
     pub favourable: f64,
 }
@@ -228,6 +232,8 @@ pub fn publish(
                         Figures::Theme(ThemeFigures {
                             n: s.n,
                             score: s.score,
+                            sd: s.sd,
+                            answers: s.answers,
                             favourable: s.favourable,
                         })
                     })

@@ -70,6 +70,10 @@ pub struct ThemeScore {
     pub n: u32,
     /// The mean of respondent means, 1–5.
     pub score: f64,
+    /// The sample standard deviation of the respondent means.
+    pub sd: f64,
+    /// Valid answers across the theme's 1–5 items.
+    pub answers: u32,
     /// Favourable answers over valid answers, across the theme's 1–5 items.
     pub favourable: f64,
 }
@@ -172,9 +176,18 @@ pub fn theme_score<'a>(
     if means.is_empty() {
         return None;
     }
+    let count = means.len() as f64;
+    let score = means.iter().sum::<f64>() / count;
+    let sd = if means.len() > 1 {
+        (means.iter().map(|m| (m - score).powi(2)).sum::<f64>() / (count - 1.0)).sqrt()
+    } else {
+        0.0
+    };
     Some(ThemeScore {
         n: u32::try_from(means.len()).unwrap_or(u32::MAX),
-        score: means.iter().sum::<f64>() / means.len() as f64,
+        score,
+        sd,
+        answers: valid,
         favourable: f64::from(favourable) / f64::from(valid.max(1)),
     })
 }

@@ -51,30 +51,49 @@ pub fn publish_wave(
         .collect();
     let k = u32::try_from(wave.min_group_size).unwrap_or(u32::MAX);
     let publication = publish(&template, &parents, &invited, &answers, k);
+    let teams = serde_json::to_string(&parents).map_err(|e| ApiError::Unexpected(e.into()))?;
     store(
         conn,
-        wave_id,
-        &wave.organisation_id,
-        wave.min_group_size,
+        &Publishing {
+            wave_id,
+            organisation_id: &wave.organisation_id,
+            k: wave.min_group_size,
+            teams: &teams,
+            now,
+        },
         &publication,
-        now,
     )
+}
+
+/// What a publication row records besides its cells.
+struct Publishing<'a> {
+    wave_id: &'a str,
+    organisation_id: &'a str,
+    k: i32,
+    /// The team tree, as JSON.
+    teams: &'a str,
+    now: DateTime<Utc>,
 }
 
 /// Writes a publication: a `publications` row, then its cells.
 fn store(
     conn: &mut DbConnection,
-    wave_id: &str,
-    organisation_id: &str,
-    k: i32,
+    publishing: &Publishing<'_>,
     publication: &Publication,
-    now: DateTime<Utc>,
 ) -> Result<i32, ApiError> {
+    let Publishing {
+        wave_id,
+        organisation_id,
+        k,
+        teams,
+        now,
+    } = *publishing;
     diesel::insert_into(publications::table)
         .values((
             publications::wave_id.eq(wave_id),
             publications::organisation_id.eq(organisation_id),
             publications::min_group_size.eq(k),
+            publications::teams.eq(teams),
             publications::published_at.eq(to_stored(now)),
         ))
         .execute(conn)?;

@@ -1,12 +1,15 @@
 -- Results (src/results): what a wave publishes, computed once at its close
 -- (and again when its pulse's k is raised). Each computation is a
 -- publication; `seq` orders them for the integration feed, and a wave's
--- results are those of its latest publication.
+-- results are those of its latest publication. `teams` is the team tree
+-- the groups were formed on (JSON: team id -> parent id or null), so that
+-- a later computation (a raised k) forms the same groups after teams move.
 CREATE TABLE publications (
     seq INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     wave_id TEXT NOT NULL REFERENCES waves (id) ON DELETE CASCADE,
     organisation_id TEXT NOT NULL,
     min_group_size INTEGER NOT NULL,
+    teams TEXT NOT NULL,
     published_at TIMESTAMP NOT NULL
 );
 CREATE INDEX publications_wave ON publications (wave_id);
