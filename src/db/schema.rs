@@ -259,6 +259,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    latest_themes (organisation_id, group_kind, team_id, theme) {
+        organisation_id -> Text,
+        group_kind -> Text,
+        team_id -> Text,
+        theme -> Text,
+        wave_id -> Text,
+        closed_at -> Timestamp,
+        n -> Nullable<Integer>,
+        suppressed -> Nullable<Text>,
+        figures -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(waves -> pulses (pulse_id));
 diesel::joinable!(results -> publications (publication));
 diesel::joinable!(publications -> waves (wave_id));
@@ -268,6 +282,7 @@ diesel::joinable!(outbox -> invitations (invitation_id));
 diesel::joinable!(invitations -> people (person_id));
 diesel::joinable!(waves -> organisations (organisation_id));
 diesel::allow_tables_to_appear_in_same_query!(
+    latest_themes,
     publications,
     results,
     pulses,

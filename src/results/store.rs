@@ -10,8 +10,9 @@ use super::score::Response;
 use super::suppress::{Group, Suppressed};
 use crate::clock::to_stored;
 use crate::db::DbConnection;
-use crate::db::schema::{publications, responses, results};
+use crate::db::schema::{latest_themes, publications, responses, results, waves};
 use crate::error::ApiError;
+use chrono::NaiveDateTime;
 
 /// Publishes a closing wave from its responses as they stand (each tagged
 /// with its own team, before sealing coarsens the tags), in the closing
@@ -52,6 +53,14 @@ pub fn publish_wave(
     let k = u32::try_from(wave.min_group_size).unwrap_or(u32::MAX);
     let publication = publish(&template, &parents, &invited, &answers, k);
     let teams = serde_json::to_string(&parents).map_err(|e| ApiError::Unexpected(e.into()))?;
+    let closed_at = wave.closed_at.unwrap_or_else(|| to_stored(now));
+    refresh_latest_themes(
+        conn,
+        &wave.organisation_id,
+        wave_id,
+        closed_at,
+        &publication,
+    )?;
     store(
         conn,
         &Publishing {
@@ -63,6 +72,96 @@ pub fn publish_wave(
         },
         &publication,
     )
+}
+
+/// Copies the publication's theme cells into `latest_themes` wherever this
+/// wave closed no earlier than the wave there now. The organisation's rows
+/// are read, merged and written again: a few per team, whatever the number
+/// of waves.
+fn refresh_latest_themes(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    wave_id: &str,
+    closed_at: chrono::NaiveDateTime,
+    publication: &Publication,
+) -> Result<(), ApiError> {
+    type Latest = (
+        String,
+        String,
+        String,
+        String,
+        chrono::NaiveDateTime,
+        Option<i32>,
+        Option<String>,
+        Option<String>,
+    );
+    let mut rows: BTreeMap<(String, String, String), Latest> = latest_themes::table
+        .filter(latest_themes::organisation_id.eq(organisation_id))
+        .select((
+            latest_themes::group_kind,
+            latest_themes::team_id,
+            latest_themes::theme,
+            latest_themes::wave_id,
+            latest_themes::closed_at,
+            latest_themes::n,
+            latest_themes::suppressed,
+            latest_themes::figures,
+        ))
+        .load::<Latest>(conn)?
+        .into_iter()
+        .map(|row| ((row.0.clone(), row.1.clone(), row.2.clone()), row))
+        .collect();
+    let mut changed = false;
+    for cell in &publication.cells {
+        let Measure::Theme(theme) = &cell.measure else {
+            continue;
+        };
+        let (group_kind, team_id) = group_key(&cell.group, organisation_id);
+        let key = (group_kind.to_owned(), team_id, theme.as_str().to_owned());
+        if rows.get(&key).is_some_and(|row| row.4 > closed_at) {
+            continue;
+        }
+        let (n, suppressed, figures) = stored(cell)?;
+        let row = (
+            key.0.clone(),
+            key.1.clone(),
+            key.2.clone(),
+            wave_id.to_owned(),
+            closed_at,
+            n,
+            suppressed.map(str::to_owned),
+            figures,
+        );
+        rows.insert(key, row);
+        changed = true;
+    }
+    if !changed {
+        return Ok(());
+    }
+    diesel::delete(latest_themes::table.filter(latest_themes::organisation_id.eq(organisation_id)))
+        .execute(conn)?;
+    let values: Vec<_> = rows
+        .into_values()
+        .map(
+            |(group_kind, team_id, theme, wave_id, closed_at, n, suppressed, figures)| {
+                (
+                    latest_themes::organisation_id.eq(organisation_id.to_owned()),
+                    latest_themes::group_kind.eq(group_kind),
+                    latest_themes::team_id.eq(team_id),
+                    latest_themes::theme.eq(theme),
+                    latest_themes::wave_id.eq(wave_id),
+                    latest_themes::closed_at.eq(closed_at),
+                    latest_themes::n.eq(n),
+                    latest_themes::suppressed.eq(suppressed),
+                    latest_themes::figures.eq(figures),
+                )
+            },
+        )
+        .collect();
+    for chunk in values.chunks(2_000) {
+        crate::batch_insert!(conn, latest_themes::table, chunk.to_vec())?;
+    }
+    Ok(())
 }
 
 /// What a publication row records besides its cells.
@@ -128,10 +227,28 @@ type Row = (
 fn row(seq: i32, organisation_id: &str, cell: &Cell) -> Result<Row, ApiError> {
     let (group_kind, team_id) = group_key(&cell.group, organisation_id);
     let (measure_kind, measure) = measure_key(&cell.measure);
+    let (n, suppressed, figures) = stored(cell)?;
+    Ok((
+        results::publication.eq(seq),
+        results::group_kind.eq(group_kind),
+        results::team_id.eq(team_id),
+        results::measure_kind.eq(measure_kind),
+        results::measure.eq(measure),
+        results::n.eq(n),
+        results::suppressed.eq(suppressed),
+        results::figures.eq(figures),
+    ))
+}
+
+/// A cell's stored columns: n, why it is suppressed, figures (JSON).
+type Stored = (Option<i32>, Option<&'static str>, Option<String>);
+
+/// A cell as stored: n and figures, or only why it is suppressed.
+fn stored(cell: &Cell) -> Result<Stored, ApiError> {
     let json = |value: Result<String, serde_json::Error>| {
         value.map_err(|e| ApiError::Unexpected(e.into()))
     };
-    let (n, suppressed, figures) = match &cell.outcome {
+    Ok(match &cell.outcome {
         Ok(figures) => {
             let text = match figures {
                 Figures::Participation(f) => json(serde_json::to_string(f))?,
@@ -143,17 +260,7 @@ fn row(seq: i32, organisation_id: &str, cell: &Cell) -> Result<Row, ApiError> {
             (Some(n), None, Some(text))
         }
         Err(why) => (None, Some(suppressed_key(*why)), None),
-    };
-    Ok((
-        results::publication.eq(seq),
-        results::group_kind.eq(group_kind),
-        results::team_id.eq(team_id),
-        results::measure_kind.eq(measure_kind),
-        results::measure.eq(measure),
-        results::n.eq(n),
-        results::suppressed.eq(suppressed),
-        results::figures.eq(figures),
-    ))
+    })
 }
 
 /// How a group is stored: its kind and team (the organisation's id for the
@@ -250,5 +357,144 @@ pub fn responses_per_team(
     Ok(rows
         .into_iter()
         .map(|(team, n)| (team, u32::try_from(n).unwrap_or(u32::MAX)))
+        .collect())
+}
+
+/// A group's cell of one theme from the latest wave that asked it.
+#[derive(Debug, Clone, Queryable)]
+pub struct LatestThemeRow {
+    pub team_id: String,
+    pub theme: String,
+    pub wave_id: String,
+    pub closed_at: NaiveDateTime,
+    pub n: Option<i32>,
+    pub suppressed: Option<String>,
+    pub figures: Option<String>,
+}
+
+impl LatestThemeRow {
+    pub fn cell(&self) -> CellRow {
+        CellRow {
+            measure_kind: "theme".into(),
+            measure: self.theme.clone(),
+            n: self.n,
+            suppressed: self.suppressed.clone(),
+            figures: self.figures.clone(),
+        }
+    }
+}
+
+/// Every team's latest theme cells for groups of `group_kind`.
+pub fn latest_themes(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    group_kind: &str,
+) -> QueryResult<Vec<LatestThemeRow>> {
+    latest_themes::table
+        .filter(latest_themes::organisation_id.eq(organisation_id))
+        .filter(latest_themes::group_kind.eq(group_kind))
+        .select((
+            latest_themes::team_id,
+            latest_themes::theme,
+            latest_themes::wave_id,
+            latest_themes::closed_at,
+            latest_themes::n,
+            latest_themes::suppressed,
+            latest_themes::figures,
+        ))
+        .load(conn)
+}
+
+/// Every cell of a publication for groups of `group_kind`, by team.
+pub fn publication_cells(
+    conn: &mut DbConnection,
+    seq: i32,
+    group_kind: &str,
+) -> QueryResult<Vec<(String, CellRow)>> {
+    results::table
+        .filter(results::publication.eq(seq))
+        .filter(results::group_kind.eq(group_kind))
+        .select((
+            results::team_id,
+            (
+                results::measure_kind,
+                results::measure,
+                results::n,
+                results::suppressed,
+                results::figures,
+            ),
+        ))
+        .load(conn)
+}
+
+/// One published theme cell of a group in one wave's publication.
+#[derive(Debug, Clone)]
+pub struct HistoryRow {
+    pub wave_id: String,
+    pub wave_number: Option<i32>,
+    pub closed_at: Option<NaiveDateTime>,
+    pub cell: CellRow,
+}
+
+/// A group's theme cells across the organisation's closed waves, oldest
+/// wave first, from each wave's latest publication.
+pub fn theme_history(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    group_kind: &str,
+    team_id: &str,
+) -> QueryResult<Vec<HistoryRow>> {
+    type Raw = (
+        i32,
+        String,
+        Option<i32>,
+        Option<NaiveDateTime>,
+        String,
+        Option<i32>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Raw> = results::table
+        .inner_join(publications::table.inner_join(waves::table))
+        .filter(publications::organisation_id.eq(organisation_id))
+        .filter(results::team_id.eq(team_id))
+        .filter(results::group_kind.eq(group_kind))
+        .filter(results::measure_kind.eq("theme"))
+        .order((waves::closed_at, waves::id, publications::seq))
+        .select((
+            publications::seq,
+            publications::wave_id,
+            waves::number,
+            waves::closed_at,
+            results::measure,
+            results::n,
+            results::suppressed,
+            results::figures,
+        ))
+        .load(conn)?;
+    let latest: BTreeMap<&str, i32> = rows.iter().fold(BTreeMap::new(), |mut m, r| {
+        let seq = m.entry(r.1.as_str()).or_insert(r.0);
+        *seq = (*seq).max(r.0);
+        m
+    });
+    let keep: Vec<bool> = rows.iter().map(|r| latest[r.1.as_str()] == r.0).collect();
+    Ok(rows
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, keep)| *keep)
+        .map(
+            |((_, wave_id, wave_number, closed_at, theme, n, suppressed, figures), _)| HistoryRow {
+                wave_id,
+                wave_number,
+                closed_at,
+                cell: CellRow {
+                    measure_kind: "theme".into(),
+                    measure: theme,
+                    n,
+                    suppressed,
+                    figures,
+                },
+            },
+        )
         .collect())
 }

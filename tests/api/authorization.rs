@@ -18,6 +18,7 @@ enum Rule {
     ReadTeams,
     WritePeople,
     WritePulses,
+    ReadResults,
 }
 
 fn rule(method: &str, path: &str) -> Option<Rule> {
@@ -38,6 +39,10 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         (_, p) if p.starts_with("/api/v1/teams") || p.starts_with("/api/v1/people") => {
             Rule::WritePeople
         }
+        ("get", p) if p.starts_with("/api/v1/results") || p.ends_with("/heatmap") => {
+            Rule::ReadResults
+        }
+        ("get", p) if p.starts_with("/api/v1/waves/{id}/results") => Rule::ReadResults,
         (_, p)
             if p.starts_with("/api/v1/templates")
                 || p.starts_with("/api/v1/pulses")
@@ -69,12 +74,13 @@ fn allowed(who: Who, rule: Rule) -> bool {
         (Who::Admin | Who::OtherOrganisation, _) => true,
         (Who::Hr, Rule::Administer) => false,
         (Who::Hr, _) => true,
-        (Who::Manager, Rule::ReadTeams) => true,
+        (Who::Manager, Rule::ReadTeams | Rule::ReadResults) => true,
         (Who::Manager, _) => false,
         (Who::Key(_), Rule::Administer) => false,
         (Who::Key(_), Rule::ReadTeams) => true,
         (Who::Key(scope), Rule::WritePeople) => scope == "people:write",
         (Who::Key(scope), Rule::WritePulses) => scope == "pulses:write",
+        (Who::Key(scope), Rule::ReadResults) => scope == "results:read",
     }
 }
 
@@ -197,6 +203,7 @@ async fn every_route_answers_every_caller_as_the_permission_table_says() {
             .replace("/pulses/{id}", &format!("/pulses/{victim_pulse}"))
             .replace("/waves/{id}", &format!("/waves/{victim_wave}"))
             .replace("{person_id}", &victim_person)
+            .replace("{team_id}", &victim_team)
             .replace("/templates/{key}", "/templates/development");
         for (who, token) in &callers {
             n += 1;

@@ -203,6 +203,7 @@ async fn a_hand_made_wave_publishes_exact_figures() {
             (3.8 + 3.25 + 3.4 + 3.2 + 4.0 + 3.0) / 6.0,
         );
         assert_close(&themes[0]["favourable"], 15.0 / 28.0);
+        assert_eq!(themes[0]["answers"], 28);
 
         // Two comments: fewer than max(10, k).
         let comments = body["comments"].as_array().unwrap();
@@ -354,4 +355,139 @@ async fn results_need_the_results_scope_and_stay_in_the_organisation() {
     assert_problem(app.get(&path, Some(&writer)).await, 403, "forbidden").await;
     let other = app.other_organisation_admin().await;
     assert_problem(app.get(&path, Some(&other)).await, 404, "not-found").await;
+}
+
+/// A team of 12 and one of 6 answer two waves of the same pulse: low,
+/// then high.
+async fn two_waves(app: &TestApp, admin: &str) -> (String, String, String, String) {
+    let big = team_with_people(app, admin, "Support", None, 12).await;
+    let small = team_with_people(app, admin, "Legal", None, 6).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let mut body = crate::helpers::weekly_pulse(&[&big, &small]);
+    body["templates"] = json!(["career"]);
+    let pulse = app.create_pulse_with(admin, &body).await;
+    let low = json!({"CAR1": 2, "CAR2": 2, "CAR3": 2, "CAR4": 4, "CAR5": 2, "CAR6": 3});
+    let high = json!({"CAR1": 5, "CAR2": 4, "CAR3": 5, "CAR4": 1, "CAR5": 4, "CAR6": 9});
+    let first = app.send_now(admin, &pulse).await;
+    answer(app, &first, None, &times(18, low)).await;
+    app.close_wave(admin, &first).await;
+    app.clock.set(at("2026-03-16T10:00:00Z"));
+    let second = app.send_now(admin, &pulse).await;
+    answer(app, &second, None, &times(18, high)).await;
+    app.close_wave(admin, &second).await;
+    (big, small, first, second)
+}
+
+#[tokio::test]
+async fn trends_show_the_change_and_whether_it_is_clear() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let (big, small, first, second) = two_waves(&app, &admin).await;
+
+    let trend = results(
+        &app,
+        &admin,
+        &format!("/api/v1/results/trends/teams/{big}?scope=team"),
+    )
+    .await;
+    assert_eq!(trend["group"]["kind"], "team");
+    let themes = trend["themes"].as_array().unwrap();
+    assert_eq!(themes.len(), 1);
+    let points = themes[0]["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    assert_eq!(points[0]["wave_id"], first);
+    assert_eq!(points[1]["wave_id"], second);
+    assert_eq!(points[0]["change"], Value::Null);
+    // Every answer 2 (CAR4 4, reverse-coded), then 5, 4, 5, 5, 4.
+    assert_close(&points[0]["score"], 2.0);
+    assert_close(&points[1]["score"], 4.6);
+    let change = &points[1]["change"];
+    assert_eq!(change["since_wave_id"], first);
+    assert_close(&change["score"], 2.6);
+    assert_close(&change["favourable"], 1.0);
+    assert_eq!(change["meaningful"], true);
+
+    // The same jump in a team of 6 is not clear: n < 10.
+    let trend = results(
+        &app,
+        &admin,
+        &format!("/api/v1/results/trends/teams/{small}?scope=team"),
+    )
+    .await;
+    let change = &trend["themes"][0]["points"][1]["change"];
+    assert_close(&change["score"], 2.6);
+    assert_eq!(change["meaningful"], false);
+
+    let organisation = results(&app, &admin, "/api/v1/results/trends").await;
+    assert_eq!(organisation["group"]["kind"], "organisation");
+    assert_eq!(organisation["themes"][0]["points"][1]["n"], 18);
+}
+
+#[tokio::test]
+async fn heatmaps_show_the_latest_cell_per_theme_and_a_waves_questions() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let (big, small, _, second) = two_waves(&app, &admin).await;
+
+    let map = results(&app, &admin, "/api/v1/results/heatmap?scope=team").await;
+    assert_eq!(
+        map["columns"],
+        json!([
+            "development_opportunities",
+            "career_outlook",
+            "psychological_safety"
+        ])
+    );
+    let rows = map["rows"].as_array().unwrap();
+    let row = |team: &str| rows.iter().find(|r| r["team_id"] == team).unwrap().clone();
+    let support = row(&big);
+    assert_eq!(support["team_path"], "Support");
+    assert_eq!(support["cells"][0], Value::Null, "never asked");
+    assert_eq!(support["cells"][1]["wave_id"], second);
+    assert_published(&support["cells"][1], 12);
+    assert_close(&support["cells"][1]["score"], 4.6);
+    assert_published(&row(&small)["cells"][1], 6);
+
+    let map = results(
+        &app,
+        &admin,
+        &format!("/api/v1/waves/{second}/heatmap?scope=team"),
+    )
+    .await;
+    let columns: Vec<&str> = map["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "CAR1",
+            "CAR2",
+            "CAR3",
+            "CAR4",
+            "CAR5",
+            "CAR6",
+            "career_outlook"
+        ]
+    );
+    let rows = map["rows"].as_array().unwrap();
+    let support = rows.iter().find(|r| r["team_id"] == big).unwrap();
+    assert_close(&support["cells"][0]["mean"], 5.0);
+    // 12 ≥ 2k: the distribution is published.
+    assert_eq!(support["cells"][0]["distribution"], json!([0, 0, 0, 0, 12]));
+    let legal = rows.iter().find(|r| r["team_id"] == small).unwrap();
+    assert_eq!(legal["cells"][0]["distribution"], Value::Null);
+
+    // A manager of Legal sees Legal's row only.
+    let (_, manager) = app.account_token(&admin, "manager", Some(&small)).await;
+    let map = results(&app, &manager, "/api/v1/results/heatmap").await;
+    let teams: Vec<&Value> = map["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["team_id"])
+        .collect();
+    assert_eq!(teams, [&json!(small)]);
 }

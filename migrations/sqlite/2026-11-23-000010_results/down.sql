@@ -1,2 +1,3 @@
+DROP TABLE latest_themes;
 DROP TABLE results;
 DROP TABLE publications;

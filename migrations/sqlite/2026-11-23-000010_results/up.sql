@@ -31,3 +31,19 @@ CREATE TABLE results (
     CHECK ((suppressed IS NULL) = (n IS NOT NULL) AND (suppressed IS NULL) = (figures IS NOT NULL)),
     PRIMARY KEY (publication, group_kind, team_id, measure_kind, measure)
 );
+CREATE INDEX results_group ON results (team_id, group_kind, measure_kind);
+-- For the heatmap: each group's cell of each theme from the latest closed
+-- wave that asked it, copied here when a wave publishes, so a heatmap reads
+-- one row per team and theme however many waves there are.
+CREATE TABLE latest_themes (
+    organisation_id TEXT NOT NULL,
+    group_kind TEXT NOT NULL,
+    team_id TEXT NOT NULL,
+    theme TEXT NOT NULL,
+    wave_id TEXT NOT NULL REFERENCES waves (id) ON DELETE CASCADE,
+    closed_at TIMESTAMP NOT NULL,
+    n INTEGER,
+    suppressed TEXT,
+    figures TEXT,
+    PRIMARY KEY (organisation_id, group_kind, team_id, theme)
+);

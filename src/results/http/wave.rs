@@ -1,9 +1,7 @@
 //! `/api/v1/waves/{id}/results…`: a wave's published results for the
-//! organisation, a team's own members, or a team's subtree. Needs
-//! `ReadResults`; a manager reads groups inside their own subtree, and the
-//! organisation-wide path gives a manager their subtree. A closed wave
+//! organisation, a team's own members, or a team's subtree. A closed wave
 //! shows its latest publication; an open wave only participation, live,
-//! for groups of at least k invited (DESIGN.md, invariant 3 and 5).
+//! for groups of at least k invited (DESIGN.md, invariants 3 and 5).
 
 use std::collections::BTreeMap;
 
@@ -12,54 +10,18 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::publish::{
-    self, CommentFigures, Figures, ParticipationFigures, QuestionFigures, ThemeFigures,
-};
-use super::store::{self, CellRow};
-use super::suppress::{Group, group_sizes};
+use super::{GroupRef, Reason, decode};
 use crate::auth::caller::{Caller, Permission, Reach};
 use crate::db::{Db, DbConnection};
 use crate::error::{ApiError, Missing, Problem, Refused};
 use crate::org::teams::TeamTree;
+use crate::results::publish::{
+    self, CommentFigures, Figures, ParticipationFigures, QuestionFigures, ThemeFigures,
+};
+use crate::results::store::{self, CellRow};
+use crate::results::suppress::{Group, group_sizes};
 use crate::surveys::template::{Scale, Theme};
 use crate::surveys::waves::store::WaveRow;
-
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(organisation_results)
-        .service(team_results)
-        .service(subtree_results);
-}
-
-/// Which group a result is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum GroupKind {
-    /// A team's own members.
-    Team,
-    /// A team and every team below it.
-    Subtree,
-    Organisation,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct GroupRef {
-    pub kind: GroupKind,
-    /// None for the organisation.
-    pub team_id: Option<String>,
-    /// The team's path of names (`Engineering/Platform`), as it is now.
-    pub team_path: Option<String>,
-}
-
-/// Why a cell has no figures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// Fewer than k (comments: max(10, k)).
-    BelowMinimum,
-    /// Publishing it would let a smaller group's figures be computed by
-    /// subtraction from others (DESIGN.md, invariant 3).
-    Complementary,
-}
 
 /// Participation: figures, or why not.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -144,10 +106,7 @@ pub async fn organisation_results(
     id: web::Path<String>,
 ) -> Result<web::Json<WaveResults>, ApiError> {
     let reach = caller.require(Permission::ReadResults)?;
-    let group = match &reach {
-        Reach::Organisation => Group::Organisation,
-        Reach::Subtree(root) => Group::Subtree(root.clone()),
-    };
+    let group = super::own_view(&reach);
     read(db, caller, reach, id.into_inner(), group).await
 }
 
@@ -215,29 +174,7 @@ async fn read(
         .run(move |conn| {
             let wave = crate::surveys::waves::store::find_in(conn, &organisation_id, &wave_id)?;
             let tree = TeamTree::new(crate::org::teams::store::list(conn, &organisation_id)?);
-            let team_path = match &group {
-                Group::Organisation => None,
-                Group::Team(team) | Group::Subtree(team) => {
-                    let within = match &reach {
-                        Reach::Organisation => tree.get(team).is_some(),
-                        Reach::Subtree(root) => tree.is_within(team, root),
-                    };
-                    if !within {
-                        return Err(ApiError::NotFound);
-                    }
-                    Some(tree.path(team))
-                }
-            };
-            let (kind, team_id) = match &group {
-                Group::Team(team) => (GroupKind::Team, Some(team.clone())),
-                Group::Subtree(team) => (GroupKind::Subtree, Some(team.clone())),
-                Group::Organisation => (GroupKind::Organisation, None),
-            };
-            let group_ref = GroupRef {
-                kind,
-                team_id,
-                team_path,
-            };
+            let group_ref = super::group_ref(&tree, &reach, &group)?;
             match wave.status.as_str() {
                 "open" => open_results(conn, &wave, &tree, group, group_ref),
                 "closed" => closed_results(conn, &wave, group, group_ref),
@@ -299,15 +236,6 @@ fn suppressed_cell(reason: Reason) -> ParticipationCell {
         suppressed: true,
         reason: Some(reason),
         figures: None,
-    }
-}
-
-impl From<super::suppress::Suppressed> for Reason {
-    fn from(why: super::suppress::Suppressed) -> Self {
-        match why {
-            super::suppress::Suppressed::BelowMinimum => Self::BelowMinimum,
-            super::suppress::Suppressed::Complementary => Self::Complementary,
-        }
     }
 }
 
@@ -401,25 +329,4 @@ fn closed_results(
         themes,
         comments,
     })
-}
-
-/// A stored cell's figures, or why it has none.
-fn decode<F: serde::de::DeserializeOwned>(
-    row: &CellRow,
-) -> Result<(bool, Option<Reason>, Option<F>), ApiError> {
-    match (&row.suppressed, &row.figures) {
-        (Some(why), _) => {
-            let reason = match why.as_str() {
-                "complementary" => Reason::Complementary,
-                _ => Reason::BelowMinimum,
-            };
-            Ok((true, Some(reason), None))
-        }
-        (None, Some(figures)) => serde_json::from_str(figures)
-            .map(|f| (false, None, Some(f)))
-            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("a stored result: {e}"))),
-        (None, None) => Err(ApiError::Unexpected(anyhow::anyhow!(
-            "a stored result with neither figures nor a reason"
-        ))),
-    }
 }

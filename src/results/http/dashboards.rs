@@ -1,0 +1,422 @@
+//! Heatmaps and trends: precomputed cells side by side, so their cost
+//! grows with the teams shown, not with the responses stored.
+//! - `GET /results/heatmap`: teams × themes, each cell from the latest
+//!   closed wave that asked the theme (named in the cell);
+//! - `GET /waves/{id}/heatmap`: teams × questions and themes of one wave;
+//! - `GET /results/trends…`: a group's theme scores across waves, each
+//!   with its change since the previous wave that asked the theme.
+
+use std::collections::{BTreeMap, HashMap};
+
+use actix_web::{get, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{GroupRef, Reason, decode, group_ref, own_view};
+use crate::auth::caller::{Caller, Permission, Reach};
+use crate::db::{Db, DbConnection};
+use crate::error::{ApiError, Missing, Problem, Refused};
+use crate::org::teams::TeamTree;
+use crate::results::change::{Change, change};
+use crate::results::publish::ThemeFigures;
+use crate::results::store::{self, CellRow};
+use crate::results::suppress::Group;
+use crate::surveys::template::{Scale, Theme};
+
+/// Which groups a heatmap's rows are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RowScope {
+    /// Each team with everything below it (a department's roll-up).
+    #[default]
+    Subtree,
+    /// Each team's own members.
+    Team,
+}
+
+impl RowScope {
+    fn group_kind(self) -> &'static str {
+        match self {
+            Self::Subtree => "subtree",
+            Self::Team => "team",
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HeatmapQuery {
+    /// `subtree` (default) or `team`.
+    pub scope: RowScope,
+}
+
+/// One cell of a heatmap: figures, or why there are none.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HeatCell {
+    /// The wave the cell comes from.
+    pub wave_id: String,
+    pub suppressed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// A theme's figures (`n`, `score`, `sd`, `answers`, `favourable`) or a
+    /// question's (`n`, `mean`, `sd`, `shares`, `distribution`).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub figures: Option<serde_json::Value>,
+}
+
+impl HeatCell {
+    fn of(wave_id: &str, cell: &CellRow) -> Result<Self, ApiError> {
+        let (suppressed, reason, figures) = decode::<serde_json::Value>(cell)?;
+        Ok(Self {
+            wave_id: wave_id.to_owned(),
+            suppressed,
+            reason,
+            figures,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HeatRow {
+    pub team_id: String,
+    /// `Engineering/Platform`.
+    pub team_path: String,
+    /// One per column, in the columns' order; null where no closed wave
+    /// has a cell for it.
+    pub cells: Vec<Option<HeatCell>>,
+}
+
+/// Teams × themes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ThemeHeatmap {
+    pub scope: RowScope,
+    pub columns: Vec<Theme>,
+    /// Teams the caller can see, by path.
+    pub rows: Vec<HeatRow>,
+}
+
+/// A column of a wave's heatmap.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WaveColumn {
+    /// `question` or `theme`.
+    pub kind: String,
+    /// The question's id, or the theme.
+    pub id: String,
+    pub theme: Theme,
+    /// Questions only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<Scale>,
+}
+
+/// Teams × questions and themes of one wave.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WaveHeatmap {
+    pub wave_id: String,
+    pub scope: RowScope,
+    pub columns: Vec<WaveColumn>,
+    pub rows: Vec<HeatRow>,
+}
+
+/// Teams × themes: each team's latest published cell per theme.
+#[utoipa::path(
+    tag = "results",
+    security(("bearer" = [])),
+    params(HeatmapQuery),
+    responses((status = 200, description = "OK", body = ThemeHeatmap), Refused)
+)]
+#[get("/results/heatmap")]
+pub async fn heatmap(
+    db: web::Data<Db>,
+    caller: Caller,
+    query: web::Query<HeatmapQuery>,
+) -> Result<web::Json<ThemeHeatmap>, ApiError> {
+    let reach = caller.require(Permission::ReadResults)?;
+    let organisation_id = caller.organisation_id().to_owned();
+    let scope = query.scope;
+    let map = db
+        .run(move |conn| {
+            let tree = TeamTree::new(crate::org::teams::store::list(conn, &organisation_id)?);
+            let mut latest: HashMap<(String, String), store::LatestThemeRow> =
+                store::latest_themes(conn, &organisation_id, scope.group_kind())?
+                    .into_iter()
+                    .map(|row| ((row.team_id.clone(), row.theme.clone()), row))
+                    .collect();
+            let rows = visible_teams(&tree, &reach)
+                .into_iter()
+                .map(|(team_id, team_path)| {
+                    let cells = Theme::ALL
+                        .iter()
+                        .map(|theme| {
+                            latest
+                                .remove(&(team_id.clone(), theme.as_str().to_owned()))
+                                .map(|row| HeatCell::of(&row.wave_id, &row.cell()))
+                                .transpose()
+                        })
+                        .collect::<Result<_, ApiError>>()?;
+                    Ok(HeatRow {
+                        team_id,
+                        team_path,
+                        cells,
+                    })
+                })
+                .collect::<Result<_, ApiError>>()?;
+            Ok::<_, ApiError>(ThemeHeatmap {
+                scope,
+                columns: Theme::ALL.to_vec(),
+                rows,
+            })
+        })
+        .await?;
+    Ok(web::Json(map))
+}
+
+/// Teams × questions and themes of one closed wave.
+#[utoipa::path(
+    tag = "results",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The wave's id"), HeatmapQuery),
+    responses(
+        (status = 200, description = "OK", body = WaveHeatmap),
+        Refused,
+        Missing,
+        (status = 409, description = "The wave is not closed, or closed before results were published", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/waves/{id}/heatmap")]
+pub async fn wave_heatmap(
+    db: web::Data<Db>,
+    caller: Caller,
+    id: web::Path<String>,
+    query: web::Query<HeatmapQuery>,
+) -> Result<web::Json<WaveHeatmap>, ApiError> {
+    let reach = caller.require(Permission::ReadResults)?;
+    let organisation_id = caller.organisation_id().to_owned();
+    let scope = query.scope;
+    let map = db
+        .run(move |conn| {
+            let wave = crate::surveys::waves::store::find_in(conn, &organisation_id, &id)?;
+            if wave.status != "closed" {
+                return Err(ApiError::Conflict(
+                    "Results are published when the wave closes.".into(),
+                ));
+            }
+            let publication = store::latest_publication(conn, &wave.id)?.ok_or_else(|| {
+                ApiError::Conflict("This wave closed before Peil published results.".into())
+            })?;
+            let template = wave
+                .template
+                .as_deref()
+                .map(crate::surveys::templates::decode)
+                .transpose()?
+                .ok_or(ApiError::NotFound)?;
+            let mut columns: Vec<WaveColumn> = template
+                .closed_questions()
+                .map(|q| WaveColumn {
+                    kind: "question".into(),
+                    id: q.id.clone(),
+                    theme: q.theme,
+                    scale: Some(q.scale),
+                })
+                .collect();
+            columns.extend(
+                template
+                    .themes()
+                    .into_iter()
+                    .filter(|t| {
+                        template
+                            .questions
+                            .iter()
+                            .any(|q| q.theme == *t && q.scale == Scale::Agree5)
+                    })
+                    .map(|t| WaveColumn {
+                        kind: "theme".into(),
+                        id: t.as_str().to_owned(),
+                        theme: t,
+                        scale: None,
+                    }),
+            );
+            let mut cells: HashMap<(String, String, String), CellRow> =
+                store::publication_cells(conn, publication.seq, scope.group_kind())?
+                    .into_iter()
+                    .map(|(team, cell)| {
+                        (
+                            (team, cell.measure_kind.clone(), cell.measure.clone()),
+                            cell,
+                        )
+                    })
+                    .collect();
+            let tree = TeamTree::new(crate::org::teams::store::list(conn, &organisation_id)?);
+            let rows = visible_teams(&tree, &reach)
+                .into_iter()
+                .map(|(team_id, team_path)| {
+                    let row = columns
+                        .iter()
+                        .map(|c| {
+                            cells
+                                .remove(&(team_id.clone(), c.kind.clone(), c.id.clone()))
+                                .map(|cell| HeatCell::of(&wave.id, &cell))
+                                .transpose()
+                        })
+                        .collect::<Result<_, ApiError>>()?;
+                    Ok(HeatRow {
+                        team_id,
+                        team_path,
+                        cells: row,
+                    })
+                })
+                .collect::<Result<_, ApiError>>()?;
+            Ok(WaveHeatmap {
+                wave_id: wave.id,
+                scope,
+                columns,
+                rows,
+            })
+        })
+        .await?;
+    Ok(web::Json(map))
+}
+
+/// The teams a caller can see, with their paths, ordered by path.
+fn visible_teams(tree: &TeamTree, reach: &Reach) -> Vec<(String, String)> {
+    let mut teams: Vec<(String, String)> = match reach {
+        Reach::Organisation => tree.all().map(|t| t.id.clone()).collect::<Vec<_>>(),
+        Reach::Subtree(root) => tree
+            .subtree(root)
+            .into_iter()
+            .map(|t| t.id.clone())
+            .collect(),
+    }
+    .into_iter()
+    .map(|id| {
+        let path = tree.path(&id);
+        (id, path)
+    })
+    .collect();
+    teams.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    teams
+}
+
+/// One wave's point of a theme's trend.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrendPoint {
+    pub wave_id: String,
+    pub wave_number: Option<i32>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub suppressed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    #[serde(flatten)]
+    pub figures: Option<ThemeFigures>,
+    /// Since the previous wave that asked the theme; none for the first.
+    pub change: Option<Change>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ThemeTrend {
+    pub theme: Theme,
+    /// Oldest wave first.
+    pub points: Vec<TrendPoint>,
+}
+
+/// A group's themes across the closed waves that asked them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Trends {
+    pub group: GroupRef,
+    pub themes: Vec<ThemeTrend>,
+}
+
+/// Theme trends for the organisation; for a manager, their subtree.
+#[utoipa::path(
+    tag = "results",
+    security(("bearer" = [])),
+    responses((status = 200, description = "OK", body = Trends), Refused)
+)]
+#[get("/results/trends")]
+pub async fn organisation_trends(
+    db: web::Data<Db>,
+    caller: Caller,
+) -> Result<web::Json<Trends>, ApiError> {
+    let reach = caller.require(Permission::ReadResults)?;
+    let group = own_view(&reach);
+    trends(db, caller, reach, group).await
+}
+
+/// Theme trends for a team's own members (`scope=team`) or its subtree
+/// (`scope=subtree`, the default).
+#[utoipa::path(
+    tag = "results",
+    security(("bearer" = [])),
+    params(("team_id" = String, Path, description = "The team's id"), HeatmapQuery),
+    responses((status = 200, description = "OK", body = Trends), Refused, Missing)
+)]
+#[get("/results/trends/teams/{team_id}")]
+pub async fn team_trends(
+    db: web::Data<Db>,
+    caller: Caller,
+    team: web::Path<String>,
+    query: web::Query<HeatmapQuery>,
+) -> Result<web::Json<Trends>, ApiError> {
+    let reach = caller.require(Permission::ReadResults)?;
+    let team = team.into_inner();
+    let group = match query.scope {
+        RowScope::Team => Group::Team(team),
+        RowScope::Subtree => Group::Subtree(team),
+    };
+    trends(db, caller, reach, group).await
+}
+
+async fn trends(
+    db: web::Data<Db>,
+    caller: Caller,
+    reach: Reach,
+    group: Group,
+) -> Result<web::Json<Trends>, ApiError> {
+    let organisation_id = caller.organisation_id().to_owned();
+    let trends = db
+        .run(move |conn| trends_of(conn, &organisation_id, &reach, &group))
+        .await?;
+    Ok(web::Json(trends))
+}
+
+fn trends_of(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    reach: &Reach,
+    group: &Group,
+) -> Result<Trends, ApiError> {
+    let tree = TeamTree::new(crate::org::teams::store::list(conn, organisation_id)?);
+    let group_ref = group_ref(&tree, reach, group)?;
+    let (group_kind, team_id) = store::group_key(group, organisation_id);
+    let mut by_theme: BTreeMap<usize, ThemeTrend> = BTreeMap::new();
+    for row in store::theme_history(conn, organisation_id, group_kind, &team_id)? {
+        let Some(theme) = Theme::parse(&row.cell.measure) else {
+            continue;
+        };
+        let order = Theme::ALL.iter().position(|t| *t == theme).unwrap_or(0);
+        let trend = by_theme.entry(order).or_insert_with(|| ThemeTrend {
+            theme,
+            points: Vec::new(),
+        });
+        let (suppressed, reason, figures) = decode::<ThemeFigures>(&row.cell)?;
+        let change = trend
+            .points
+            .last()
+            .map(|before| change(&before.wave_id, before.figures.as_ref(), figures.as_ref()));
+        trend.points.push(TrendPoint {
+            wave_id: row.wave_id,
+            wave_number: row.wave_number,
+            closed_at: row.closed_at.map(|t| t.and_utc()),
+            suppressed,
+            reason,
+            figures,
+            change,
+        });
+    }
+    Ok(Trends {
+        group: group_ref,
+        themes: by_theme.into_values().collect(),
+    })
+}
