@@ -498,3 +498,118 @@ pub fn theme_history(
         )
         .collect())
 }
+
+/// Where a feed row sits in the feed's order; a cursor names the last row
+/// a client has.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FeedKey(pub i32, pub String, pub String, pub String, pub String);
+
+/// One row of the results feed.
+#[derive(Debug, Clone, Queryable)]
+pub struct FeedRow {
+    pub publication: i32,
+    pub group_kind: String,
+    pub team_id: String,
+    pub measure_kind: String,
+    pub measure: String,
+    pub n: Option<i32>,
+    pub suppressed: Option<String>,
+    pub figures: Option<String>,
+    pub wave_id: String,
+    pub min_group_size: i32,
+    pub published_at: NaiveDateTime,
+    pub pulse_id: String,
+}
+
+impl FeedRow {
+    pub fn key(&self) -> FeedKey {
+        FeedKey(
+            self.publication,
+            self.group_kind.clone(),
+            self.team_id.clone(),
+            self.measure_kind.clone(),
+            self.measure.clone(),
+        )
+    }
+}
+
+/// Up to `limit` feed rows after `after`, in the feed's order (the
+/// results' primary key). `teams`: only those teams' groups (a manager).
+pub fn feed_rows(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    after: &FeedKey,
+    teams: Option<&[String]>,
+    limit: i64,
+) -> QueryResult<Vec<FeedRow>> {
+    let FeedKey(seq, group_kind, team_id, measure_kind, measure) = after;
+    // (publication, group_kind, team_id, measure_kind, measure) > after,
+    // spelled out so that both backends can use the primary key.
+    let later = results::publication
+        .gt(*seq)
+        .or(results::publication.eq(*seq).and(
+            results::group_kind
+                .gt(group_kind)
+                .or(results::group_kind.eq(group_kind).and(
+                    results::team_id
+                        .gt(team_id)
+                        .or(results::team_id.eq(team_id).and(
+                            results::measure_kind
+                                .gt(measure_kind)
+                                .or(results::measure_kind
+                                    .eq(measure_kind)
+                                    .and(results::measure.gt(measure))),
+                        )),
+                )),
+        ));
+    let mut query = results::table
+        .inner_join(publications::table.inner_join(waves::table))
+        .filter(publications::organisation_id.eq(organisation_id))
+        .filter(results::publication.ge(*seq))
+        .filter(later)
+        .into_boxed();
+    if let Some(teams) = teams {
+        query = query
+            .filter(results::group_kind.ne("organisation"))
+            .filter(results::team_id.eq_any(teams));
+    }
+    query
+        .order((
+            results::publication,
+            results::group_kind,
+            results::team_id,
+            results::measure_kind,
+            results::measure,
+        ))
+        .limit(limit)
+        .select((
+            results::publication,
+            results::group_kind,
+            results::team_id,
+            results::measure_kind,
+            results::measure,
+            results::n,
+            results::suppressed,
+            results::figures,
+            publications::wave_id,
+            publications::min_group_size,
+            publications::published_at,
+            waves::pulse_id,
+        ))
+        .load(conn)
+}
+
+/// What changes whenever the feed's content can: the organisation's
+/// latest publication and how many it has.
+pub fn feed_version(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+) -> QueryResult<(Option<i32>, i64)> {
+    publications::table
+        .filter(publications::organisation_id.eq(organisation_id))
+        .select((
+            diesel::dsl::max(publications::seq),
+            diesel::dsl::count_star(),
+        ))
+        .first(conn)
+}

@@ -272,6 +272,25 @@ impl TestApp {
         request.send().await.expect("request")
     }
 
+    /// Any method with extra request headers, optional bearer token.
+    pub async fn request_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("HTTP method");
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("request")
+    }
+
     /// Creates an account through the API and returns its id and a token
     /// that may use the API (its one-time password already replaced).
     pub async fn account_token(

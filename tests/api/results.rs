@@ -360,6 +360,21 @@ async fn results_need_the_results_scope_and_stay_in_the_organisation() {
 /// A team of 12 and one of 6 answer two waves of the same pulse: low,
 /// then high.
 async fn two_waves(app: &TestApp, admin: &str) -> (String, String, String, String) {
+    let (big, small, pulse, first) = one_wave(app, admin).await;
+    app.clock.set(at("2026-03-16T10:00:00Z"));
+    let second = app.send_now(admin, &pulse).await;
+    answer(app, &second, None, &times(18, HIGH.clone())).await;
+    app.close_wave(admin, &second).await;
+    (big, small, first, second)
+}
+
+static HIGH: std::sync::LazyLock<Value> = std::sync::LazyLock::new(
+    || json!({"CAR1": 5, "CAR2": 4, "CAR3": 5, "CAR4": 1, "CAR5": 4, "CAR6": 9}),
+);
+
+/// The teams of [`two_waves`], their pulse and its first wave, answered
+/// low and closed.
+async fn one_wave(app: &TestApp, admin: &str) -> (String, String, String, String) {
     let big = team_with_people(app, admin, "Support", None, 12).await;
     let small = team_with_people(app, admin, "Legal", None, 6).await;
     app.clock.set(at("2026-03-02T10:00:00Z"));
@@ -367,15 +382,10 @@ async fn two_waves(app: &TestApp, admin: &str) -> (String, String, String, Strin
     body["templates"] = json!(["career"]);
     let pulse = app.create_pulse_with(admin, &body).await;
     let low = json!({"CAR1": 2, "CAR2": 2, "CAR3": 2, "CAR4": 4, "CAR5": 2, "CAR6": 3});
-    let high = json!({"CAR1": 5, "CAR2": 4, "CAR3": 5, "CAR4": 1, "CAR5": 4, "CAR6": 9});
     let first = app.send_now(admin, &pulse).await;
     answer(app, &first, None, &times(18, low)).await;
     app.close_wave(admin, &first).await;
-    app.clock.set(at("2026-03-16T10:00:00Z"));
-    let second = app.send_now(admin, &pulse).await;
-    answer(app, &second, None, &times(18, high)).await;
-    app.close_wave(admin, &second).await;
-    (big, small, first, second)
+    (big, small, pulse, first)
 }
 
 #[tokio::test]
@@ -490,4 +500,141 @@ async fn heatmaps_show_the_latest_cell_per_theme_and_a_waves_questions() {
         .map(|r| &r["team_id"])
         .collect();
     assert_eq!(teams, [&json!(small)]);
+}
+
+async fn feed_page(app: &TestApp, token: &str, query: &str) -> (Value, String) {
+    let response = app
+        .get(&format!("/api/v1/results/feed{query}"), Some(token))
+        .await;
+    assert_eq!(response.status(), 200, "{query}");
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    (response.json().await.unwrap(), etag)
+}
+
+#[tokio::test]
+async fn the_feed_pages_by_cursor_answers_304_when_nothing_is_new_and_speaks_csv() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let (big, small, pulse, first) = one_wave(&app, &admin).await;
+    let (_, key) = app.api_key(&admin, &["results:read"]).await;
+
+    // One page with everything, then the same in pages of 7.
+    let (all, _) = feed_page(&app, &key, "?limit=1000000").await;
+    let all = all["rows"].as_array().unwrap().clone();
+    // Per group: participation, 6 questions, 1 theme, 1 comment question;
+    // groups: 2 teams, their 2 subtrees, the organisation.
+    assert_eq!(all.len(), 5 * 9);
+    assert!(
+        all.iter()
+            .all(|r| r["wave_id"] == first && r["pulse_id"] == pulse)
+    );
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("?limit=7&cursor={c}"),
+            None => "?limit=7".to_owned(),
+        };
+        let (page, _) = feed_page(&app, &key, &query).await;
+        let rows = page["rows"].as_array().unwrap().clone();
+        assert!(rows.len() <= 7);
+        if rows.is_empty() {
+            assert_eq!(
+                page["next_cursor"],
+                json!(cursor),
+                "no row: the same cursor back"
+            );
+            break;
+        }
+        assert_eq!(page["next_cursor"], rows.last().unwrap()["cursor"]);
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        paged.extend(rows);
+    }
+    assert_eq!(paged, all);
+    let organisation_car1 = all
+        .iter()
+        .find(|r| r["group_kind"] == "organisation" && r["measure"] == "CAR1")
+        .unwrap();
+    assert_eq!(organisation_car1["team_id"], Value::Null);
+    assert_eq!(organisation_car1["n"], 18);
+    assert_close(&organisation_car1["figures"]["mean"], 2.0);
+
+    // Polling after the last row: nothing new is a 304, a new wave is not.
+    let after = format!("/api/v1/results/feed?cursor={}", cursor.clone().unwrap());
+    let (empty, etag) = feed_page(&app, &key, &after["/api/v1/results/feed".len()..]).await;
+    assert_eq!(empty["rows"], json!([]));
+    let again = app
+        .request_with_headers("GET", &after, Some(&key), &[("if-none-match", &etag)])
+        .await;
+    assert_eq!(again.status(), 304);
+    app.clock.set(at("2026-03-16T10:00:00Z"));
+    let second = app.send_now(&admin, &pulse).await;
+    answer(&app, &second, None, &times(18, HIGH.clone())).await;
+    app.close_wave(&admin, &second).await;
+    let fresh = app
+        .request_with_headers("GET", &after, Some(&key), &[("if-none-match", &etag)])
+        .await;
+    assert_eq!(fresh.status(), 200);
+    let fresh: Value = fresh.json().await.unwrap();
+    let rows = fresh["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 45);
+    assert!(rows.iter().all(|r| r["wave_id"] == second));
+
+    // CSV: the same rows, figures in columns.
+    let csv = app
+        .request_with_headers(
+            "GET",
+            "/api/v1/results/feed?limit=1000000",
+            Some(&key),
+            &[("accept", "text/csv")],
+        )
+        .await;
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = csv.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 90);
+    let car1 = records
+        .iter()
+        .find(|r| {
+            &r[column("wave_id")] == second.as_str()
+                && &r[column("group_kind")] == "team"
+                && &r[column("team_id")] == big.as_str()
+                && &r[column("measure")] == "CAR1"
+        })
+        .unwrap();
+    assert_eq!(&car1[column("n")], "12");
+    assert_eq!(&car1[column("mean")], "5.0");
+    assert_eq!(&car1[column("favourable")], "1.0");
+    assert_eq!(&car1[column("distribution")], "0|0|0|0|12");
+    let legal_car1 = records
+        .iter()
+        .find(|r| &r[column("team_id")] == small.as_str() && &r[column("measure")] == "CAR1")
+        .unwrap();
+    assert_eq!(&legal_car1[column("distribution")], "", "6 < 2k");
+
+    // A manager's feed holds their subtree's teams only.
+    let (_, manager) = app.account_token(&admin, "manager", Some(&small)).await;
+    let (page, _) = feed_page(&app, &manager, "?limit=1000000").await;
+    let rows = page["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["team_id"] == small), "{rows:?}");
+
+    // Bad input names its field.
+    let bad = app
+        .get("/api/v1/results/feed?cursor=nonsense", Some(&key))
+        .await;
+    let problem = assert_problem(bad, 422, "validation").await;
+    assert_eq!(crate::helpers::problem_fields(&problem), ["cursor"]);
+    let bad = app.get("/api/v1/results/feed?limit=0", Some(&key)).await;
+    let problem = assert_problem(bad, 422, "validation").await;
+    assert_eq!(crate::helpers::problem_fields(&problem), ["limit"]);
 }

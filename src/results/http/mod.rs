@@ -2,9 +2,11 @@
 //! `ReadResults`; a manager reads groups inside their own subtree only,
 //! under the same rules, so every role sees a cell the same way.
 //! - [`wave`]: one wave's results for a group;
-//! - [`dashboards`]: heatmaps and trends.
+//! - [`dashboards`]: heatmaps and trends;
+//! - [`feed`]: every published cell, incrementally, JSON or CSV.
 
 mod dashboards;
+mod feed;
 mod wave;
 
 use serde::{Deserialize, Serialize};
@@ -25,7 +27,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(dashboards::heatmap)
         .service(dashboards::wave_heatmap)
         .service(dashboards::organisation_trends)
-        .service(dashboards::team_trends);
+        .service(dashboards::team_trends)
+        .service(feed::feed);
 }
 
 /// Which group a result is about.
