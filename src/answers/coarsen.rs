@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::results::suppress::{Group, suppress};
+use crate::results::suppress::{Cells, Group, suppress};
 
 /// What a response's `team_id` stands for after the close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,12 @@ pub enum Scope {
 }
 
 impl Scope {
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Team, Self::Subtree, Self::Organisation]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Team => "team",
@@ -79,41 +85,50 @@ pub fn coarsen(
         &sizes,
         u32::try_from(k.max(1)).unwrap_or(u32::MAX),
     );
+    let mut tags = Tags::new();
+    for (team, n) in counts {
+        if *n > 0 {
+            tags.insert(
+                team.clone(),
+                tag_in(&pattern, &parents, team, organisation_id),
+            );
+        }
+    }
+    tags
+}
+
+/// The tag of `team`'s responses under `pattern`: the smallest published
+/// group around the team, walking up `parents`; `None` when not even the
+/// organisation is published. Teams whose id a pattern does not publish
+/// (a recomputation's placeholders) are walked past like small teams.
+pub fn tag_in(
+    pattern: &Cells,
+    parents: &BTreeMap<String, Option<String>>,
+    team: &str,
+    organisation_id: &str,
+) -> Option<Tag> {
     let tag = |team_id: &str, scope| {
         Some(Tag {
             team_id: team_id.to_owned(),
             scope,
         })
     };
-    let mut tags = Tags::new();
-    for (team, n) in counts {
-        if *n == 0 {
-            continue;
-        }
-        let found = if pattern.is_published(&Group::Team(team.clone())) {
-            tag(team, Scope::Team)
-        } else {
-            // Up the tree; a cycle (which the API cannot make) ends the walk.
-            let mut at = Some(team.as_str());
-            let mut found = None;
-            for _ in 0..=parents.len() {
-                let Some(current) = at else { break };
-                if pattern.is_published(&Group::Subtree(current.to_owned())) {
-                    found = tag(current, Scope::Subtree);
-                    break;
-                }
-                at = parents.get(current).and_then(|p| p.as_deref());
-            }
-            found.or_else(|| {
-                pattern
-                    .is_published(&Group::Organisation)
-                    .then(|| tag(organisation_id, Scope::Organisation))
-                    .flatten()
-            })
-        };
-        tags.insert(team.clone(), found);
+    if pattern.is_published(&Group::Team(team.to_owned())) {
+        return tag(team, Scope::Team);
     }
-    tags
+    // Up the tree; a cycle (which the API cannot make) ends the walk.
+    let mut at = Some(team);
+    for _ in 0..=parents.len() {
+        let Some(current) = at else { break };
+        if pattern.is_published(&Group::Subtree(current.to_owned())) {
+            return tag(current, Scope::Subtree);
+        }
+        at = parents.get(current).and_then(|p| p.as_deref());
+    }
+    if pattern.is_published(&Group::Organisation) {
+        return tag(organisation_id, Scope::Organisation);
+    }
+    None
 }
 
 #[cfg(test)]

@@ -16,12 +16,15 @@
 //!   Themes are published only where all their questions are, and are
 //!   covered by the direct checks.
 //! - Sealing's tags hold 0 or at least k responses each.
+//! - The same again after a raised k (k + 1), published from what sealing
+//!   left; and every question cell published then has the true n and mean.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use proptest::prelude::*;
 
 use super::publish::{Figures, Measure, Publication, comment_minimum, publish};
+use super::republish::{Before, Units, republish};
 use super::score::{Response, Shares};
 use super::suppress::Group;
 use crate::answers::answer::Answer;
@@ -346,7 +349,12 @@ fn possible_values(answered: &[u32], cells: &[(BTreeSet<usize>, Seen)]) -> Vec<B
     possible
 }
 
-fn attack(case: &Case, publication: &Publication, template: &Template) -> Result<(), String> {
+fn attack(
+    case: &Case,
+    publication: &Publication,
+    template: &Template,
+    k: u32,
+) -> Result<(), String> {
     for (q_index, q) in QUESTIONS.iter().enumerate() {
         let question = template.question(q).unwrap();
         // Scored values per team: what the attacker tries to learn.
@@ -382,16 +390,59 @@ fn attack(case: &Case, publication: &Publication, template: &Template) -> Result
             }
         }
         for (value, people) in pinned {
-            if people < case.k {
+            if people < k {
                 return Err(format!(
                     "{q}: {people} respondent(s) pinned to {} (k = {})",
                     value + 1,
-                    case.k
+                    k
                 ));
             }
         }
     }
     Ok(())
+}
+
+/// The direct checks and the attack on one publication made with `k`.
+fn examine(
+    case: &Case,
+    publication: &Publication,
+    template: &Template,
+    k: u32,
+) -> Result<(), String> {
+    for (measure, cells) in published(publication) {
+        let minimum = if measure.starts_with("comments") {
+            comment_minimum(k)
+        } else {
+            k
+        };
+        check_residuals(case, &cells, minimum).map_err(|e| format!("{measure}: {e}"))?;
+    }
+    attack(case, publication, template, k)
+}
+
+/// Per tag (team id, scope), two counts summed.
+type PerTag = BTreeMap<(String, &'static str), (u32, u32)>;
+
+/// Each tag holds 0 or at least `k` of `counts`; returns the per-tag sums.
+fn check_tags(
+    tags: &crate::answers::coarsen::Tags,
+    counts: &BTreeMap<String, (u32, u32)>,
+    k: u32,
+) -> Result<PerTag, String> {
+    let mut per_tag = PerTag::new();
+    for (t, (n, m)) in counts {
+        if let Some(Some(tag)) = tags.get(t) {
+            let entry = per_tag
+                .entry((tag.team_id.clone(), tag.scope.as_str()))
+                .or_default();
+            entry.0 += n;
+            entry.1 += m;
+        }
+    }
+    if let Some((tag, (n, _))) = per_tag.iter().find(|(_, (n, _))| *n < k) {
+        return Err(format!("tag {tag:?} holds {n} < {k}"));
+    }
+    Ok(per_tag)
 }
 
 fn check(case: &Case) -> Result<(), String> {
@@ -405,35 +456,100 @@ fn check(case: &Case) -> Result<(), String> {
         .collect();
     let responses = case.responses();
     let publication = publish(&template, &parents, &invited, &responses, case.k);
-    for (measure, cells) in published(&publication) {
-        let minimum = if measure.starts_with("comments") {
-            comment_minimum(case.k)
-        } else {
-            case.k
-        };
-        check_residuals(case, &cells, minimum).map_err(|e| format!("{measure}: {e}"))?;
-    }
-    attack(case, &publication, &template)?;
+    examine(case, &publication, &template, case.k)?;
 
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    // Sealing: responses and participation coarsened to what was published.
+    let hashed: HashMap<String, Option<String>> = parents
+        .iter()
+        .map(|(t, p)| (t.clone(), p.clone()))
+        .collect();
+    let mut counts: BTreeMap<String, (u32, u32)> = BTreeMap::new();
     for (t, _) in &responses {
-        *counts.entry(t.clone()).or_default() += 1;
+        counts.entry(t.clone()).or_default().0 += 1;
     }
-    let parents: HashMap<String, Option<String>> = parents.into_iter().collect();
-    let tags = coarsen(&parents, "org", &counts, case.k as usize);
-    let mut per_tag: BTreeMap<(String, &str), usize> = BTreeMap::new();
-    for (t, n) in &counts {
-        if let Some(Some(tag)) = tags.get(t) {
-            *per_tag
-                .entry((tag.team_id.clone(), tag.scope.as_str()))
-                .or_default() += n;
+    let sizes = |c: &BTreeMap<String, (u32, u32)>| -> BTreeMap<String, usize> {
+        c.iter()
+            .map(|(t, (n, _))| (t.clone(), *n as usize))
+            .collect()
+    };
+    let tags = coarsen(&hashed, "org", &sizes(&counts), case.k as usize);
+    check_tags(&tags, &counts, case.k)?;
+    let mut people: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    for (i, n) in case.invited.iter().enumerate() {
+        people.insert(team(i), (*n, case.answers[i].len() as u32));
+    }
+    let invited_tags = coarsen(&hashed, "org", &sizes(&people), case.k as usize);
+    let atoms = check_tags(&invited_tags, &people, case.k)?;
+
+    // A raised k, from what sealing left.
+    let k = case.k + 1;
+    let mut response_units = Units::new(&parents, "org");
+    let units: Vec<(String, Response)> = responses
+        .iter()
+        .filter_map(|(t, r)| {
+            let tag = tags.get(t).cloned().flatten()?;
+            Some((response_units.unit(&tag), r.clone()))
+        })
+        .collect();
+    let mut participation_units = Units::new(&parents, "org");
+    let mut unit_counts: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    for ((team_id, scope), counts) in atoms {
+        let tag = crate::answers::coarsen::Tag {
+            team_id,
+            scope: crate::answers::coarsen::Scope::parse(scope).unwrap(),
+        };
+        unit_counts.insert(participation_units.unit(&tag), counts);
+    }
+    let before: Vec<Before> = publication
+        .cells
+        .iter()
+        .map(|c| Before {
+            group: c.group.clone(),
+            measure: c.measure.clone(),
+            suppressed: c.outcome.as_ref().err().copied(),
+        })
+        .collect();
+    let again = republish(
+        &template,
+        &response_units,
+        &units,
+        &participation_units,
+        &unit_counts,
+        &before,
+        k,
+    );
+    examine(case, &again.publication, &template, k).map_err(|e| format!("k + 1: {e}"))?;
+    // Every published number is the true one.
+    let members = |group: &Group| -> Vec<&Response> {
+        let teams = case.members(group);
+        responses
+            .iter()
+            .filter(|(t, _)| teams.contains(&t[1..].parse::<usize>().unwrap()))
+            .map(|(_, r)| r)
+            .collect()
+    };
+    for cell in &again.publication.cells {
+        let (Measure::Question(id), Ok(Figures::Question(f))) = (&cell.measure, &cell.outcome)
+        else {
+            continue;
+        };
+        let truth =
+            super::score::question_score(template.question(id).unwrap(), members(&cell.group))
+                .ok_or("a published cell nobody answered")?;
+        if truth.n != f.n || (truth.mean - f.mean).abs() > 1e-9 {
+            return Err(format!(
+                "k + 1: {:?} {id} is {f:?}, truly {truth:?}",
+                cell.group
+            ));
         }
     }
-    for (tag, n) in per_tag {
-        if n < case.k as usize {
-            return Err(format!("tag {tag:?} holds {n}"));
-        }
-    }
+    let retagged: BTreeMap<String, (u32, u32)> =
+        units.iter().fold(BTreeMap::new(), |mut m, (u, _)| {
+            m.entry(u.clone()).or_default().0 += 1;
+            m
+        });
+    check_tags(&again.response_tags, &retagged, k).map_err(|e| format!("k + 1: {e}"))?;
+    check_tags(&again.participation_tags, &unit_counts, k).map_err(|e| format!("k + 1: {e}"))?;
     Ok(())
 }
 

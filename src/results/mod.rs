@@ -4,6 +4,7 @@
 //! - [`suppress`]: which groups may be published (minimum size and the
 //!   residual rule);
 //! - [`publish`]: every cell of a closing wave;
+//! - [`republish`]: a closed wave's cells again, with a raised k;
 //! - [`change`]: whether a change between waves is meaningful;
 //! - [`store`]: publications and their cells in the database;
 //! - [`http`]: reading them.
@@ -13,6 +14,7 @@ pub mod change;
 mod disclosure;
 pub mod http;
 pub mod publish;
+pub mod republish;
 pub mod score;
 pub mod store;
 pub mod suppress;

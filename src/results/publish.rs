@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::score::{self, Response, Shares};
-use super::suppress::{Cells, Group, Suppressed, suppress, suppress_from};
+use super::suppress::{Cells, Group, Suppressed, suppress_from};
 use crate::answers::answer::Answer;
 use crate::org::teams::Hierarchy;
 use crate::surveys::template::{Scale, Template, Theme};
@@ -163,6 +163,59 @@ pub fn publish(
     responses: &[(String, Response)],
     k: u32,
 ) -> Publication {
+    let mut publication = publish_answers(template, parents, responses, k, &Known::default());
+    let mut cells = participation(
+        parents,
+        invited,
+        &publication.pattern.sizes,
+        k,
+        &BTreeMap::new(),
+    );
+    cells.append(&mut publication.cells);
+    publication.cells = cells;
+    publication
+}
+
+/// Cells that must stay suppressed whatever the counts say: the wave's
+/// pattern, and per measure (by [`Measure::key`]). Empty at the close; a
+/// recomputation (`super::republish`) fills it from what it cannot know.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    pub pattern: BTreeMap<Group, Suppressed>,
+    pub measures: BTreeMap<(&'static str, String), BTreeMap<Group, Suppressed>>,
+}
+
+impl Known {
+    /// What a measure starts from: the pattern's and its own.
+    fn start(&self, pattern: &Cells, measure: &Measure) -> BTreeMap<Group, Suppressed> {
+        let mut already = pattern.suppressed.clone();
+        for (group, why) in self.measures.get(&measure.key()).into_iter().flatten() {
+            already.entry(group.clone()).or_insert(*why);
+        }
+        already
+    }
+}
+
+impl Measure {
+    /// How the measure is stored: its kind and id (empty for participation).
+    pub fn key(&self) -> (&'static str, String) {
+        match self {
+            Self::Participation => ("participation", String::new()),
+            Self::Question(id) => ("question", id.clone()),
+            Self::Theme(theme) => ("theme", theme.as_str().to_owned()),
+            Self::Comments(id) => ("comments", id.clone()),
+        }
+    }
+}
+
+/// Every cell but participation (steps 1–4).
+pub fn publish_answers(
+    template: &Template,
+    parents: &BTreeMap<String, Option<String>>,
+    responses: &[(String, Response)],
+    k: u32,
+    known: &Known,
+) -> Publication {
     let count = |keep: &dyn Fn(&Response) -> bool| {
         let mut counts: BTreeMap<String, u32> = BTreeMap::new();
         for (team, response) in responses {
@@ -172,14 +225,15 @@ pub fn publish(
         }
         counts
     };
-    let pattern = suppress(parents, &count(&|_| true), k);
+    let pattern = suppress_from(parents, &count(&|_| true), k, &known.pattern);
     let members = Members::new(parents, responses);
-    let mut cells = participation(parents, invited, &pattern.sizes, k);
+    let mut cells = Vec::new();
 
     let mut question_cells: BTreeMap<&str, Cells> = BTreeMap::new();
     for question in template.closed_questions() {
         let answered = count(&|r| score::question_score(question, [r]).is_some());
-        let decided = suppress_from(parents, &answered, k, &pattern.suppressed);
+        let measure = Measure::Question(question.id.clone());
+        let decided = suppress_from(parents, &answered, k, &known.start(&pattern, &measure));
         for group in decided.sizes.keys() {
             let outcome = match decided.suppressed.get(group) {
                 Some(why) => Err(*why),
@@ -214,7 +268,7 @@ pub fn publish(
         if items.is_empty() {
             continue;
         }
-        let mut already = pattern.suppressed.clone();
+        let mut already = known.start(&pattern, &Measure::Theme(theme));
         for item in &items {
             for group in question_cells[item].suppressed.keys() {
                 already
@@ -254,7 +308,8 @@ pub fn publish(
             _ => None,
         };
         let written = count(&|r| text(r).is_some());
-        let decided = suppress_from(parents, &written, minimum, &pattern.suppressed);
+        let measure = Measure::Comments(question.id.clone());
+        let decided = suppress_from(parents, &written, minimum, &known.start(&pattern, &measure));
         for group in decided.sizes.keys() {
             let outcome = match decided.suppressed.get(group) {
                 Some(why) => Err(*why),
@@ -286,8 +341,9 @@ pub fn participation(
     invited: &BTreeMap<String, u32>,
     responded: &BTreeMap<Group, u32>,
     k: u32,
+    already: &BTreeMap<Group, Suppressed>,
 ) -> Vec<Cell> {
-    let decided = suppress(parents, invited, k);
+    let decided = suppress_from(parents, invited, k, already);
     decided
         .sizes
         .iter()

@@ -10,7 +10,9 @@ use super::score::Response;
 use super::suppress::{Group, Suppressed};
 use crate::clock::to_stored;
 use crate::db::DbConnection;
-use crate::db::schema::{latest_themes, publications, responses, results, waves};
+use crate::db::schema::{
+    latest_themes, publications, responses, results, wave_participation, waves,
+};
 use crate::error::ApiError;
 use chrono::NaiveDateTime;
 
@@ -164,6 +166,213 @@ fn refresh_latest_themes(
     Ok(())
 }
 
+/// Publishes again every closed wave of a pulse whose k was raised above
+/// its latest publication's; how many.
+pub fn republish_pulse(
+    conn: &mut DbConnection,
+    pulse_id: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, ApiError> {
+    let closed: Vec<String> = waves::table
+        .filter(waves::pulse_id.eq(pulse_id))
+        .filter(waves::status.eq("closed"))
+        .select(waves::id)
+        .load(conn)?;
+    let mut count = 0;
+    for wave_id in closed {
+        if republish_wave(conn, &wave_id, now)? {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// Publishes a closed wave again when its k has been raised above the k
+/// of its latest publication (`super::republish`), then coarsens its
+/// stored tags to the new groups. `Ok(false)`: nothing to do.
+pub fn republish_wave(
+    conn: &mut DbConnection,
+    wave_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    use super::republish::{Before, Units, republish};
+    use crate::answers::coarsen::{Scope, Tag};
+
+    let wave = crate::surveys::waves::store::find(conn, wave_id)?;
+    let Some(latest) = latest_publication(conn, wave_id)? else {
+        return Ok(false);
+    };
+    if wave.status != "closed" || latest.min_group_size >= wave.min_group_size {
+        return Ok(false);
+    }
+    let Some(template) = wave.template.as_deref() else {
+        return Ok(false);
+    };
+    let template = crate::surveys::templates::decode(template)?;
+    let teams_json: String = publications::table
+        .find(latest.seq)
+        .select(publications::teams)
+        .first(conn)?;
+    let teams: BTreeMap<String, Option<String>> = serde_json::from_str(&teams_json)
+        .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("a publication's teams: {e}")))?;
+    let organisation_id = wave.organisation_id.clone();
+    let group_of = |kind: &str, team: String| match kind {
+        "team" => Some(Group::Team(team)),
+        "subtree" => Some(Group::Subtree(team)),
+        "organisation" => Some(Group::Organisation),
+        _ => None,
+    };
+    let before: Vec<Before> = results::table
+        .filter(results::publication.eq(latest.seq))
+        .select((
+            results::group_kind,
+            results::team_id,
+            results::measure_kind,
+            results::measure,
+            results::suppressed,
+        ))
+        .load::<(String, String, String, String, Option<String>)>(conn)?
+        .into_iter()
+        .filter_map(|(kind, team, measure_kind, measure, suppressed)| {
+            let measure = match measure_kind.as_str() {
+                "participation" => Measure::Participation,
+                "question" => Measure::Question(measure),
+                "theme" => Measure::Theme(crate::surveys::template::Theme::parse(&measure)?),
+                "comments" => Measure::Comments(measure),
+                _ => return None,
+            };
+            Some(Before {
+                group: group_of(&kind, team)?,
+                measure,
+                suppressed: suppressed.map(|why| match why.as_str() {
+                    "complementary" => Suppressed::Complementary,
+                    _ => Suppressed::BelowMinimum,
+                }),
+            })
+        })
+        .collect();
+    let tag_of =
+        |team_id: String, scope: &str| Scope::parse(scope).map(|scope| Tag { team_id, scope });
+
+    let stored: Vec<(String, String, String)> = responses::table
+        .filter(responses::wave_id.eq(wave_id))
+        .select((responses::team_id, responses::scope, responses::answers))
+        .load(conn)?;
+    let mut response_units = Units::new(&teams, &organisation_id);
+    let mut answers = Vec::with_capacity(stored.len());
+    for (team_id, scope, text) in stored {
+        let Some(tag) = tag_of(team_id, &scope) else {
+            continue;
+        };
+        let response: Response = serde_json::from_str(&text)
+            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("a stored response: {e}")))?;
+        answers.push((response_units.unit(&tag), response));
+    }
+    let atoms: Vec<(String, String, i32, i32)> = wave_participation::table
+        .filter(wave_participation::wave_id.eq(wave_id))
+        .select((
+            wave_participation::team_id,
+            wave_participation::scope,
+            wave_participation::invited,
+            wave_participation::responded,
+        ))
+        .load(conn)?;
+    let mut participation_units = Units::new(&teams, &organisation_id);
+    let mut counts: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    for (team_id, scope, invited, responded) in atoms {
+        let Some(tag) = tag_of(team_id, &scope) else {
+            continue;
+        };
+        let entry = counts.entry(participation_units.unit(&tag)).or_default();
+        entry.0 += u32::try_from(invited).unwrap_or(0);
+        entry.1 += u32::try_from(responded).unwrap_or(0);
+    }
+
+    let k = u32::try_from(wave.min_group_size).unwrap_or(u32::MAX);
+    let again = republish(
+        &template,
+        &response_units,
+        &answers,
+        &participation_units,
+        &counts,
+        &before,
+        k,
+    );
+    let closed_at = wave.closed_at.unwrap_or_else(|| to_stored(now));
+    refresh_latest_themes(
+        conn,
+        &organisation_id,
+        wave_id,
+        closed_at,
+        &again.publication,
+    )?;
+    store(
+        conn,
+        &Publishing {
+            wave_id,
+            organisation_id: &organisation_id,
+            k: wave.min_group_size,
+            teams: &teams_json,
+            now,
+        },
+        &again.publication,
+    )?;
+
+    // The stored tags, coarsened to the new groups, in a new random order.
+    let mut rows: Vec<(Tag, String)> = answers
+        .into_iter()
+        .filter_map(|(unit, response)| {
+            let tag = again.response_tags.get(&unit).cloned().flatten()?;
+            Some(serde_json::to_string(&response).map(|text| (tag, text)))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::Unexpected(e.into()))?;
+    rand::seq::SliceRandom::shuffle(rows.as_mut_slice(), &mut rand::rng());
+    diesel::delete(responses::table.filter(responses::wave_id.eq(wave_id))).execute(conn)?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|(tag, answers)| {
+            (
+                responses::id.eq(uuid::Uuid::new_v4().to_string()),
+                responses::wave_id.eq(wave_id.to_owned()),
+                responses::team_id.eq(tag.team_id),
+                responses::answers.eq(answers),
+                responses::nullifier.eq(None::<String>),
+                responses::scope.eq(tag.scope.as_str()),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(1_000) {
+        crate::batch_insert!(conn, responses::table, chunk.to_vec())?;
+    }
+    let mut atoms: BTreeMap<(String, &'static str), (u32, u32)> = BTreeMap::new();
+    for (unit, (invited, responded)) in &counts {
+        if let Some(tag) = again.participation_tags.get(unit).cloned().flatten() {
+            let entry = atoms.entry((tag.team_id, tag.scope.as_str())).or_default();
+            entry.0 += invited;
+            entry.1 += responded;
+        }
+    }
+    diesel::delete(wave_participation::table.filter(wave_participation::wave_id.eq(wave_id)))
+        .execute(conn)?;
+    let atoms: Vec<_> = atoms
+        .into_iter()
+        .map(|((team_id, scope), (invited, responded))| {
+            (
+                wave_participation::wave_id.eq(wave_id.to_owned()),
+                wave_participation::team_id.eq(team_id),
+                wave_participation::scope.eq(scope),
+                wave_participation::invited.eq(i32::try_from(invited).unwrap_or(i32::MAX)),
+                wave_participation::responded.eq(i32::try_from(responded).unwrap_or(i32::MAX)),
+            )
+        })
+        .collect();
+    for chunk in atoms.chunks(2_000) {
+        crate::batch_insert!(conn, wave_participation::table, chunk.to_vec())?;
+    }
+    Ok(true)
+}
+
 /// What a publication row records besides its cells.
 struct Publishing<'a> {
     wave_id: &'a str,
@@ -226,7 +435,7 @@ type Row = (
 
 fn row(seq: i32, organisation_id: &str, cell: &Cell) -> Result<Row, ApiError> {
     let (group_kind, team_id) = group_key(&cell.group, organisation_id);
-    let (measure_kind, measure) = measure_key(&cell.measure);
+    let (measure_kind, measure) = cell.measure.key();
     let (n, suppressed, figures) = stored(cell)?;
     Ok((
         results::publication.eq(seq),
@@ -270,15 +479,6 @@ pub fn group_key(group: &Group, organisation_id: &str) -> (&'static str, String)
         Group::Team(team) => ("team", team.clone()),
         Group::Subtree(team) => ("subtree", team.clone()),
         Group::Organisation => ("organisation", organisation_id.to_owned()),
-    }
-}
-
-fn measure_key(measure: &Measure) -> (&'static str, String) {
-    match measure {
-        Measure::Participation => ("participation", String::new()),
-        Measure::Question(id) => ("question", id.clone()),
-        Measure::Theme(theme) => ("theme", theme.as_str().to_owned()),
-        Measure::Comments(id) => ("comments", id.clone()),
     }
 }
 

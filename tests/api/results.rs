@@ -638,3 +638,86 @@ async fn the_feed_pages_by_cursor_answers_304_when_nothing_is_new_and_speaks_csv
     let problem = assert_problem(bad, 422, "validation").await;
     assert_eq!(crate::helpers::problem_fields(&problem), ["limit"]);
 }
+
+#[tokio::test]
+async fn raising_k_publishes_closed_waves_again_and_coarsens_what_is_stored() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let department = app.create_team(&admin, "Product", None).await;
+    let a = team_with_people(&app, &admin, "Web", Some(&department), 5).await;
+    let b = team_with_people(&app, &admin, "Mobile", Some(&department), 5).await;
+    let sales = team_with_people(&app, &admin, "Sales", None, 5).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let mut body = crate::helpers::weekly_pulse(&[&department, &sales]);
+    body["templates"] = json!(["career"]);
+    let pulse = app.create_pulse_with(&admin, &body).await;
+    let wave = app.send_now(&admin, &pulse).await;
+    answer(&app, &wave, None, &times(15, json!({"CAR1": 4, "CAR6": 8}))).await;
+    app.close_wave(&admin, &wave).await;
+    let path = |group: &str| format!("/api/v1/waves/{wave}/results{group}");
+    let car1 = |body: &Value| question(body, "CAR1").clone();
+    // k = 5: the two teams of 5, their department of 10, Sales, all 15.
+    for team in [&a, &b, &sales] {
+        assert_published(
+            &car1(&results(&app, &admin, &path(&format!("/teams/{team}"))).await),
+            5,
+        );
+    }
+
+    let raised = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/pulses/{pulse}"),
+            Some(&admin),
+            Some(&json!({"min_group_size": 6})),
+        )
+        .await;
+    assert_eq!(raised.status(), 200);
+    // k = 6: every team is under it; the department's 10 beside the
+    // organisation's 15 would leave Sales' 5, so only the 15 remain.
+    let organisation = results(&app, &admin, &path("")).await;
+    assert_eq!(organisation["min_group_size"], 6);
+    assert_published(&car1(&organisation), 15);
+    assert_close(&car1(&organisation)["mean"], 4.0);
+    assert_eq!(organisation["participation"]["responded"], 15);
+    for team in [&a, &b, &sales] {
+        let body = results(&app, &admin, &path(&format!("/teams/{team}"))).await;
+        assert_suppressed(&car1(&body), "below_minimum");
+    }
+    let subtree = results(&app, &admin, &path(&format!("/subtrees/{department}"))).await;
+    assert_suppressed(&car1(&subtree), "complementary");
+    let trend = results(&app, &admin, "/api/v1/results/heatmap?scope=team").await;
+    let row = trend["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["team_id"] == a)
+        .unwrap()
+        .clone();
+    assert_suppressed(&row["cells"][1], "below_minimum");
+
+    // What is stored holds nothing about a group under the new k.
+    let tags = stored_tags(&app, &wave).await;
+    assert_eq!(tags.len(), 15);
+    assert!(
+        tags.iter().all(|(_, scope)| scope == "organisation"),
+        "{tags:?}"
+    );
+}
+
+/// The stored responses' tags of a wave: team id and scope.
+async fn stored_tags(app: &TestApp, wave: &str) -> Vec<(String, String)> {
+    use diesel::prelude::*;
+    use peil::db::DbError;
+    use peil::db::schema::responses;
+    let wave = wave.to_owned();
+    app.db()
+        .run(move |conn| -> Result<_, DbError> {
+            Ok(responses::table
+                .filter(responses::wave_id.eq(&wave))
+                .select((responses::team_id, responses::scope))
+                .load(conn)?)
+        })
+        .await
+        .unwrap()
+}

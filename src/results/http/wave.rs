@@ -204,7 +204,7 @@ fn open_results(
         .collect();
     let responded = group_sizes(&parents, &store::responses_per_team(conn, &wave.id)?);
     let k = u32::try_from(wave.min_group_size).unwrap_or(u32::MAX);
-    let cell = publish::participation(&parents, &invited, &responded, k)
+    let cell = publish::participation(&parents, &invited, &responded, k, &BTreeMap::new())
         .into_iter()
         .find(|cell| cell.group == group);
     let participation = match cell.map(|c| c.outcome) {

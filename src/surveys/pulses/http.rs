@@ -479,14 +479,23 @@ pub async fn update_pulse(
                     row.schedule_from.and_utc()
                 };
                 store::update(conn, &row.id, &values(&draft, schedule_from)?)?;
-                // A raised k holds for every wave of the pulse, past ones too.
+                // A raised k holds for every wave of the pulse, past ones
+                // too: their results are published again with it.
                 store::raise_wave_k(
                     conn,
                     &row.id,
                     i32::try_from(draft.min_group_size).unwrap_or(i32::MAX),
                 )?;
+                let republished = crate::results::store::republish_pulse(conn, &row.id, now)?;
                 let row = store::find_in(conn, &organisation_id, &row.id)?;
-                view(conn, row, now)
+                Ok::<_, ApiError>((view(conn, row, now)?, republished))
+            })
+            .map(|(pulse, republished)| {
+                // What the new tags replaced is gone from SQLite's files too.
+                if republished > 0 {
+                    db::checkpoint(conn);
+                }
+                pulse
             })
         })
         .await?;
