@@ -354,17 +354,19 @@ async fn demo(full: bool) -> anyhow::Result<()> {
     for _ in 0..runs {
         floors.push(floor(people).await?);
         let dir = tempfile::tempdir()?;
-        let (settings, _) = bench_settings(&dir)?;
+        let (mut settings, _) = bench_settings(&dir)?;
         let (db, _) = peil::startup::prepare_storage(&settings, false)?;
+        let keys = settings.server_keys()?;
         let spec = peil::demo::DemoSpec {
             people,
             seed: 1,
             years: 3,
             today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("a date"),
+            waves: 0,
         };
         let started = Instant::now();
-        made =
-            tokio::task::spawn_blocking(move || peil::demo::generate(&db, &spec, |_| {})).await??;
+        made = tokio::task::spawn_blocking(move || peil::demo::generate(&db, &keys, &spec, |_| {}))
+            .await??;
         demos.push(started.elapsed().as_secs_f64());
     }
     let events: usize = made.events.values().sum();
@@ -418,11 +420,13 @@ async fn wave(full: bool) -> anyhow::Result<()> {
         seed: 1,
         years: 3,
         today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("a date"),
+        waves: 0,
     };
     let generated = Instant::now();
     let made = {
-        let db = db.clone();
-        tokio::task::spawn_blocking(move || peil::demo::generate(&db, &spec, |_| {})).await??
+        let (db, keys) = (db.clone(), keys.clone());
+        tokio::task::spawn_blocking(move || peil::demo::generate(&db, &keys, &spec, |_| {}))
+            .await??
     };
     let generated = generated.elapsed().as_secs_f64();
 

@@ -41,6 +41,10 @@ enum Command {
         /// Years of history before today.
         #[arg(long, default_value_t = 3)]
         years: u32,
+        /// Past waves of the demo pulse, answered and closed, one every
+        /// two weeks before today (0 to 52).
+        #[arg(long, default_value_t = 9)]
+        waves: usize,
     },
 }
 
@@ -103,7 +107,8 @@ fn main() -> ExitCode {
             people,
             seed,
             years,
-        } => demo(&settings, people, seed, years),
+            waves,
+        } => demo(settings, people, seed, years, waves),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,7 +139,13 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     })
 }
 
-fn demo(settings: &Settings, people: usize, seed: u64, years: u32) -> anyhow::Result<()> {
+fn demo(
+    mut settings: Settings,
+    people: usize,
+    seed: u64,
+    years: u32,
+    waves: usize,
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         (1..=1_000_000).contains(&people),
         "--people must be between 1 and 1,000,000"
@@ -143,12 +154,15 @@ fn demo(settings: &Settings, people: usize, seed: u64, years: u32) -> anyhow::Re
         (1..=20).contains(&years),
         "--years must be between 1 and 20"
     );
-    let (db, _) = startup::prepare_storage(settings, false)?;
+    anyhow::ensure!(waves <= 52, "--waves must be between 0 and 52");
+    let (db, _) = startup::prepare_storage(&settings, false)?;
+    let keys = settings.server_keys()?;
     let spec = peil::demo::DemoSpec {
         people,
         seed,
         years,
         today: chrono::Utc::now().date_naive(),
+        waves,
     };
     let bar = indicatif::ProgressBar::new(people as u64).with_style(
         indicatif::ProgressStyle::with_template(
@@ -158,7 +172,7 @@ fn demo(settings: &Settings, people: usize, seed: u64, years: u32) -> anyhow::Re
     );
     bar.set_message("generating");
     let started = std::time::Instant::now();
-    let summary = peil::demo::generate(&db, &spec, |done| bar.set_position(done as u64))?;
+    let summary = peil::demo::generate(&db, &keys, &spec, |done| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     println!(
         "Created the organisation \"{}\" ({}) in {:.1} s:",
@@ -188,6 +202,10 @@ fn demo(settings: &Settings, people: usize, seed: u64, years: u32) -> anyhow::Re
             || "none scheduled".to_owned(),
             |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         )
+    );
+    println!(
+        "  {} past waves answered and closed ({} responses): results, heatmaps and trends to read",
+        summary.past_waves, summary.responses
     );
     println!("Accounts (one-time passwords, shown only now; set a new one at first sign-in):");
     for (role, email, password) in &summary.accounts {

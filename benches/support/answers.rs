@@ -35,6 +35,7 @@ pub async fn answers(plan: &Plan, full: bool) -> anyhow::Result<()> {
     let (mut settings, url) = bench_settings(&dir)?;
     let keys = settings.server_keys()?;
     let prepared = settings.clone();
+    let demo_keys = keys.clone();
     let (wave, tokens) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<(String, Vec<String>)> {
             let (db, _) = peil::startup::prepare_storage(&prepared, false)?;
@@ -43,8 +44,9 @@ pub async fn answers(plan: &Plan, full: bool) -> anyhow::Result<()> {
                 seed: 1,
                 years: 1,
                 today: chrono::Utc::now().date_naive(),
+                waves: 0,
             };
-            let made = peil::demo::generate(&db, &spec, |_| {})?;
+            let made = peil::demo::generate(&db, &demo_keys, &spec, |_| {})?;
             let mut conn = db.get()?;
             let wave = open_wave(&mut conn, &made.pulse_id)?.id;
             let ids: Vec<String> = invitations::table

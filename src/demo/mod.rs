@@ -12,6 +12,7 @@
 //! everywhere else.
 
 mod names;
+mod waves;
 
 use std::collections::BTreeMap;
 
@@ -41,6 +42,8 @@ pub struct DemoSpec {
     /// The history starts this many years before `today`.
     pub years: u32,
     pub today: NaiveDate,
+    /// Past waves of the pulse, answered and closed, two weeks apart.
+    pub waves: usize,
 }
 
 /// What was generated, to print.
@@ -60,6 +63,9 @@ pub struct DemoSummary {
     pub pulse_name: String,
     /// When its schedule opens the first wave.
     pub next_wave_at: Option<DateTime<Utc>>,
+    /// Past waves closed, and the responses they hold.
+    pub past_waves: usize,
+    pub responses: usize,
 }
 
 /// People per leaf team, on average.
@@ -104,6 +110,7 @@ struct Leaf {
 /// people are done after each batch.
 pub fn generate(
     db: &Db,
+    keys: &crate::crypto::ServerKeys,
     spec: &DemoSpec,
     mut progress: impl FnMut(usize),
 ) -> anyhow::Result<DemoSummary> {
@@ -151,13 +158,47 @@ pub fn generate(
         leaves.first().map(|l| l.id.as_str()),
     )?;
     summary.events = count_events(&mut conn, &summary.organisation_id)?;
-    let (pulse_id, next_wave_at) = db::write(&mut conn, |conn| {
-        create_pulse(conn, &summary.organisation_id, Utc::now())
+    // Past waves open before the pulse's schedule starts (today): it
+    // counts from its creation, which is their first opening.
+    let today = spec
+        .today
+        .and_hms_opt(9, 0, 0)
+        .context("today at nine")?
+        .and_utc();
+    let first_wave = today - chrono::Duration::weeks(2 * i64::try_from(spec.waves)?);
+    let (pulse_id, _) = db::write(&mut conn, |conn| {
+        create_pulse(conn, &summary.organisation_id, first_wave)
+    })?;
+    (summary.past_waves, summary.responses) =
+        waves::past_waves(&mut conn, keys, &mut rng, &pulse_id, spec.waves, today)?;
+    let next_wave_at = db::write(&mut conn, |conn| -> anyhow::Result<_> {
+        reschedule(conn, &pulse_id, Utc::now())
     })?;
     summary.pulse_id = pulse_id;
     summary.pulse_name = PULSE_NAME.to_owned();
     summary.next_wave_at = next_wave_at;
     Ok(summary)
+}
+
+/// Moves the pulse's schedule to start at `now` (after the past waves),
+/// so the scheduler does not take their dates for missed firings; returns
+/// its next firing.
+fn reschedule(
+    conn: &mut DbConnection,
+    pulse_id: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<DateTime<Utc>>> {
+    use crate::db::schema::pulses;
+    use diesel::prelude::*;
+    diesel::update(pulses::table.find(pulse_id))
+        .set(pulses::schedule_from.eq(crate::clock::to_stored(now)))
+        .execute(conn)?;
+    let pulse = crate::surveys::pulses::Pulse::locked(conn, pulse_id)?;
+    Ok(pulse
+        .timing
+        .firings(now, DateTime::<Utc>::MAX_UTC, 1)
+        .first()
+        .copied())
 }
 
 /// An active pulse over every top-level team, checked by the same rules as

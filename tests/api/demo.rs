@@ -59,15 +59,21 @@ async fn content(
 }
 
 async fn generate(app: &TestApp, people: usize, seed: u64) -> String {
+    generate_with_waves(app, people, seed, 0).await
+}
+
+async fn generate_with_waves(app: &TestApp, people: usize, seed: u64, waves: usize) -> String {
     let db = app.db();
+    let keys = app.keys();
     let summary = tokio::task::spawn_blocking(move || {
         let spec = peil::demo::DemoSpec {
             people,
             seed,
             years: 3,
             today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            waves,
         };
-        peil::demo::generate(&db, &spec, |_| {}).unwrap()
+        peil::demo::generate(&db, &keys, &spec, |_| {}).unwrap()
     })
     .await
     .unwrap();
@@ -129,4 +135,41 @@ fn the_demo_command_prints_accounts_that_sign_in() {
     );
     assert_eq!(status, 200, "{body}");
     server.stop();
+}
+
+#[tokio::test]
+async fn the_demo_has_past_waves_worth_reading() {
+    let app = spawn_app().await;
+    let token = generate_with_waves(&app, 240, 7, 6).await;
+    let waves: Value = app.get_json("/api/v1/waves", Some(&token)).await;
+    let waves = waves.as_array().unwrap();
+    assert_eq!(waves.len(), 6);
+    assert!(waves.iter().all(|w| w["status"] == "closed"), "{waves:?}");
+
+    // Every theme asked twice (the templates take turns): trends with a change.
+    let trends: Value = app.get_json("/api/v1/results/trends", Some(&token)).await;
+    let themes = trends["themes"].as_array().unwrap();
+    assert_eq!(themes.len(), 3);
+    for theme in themes {
+        let points = theme["points"].as_array().unwrap();
+        assert_eq!(points.len(), 2, "{theme}");
+        assert_eq!(points[1]["suppressed"], false, "{theme}");
+        assert!(points[1]["change"]["score"].is_number(), "{theme}");
+    }
+
+    // Teams differ: the published theme scores are not all alike.
+    let map: Value = app.get_json("/api/v1/results/heatmap", Some(&token)).await;
+    let scores: Vec<f64> = map["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["cells"].as_array().unwrap().clone())
+        .filter_map(|c| c["score"].as_f64())
+        .collect();
+    assert!(scores.len() >= 6, "{map}");
+    let (low, high) = scores
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), s| (l.min(*s), h.max(*s)));
+    assert!(high - low > 0.3, "{scores:?}");
+    app.stop().await;
 }
