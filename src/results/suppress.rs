@@ -12,9 +12,10 @@
 //!    published groups inside G that do not overlap, what remains of G is 0
 //!    or at least k — otherwise those few could be computed by subtraction
 //!    (a parent of 12 with published children of 5 and 5 exposes 2). The
-//!    check enumerates, per group, every total the published groups inside
-//!    it can cover (a sumset over the tree, as a bitset), so no
-//!    combination is missed.
+//!    check works out, per group, every remainder such a choice can leave
+//!    (bottom-up over the tree, a sumset of the children's), so no
+//!    combination is missed; only remainders under k are told apart, the
+//!    rest count as one.
 //! 3. Where a remainder is too small, the smallest published group inside G
 //!    (fewest responses, then the deepest, then by id) is suppressed too,
 //!    and the check runs again, until nothing is too small. Every step
@@ -25,10 +26,8 @@
 //!
 //! The same rule serves comments with max(10, k).
 //!
-//! Cost: the sumsets grow with the responses under a team, and each round
-//! of step 3 recomputes them; fine for the tests' trees, not yet measured
-//! at 2,000 teams (issue 7's publishing target), where only totals within
-//! k of a group's size need keeping.
+//! Cost: O(k²) per team per round of step 3, whatever the group sizes; a
+//! round per group hidden in step 3.
 
 use std::collections::BTreeMap;
 
@@ -172,49 +171,46 @@ fn too_revealing(
     k: u32,
 ) -> Option<Group> {
     let published = |g: &Group| !suppressed.contains_key(g);
-    // For each team: every total its subtree's published groups can cover
-    // without overlapping (bit s set: s can be covered), and the same
-    // without using the subtree group itself.
-    let mut covers: BTreeMap<&str, Bits> = BTreeMap::new();
-    // A remainder size − c is too small when 0 < size − c < k, that is when
-    // some total c in (size − k, size) can be covered inside the group.
-    let check = |group: Group, inside: &Bits| -> Option<Group> {
-        let size = sizes[&group];
-        if !published(&group) || size == 0 {
+    // For each team: every remainder its subtree can be left with by
+    // taking away published groups that do not overlap, the subtree group
+    // itself included.
+    let mut left: BTreeMap<&str, Remainders> = BTreeMap::new();
+    let check = |group: Group, inside: &Remainders| -> Option<Group> {
+        if !published(&group) || sizes[&group] == 0 {
             return None;
         }
-        let lowest = size.saturating_sub(k).saturating_add(1);
-        (lowest..size)
-            .any(|c| inside.has(c))
+        inside
+            .too_small()
             .then(|| smallest_inside(tree, sizes, suppressed, &group))
     };
     for team in tree.post_order() {
-        let own = sizes[&Group::Team(team.to_owned())];
-        let mut inside = Bits::zero();
-        if published(&Group::Team(team.to_owned())) {
-            inside = inside.or(&Bits::zero().shifted(own));
+        let as_team = Group::Team(team.to_owned());
+        let own = sizes[&as_team];
+        // The team's own members: all left, or none if their group is taken.
+        let mut inside = Remainders::just(own, k);
+        if published(&as_team) {
+            inside.add(0);
         }
         if tree.is_leaf(team) {
-            covers.insert(team, inside);
+            left.insert(team, inside);
             continue;
         }
         for child in tree.children(Some(team)) {
-            inside = inside.sum(&covers[child]);
+            inside = inside.plus(&left[child]);
         }
         let group = Group::Subtree(team.to_owned());
-        let size = sizes[&group];
         let publish_subtree = published(&group);
         if let Some(hide) = check(group, &inside) {
             return Some(hide);
         }
         if publish_subtree {
-            inside = inside.or(&Bits::zero().shifted(size));
+            inside.add(0);
         }
-        covers.insert(team, inside);
+        left.insert(team, inside);
     }
-    let mut inside = Bits::zero();
+    let mut inside = Remainders::just(0, k);
     for top in tree.children(None) {
-        inside = inside.sum(&covers[top]);
+        inside = inside.plus(&left[top]);
     }
     check(Group::Organisation, &inside)
 }
@@ -252,65 +248,58 @@ fn smallest_inside(
         .map_or_else(|| outer.clone(), |(_, _, g)| g)
 }
 
-/// Totals that can be covered, as a growable bitset (bit c: c coverable).
+/// The remainders a group can be left with, as far as the rule cares:
+/// each of 0 to k − 1 exactly, and "k or more" as one (adding members to a
+/// remainder of at least k never makes it smaller). Kept this small, a
+/// check costs O(k²) per team, however many people a group has.
 #[derive(Debug, Clone)]
-struct Bits(Vec<u64>);
+struct Remainders {
+    small: Vec<bool>,
+    large: bool,
+}
 
-impl Bits {
-    /// Only 0: covering nothing is always possible.
-    fn zero() -> Self {
-        Self(vec![1])
-    }
-
-    fn has(&self, c: u32) -> bool {
-        let (word, bit) = ((c / 64) as usize, c % 64);
-        self.0.get(word).is_some_and(|w| w >> bit & 1 == 1)
-    }
-
-    /// Every total moved up by `by`.
-    fn shifted(&self, by: u32) -> Self {
-        let mut out = Self(vec![0; self.0.len() + (by as usize).div_ceil(64) + 1]);
-        for c in self.totals() {
-            out.set(c + by);
-        }
+impl Remainders {
+    fn just(n: u32, k: u32) -> Self {
+        let mut out = Self {
+            small: vec![false; k as usize],
+            large: false,
+        };
+        out.add(n);
         out
     }
 
-    fn or(&self, other: &Self) -> Self {
-        let mut out = Self(vec![0; self.0.len().max(other.0.len())]);
-        for (i, w) in out.0.iter_mut().enumerate() {
-            *w = self.0.get(i).copied().unwrap_or(0) | other.0.get(i).copied().unwrap_or(0);
+    fn add(&mut self, n: u32) {
+        match self.small.get_mut(n as usize) {
+            Some(slot) => *slot = true,
+            None => self.large = true,
         }
-        out
     }
 
-    /// The sumset: a total of each.
-    fn sum(&self, other: &Self) -> Self {
-        let mut out = Self(vec![0; self.0.len() + other.0.len()]);
-        for a in self.totals() {
-            out = out.or(&other.shifted(a));
-        }
-        out
-    }
-
-    fn set(&mut self, c: u32) {
-        let (word, bit) = ((c / 64) as usize, c % 64);
-        if self.0.len() <= word {
-            self.0.resize(word + 1, 0);
-        }
-        self.0[word] |= 1 << bit;
-    }
-
-    fn totals(&self) -> Vec<u32> {
-        let mut totals = Vec::new();
-        for (i, w) in self.0.iter().enumerate() {
-            for bit in 0..64 {
-                if w >> bit & 1 == 1 {
-                    totals.push(u32::try_from(i * 64 + bit).unwrap_or(u32::MAX));
+    /// What one remainder of each can leave together.
+    fn plus(&self, other: &Self) -> Self {
+        let k = self.small.len();
+        let mut out = Self {
+            small: vec![false; k],
+            large: (self.large && other.any()) || (other.large && self.any()),
+        };
+        for (a, _) in self.small.iter().enumerate().filter(|(_, x)| **x) {
+            for (b, _) in other.small.iter().enumerate().filter(|(_, x)| **x) {
+                match out.small.get_mut(a + b) {
+                    Some(slot) => *slot = true,
+                    None => out.large = true,
                 }
             }
         }
-        totals
+        out
+    }
+
+    fn any(&self) -> bool {
+        self.large || self.small.contains(&true)
+    }
+
+    /// Some remainder from 1 to k − 1.
+    fn too_small(&self) -> bool {
+        self.small.iter().skip(1).any(|x| *x)
     }
 }
 
