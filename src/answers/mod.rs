@@ -21,7 +21,7 @@
 //! - When the wave closes, in the closing transaction, its responses are
 //!   deleted and written again in random order under new random ids,
 //!   without nullifiers ([`store::seal`]), each tagged with the smallest
-//!   group around its team that holds at least k responses ([`coarsen`]):
+//!   group around its team that the wave published ([`coarsen`]):
 //!   a stored tag of two responses would be two people's answers, whatever
 //!   the API hides. Answers and the close cannot
 //!   interleave: an answer reads its wave under a share lock on PostgreSQL
