@@ -5,9 +5,11 @@
 //! 0.3 on the 1–5 score with a 90% Welch interval that excludes 0.
 //! Anything else is "no clear change", however large it looks.
 //!
-//! The favourable share pools a theme's items, but one person's answers to
-//! them are not independent: the interval takes the respondents as the
-//! sample size, not the answers, which errs towards "no clear change".
+//! A theme pools its items' answers, but one person's answers to them are
+//! not independent: both intervals take the respondents as the sample
+//! size, not the answers, which errs towards "no clear change". A score
+//! change needs both waves' standard deviations, published from 2k on;
+//! without them only the favourable share can show a clear change.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -56,8 +58,12 @@ pub fn change(
     let score = a.score - b.score;
     let clear_favourable = favourable.abs() >= MIN_FAVOURABLE - 1e-12
         && excludes_zero(newcombe(b.favourable, b.n, a.favourable, a.n));
+    // Without both standard deviations (groups under 2k) no Welch interval.
     let clear_score = score.abs() >= MIN_SCORE - 1e-12
-        && excludes_zero(welch(b.score, b.sd, b.n, a.score, a.sd, a.n));
+        && match (b.sd, a.sd) {
+            (Some(sb), Some(sa)) => excludes_zero(welch(b.score, sb, b.n, a.score, sa, a.n)),
+            _ => false,
+        };
     Change {
         since_wave_id: since_wave_id.to_owned(),
         score: Some(score),
@@ -123,7 +129,7 @@ mod tests {
         ThemeFigures {
             n,
             score,
-            sd,
+            sd: Some(sd),
             answers: n * 5,
             favourable,
         }

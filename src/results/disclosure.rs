@@ -9,7 +9,8 @@
 //! - **Brute force**: for each closed question, every assignment of
 //!   answers to respondents that reproduces all the question's published
 //!   figures (n, mean, sd, shares, distribution) is enumerated, with the
-//!   attacker told even how many people of each team answered. A
+//!   attacker told even how many people of each team answered. Below the
+//!   detail level a cell shows n, mean and favourable share only. A
 //!   respondent whose answer is the same in every such assignment is
 //!   exposed — unless at least k respondents are pinned to that same
 //!   value, which is the group-level fact DESIGN.md accepts (invariant 4).
@@ -221,15 +222,14 @@ fn check_residuals(case: &Case, cells: &BTreeMap<Group, u32>, minimum: u32) -> R
 }
 
 /// What the attacker reads off a published closed-question cell, as whole
-/// numbers: n, sum, sum of squares, favourable / neutral / unfavourable
-/// counts, and the histogram when published.
+/// numbers: n, sum and favourable count always; at the detail level the
+/// sum of squares, the three bands' counts and the histogram.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
     n: u32,
     sum: i64,
-    squares: i64,
-    bands: [u32; 3],
-    histogram: Option<[u32; 5]>,
+    favourable: u32,
+    detail: Option<(i64, [u32; 3], [u32; 5])>,
 }
 
 fn seen(figures: &Figures) -> Seen {
@@ -238,50 +238,56 @@ fn seen(figures: &Figures) -> Seen {
     };
     let n = f64::from(f.n);
     let sum = f.mean * n;
-    let squares = f.sd * f.sd * (n - 1.0) + sum * sum / n;
-    let Shares::Agreement {
-        favourable,
-        neutral,
-        unfavourable,
-    } = f.shares
-    else {
-        unreachable!("1–5 items")
-    };
     let count = |share: f64| (share * n).round() as u32;
+    let detail = match (f.sd, &f.shares, &f.distribution) {
+        (
+            Some(sd),
+            Some(Shares::Agreement {
+                favourable,
+                neutral,
+                unfavourable,
+            }),
+            Some(d),
+        ) => {
+            let squares = sd * sd * (n - 1.0) + sum * sum / n;
+            let mut h = [0; 5];
+            h.copy_from_slice(d);
+            Some((
+                squares.round() as i64,
+                [count(*unfavourable), count(*neutral), count(*favourable)],
+                h,
+            ))
+        }
+        _ => None,
+    };
     Seen {
         n: f.n,
         sum: sum.round() as i64,
-        squares: squares.round() as i64,
-        bands: [count(unfavourable), count(neutral), count(favourable)],
-        histogram: f.distribution.as_ref().map(|d| {
-            let mut h = [0; 5];
-            h.copy_from_slice(d);
-            h
-        }),
+        favourable: count(f.favourable.unwrap_or_default()),
+        detail,
     }
 }
 
 /// The same numbers from a candidate histogram (scored values 1–5).
-fn seen_of(histogram: &[u32; 5], with_histogram: bool) -> Seen {
-    let mut s = Seen {
-        n: 0,
-        sum: 0,
-        squares: 0,
-        bands: [0; 3],
-        histogram: with_histogram.then_some(*histogram),
-    };
+fn seen_of(histogram: &[u32; 5], detailed: bool) -> Seen {
+    let (mut n, mut sum, mut squares, mut bands) = (0, 0, 0, [0u32; 3]);
     for (i, &c) in histogram.iter().enumerate() {
         let v = i as i64 + 1;
-        s.n += c;
-        s.sum += v * i64::from(c);
-        s.squares += v * v * i64::from(c);
-        s.bands[match v {
+        n += c;
+        sum += v * i64::from(c);
+        squares += v * v * i64::from(c);
+        bands[match v {
             1 | 2 => 0,
             3 => 1,
             _ => 2,
         }] += c;
     }
-    s
+    Seen {
+        n,
+        sum,
+        favourable: bands[2],
+        detail: detailed.then_some((squares, bands, *histogram)),
+    }
 }
 
 /// Every histogram of `size` answers over 1–5.
@@ -337,7 +343,7 @@ fn possible_values(answered: &[u32], cells: &[(BTreeSet<usize>, Seen)]) -> Vec<B
                         total[v] += chosen[*m][v];
                     }
                 }
-                seen_of(&total, want.histogram.is_some()) == *want
+                seen_of(&total, want.detail.is_some()) == *want
             });
             if consistent {
                 search(at + 1, options, cells, last, chosen, possible);

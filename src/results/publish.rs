@@ -12,12 +12,21 @@
 //!    suppressed with their reason; the rules run again on the number of
 //!    valid answers to that question, since skips and "don't know" make a
 //!    question's groups smaller than the wave's. A published cell has n,
-//!    mean, standard deviation and shares (`super::score`); the answer
-//!    distribution only when n ≥ 2k (DESIGN.md, invariant 4).
-//! 3. **Per theme**: as per question, on the respondents who make a theme
-//!    score; besides, a theme is suppressed (complementary) wherever one of
-//!    its 1–5 questions is, since a published theme mean beside the
-//!    theme's other questions would give the hidden question's sum back.
+//!    the mean and the favourable share (0–10: the net score). The **detail
+//!    level** — standard deviation, every share and the answer
+//!    distribution — is decided by the same rules with 2k, starting from
+//!    the question's suppressed cells: a group of at least 2k whose
+//!    remainders are 0 or at least 2k too, so no distribution of fewer
+//!    than 2k people can be had by subtraction either (DESIGN.md,
+//!    invariant 4). Below it those figures are left out: with them and the
+//!    three shares, the counts of a small group's answers could be solved.
+//! 3. **Per theme**: as per question, on the respondents who answered any
+//!    of its 1–5 items; the figures pool those items' answers, so they
+//!    follow from the questions' and add nothing. A theme is suppressed
+//!    (complementary) wherever one of its 1–5 questions is, since a
+//!    published theme beside the theme's other questions would give the
+//!    hidden question's sum back; its sd likewise needs every question's
+//!    detail level.
 //! 4. **Per comment question**: as per question with max(10, k) and the
 //!    non-empty comments; the texts of a published cell in random order,
 //!    with nothing else about them.
@@ -72,33 +81,62 @@ impl ParticipationFigures {
     }
 }
 
-/// A published closed question.
+/// A published closed question. Below 2k (the detail level, step 2) only
+/// n, the mean and the favourable share (1–5) or net score (0–10): with the
+/// standard deviation and all three shares as well, a small group's answer
+/// counts could be solved for (DESIGN.md, invariant 4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct QuestionFigures {
     /// Valid answers ("don't know" and skips excluded).
     pub n: u32,
     /// After reverse-coding.
     pub mean: f64,
-    /// Sample standard deviation.
-    pub sd: f64,
+    /// 1–5 items: the share of 4–5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub favourable: Option<f64>,
+    /// 0–10 items: %(9–10) − %(0–6), in points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<f64>,
+    /// Sample standard deviation; at the detail level only.
+    pub sd: Option<f64>,
     /// 1–5 items: favourable (4–5), neutral (3), unfavourable (1–2); 0–10
-    /// items: low (0–6), middle (7–8), high (9–10) and net (points).
-    #[schema(value_type = Object)]
-    pub shares: Shares,
-    /// Answers per value after reverse-coding, lowest first; only for
-    /// groups of at least 2k.
+    /// items: low (0–6), middle (7–8), high (9–10) and net (points). At the
+    /// detail level only.
+    #[schema(value_type = Option<Object>)]
+    pub shares: Option<Shares>,
+    /// Answers per value after reverse-coding, lowest first; at the detail
+    /// level only.
     pub distribution: Option<Vec<u32>>,
 }
 
-/// A published theme.
+impl QuestionFigures {
+    fn new(score: score::QuestionScore, detailed: bool) -> Self {
+        let (favourable, net) = match score.shares {
+            Shares::Agreement { favourable, .. } => (Some(favourable), None),
+            Shares::Likelihood { net, .. } => (None, Some(net)),
+        };
+        Self {
+            n: score.n,
+            mean: score.mean,
+            favourable,
+            net,
+            sd: detailed.then_some(score.sd),
+            shares: detailed.then_some(score.shares),
+            distribution: detailed.then_some(score.distribution),
+        }
+    }
+}
+
+/// A published theme: its 1–5 items' answers pooled (`super::score`), so
+/// that it says nothing its questions do not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ThemeFigures {
-    /// Respondents who answered at least two thirds of the theme's 1–5 items.
+    /// Respondents who answered at least one of the theme's 1–5 items.
     pub n: u32,
-    /// The mean of those respondents' means, 1–5.
+    /// The mean of every valid answer to the theme's 1–5 items.
     pub score: f64,
-    /// The sample standard deviation of those means.
-    pub sd: f64,
+    /// Their standard deviation; at the detail level only.
+    pub sd: Option<f64>,
     /// Valid answers across the theme's 1–5 items.
     pub answers: u32,
     /// Favourable answers over valid answers across the theme's 1–5 items.
@@ -230,23 +268,17 @@ pub fn publish_answers(
     let mut cells = Vec::new();
 
     let mut question_cells: BTreeMap<&str, Cells> = BTreeMap::new();
+    let mut question_details: BTreeMap<&str, Cells> = BTreeMap::new();
     for question in template.closed_questions() {
         let answered = count(&|r| score::question_score(question, [r]).is_some());
         let measure = Measure::Question(question.id.clone());
         let decided = suppress_from(parents, &answered, k, &known.start(&pattern, &measure));
+        let detail = suppress_from(parents, &answered, 2 * k, &decided.suppressed);
         for group in decided.sizes.keys() {
             let outcome = match decided.suppressed.get(group) {
                 Some(why) => Err(*why),
                 None => score::question_score(question, members.of(group))
-                    .map(|s| {
-                        Figures::Question(QuestionFigures {
-                            n: s.n,
-                            mean: s.mean,
-                            sd: s.sd,
-                            shares: s.shares,
-                            distribution: (s.n >= 2 * k).then_some(s.distribution),
-                        })
-                    })
+                    .map(|s| Figures::Question(QuestionFigures::new(s, detail.is_published(group))))
                     .ok_or(Suppressed::BelowMinimum),
             };
             cells.push(Cell {
@@ -255,6 +287,7 @@ pub fn publish_answers(
                 outcome,
             });
         }
+        question_details.insert(&question.id, detail);
         question_cells.insert(&question.id, decided);
     }
 
@@ -278,6 +311,17 @@ pub fn publish_answers(
         }
         let scored = count(&|r| score::theme_score(template, theme, [r]).is_some());
         let decided = suppress_from(parents, &scored, k, &already);
+        // The pooled sd where every item's is published: then it follows
+        // from theirs.
+        let mut coarse = decided.suppressed.clone();
+        for item in &items {
+            for group in question_details[item].suppressed.keys() {
+                coarse
+                    .entry(group.clone())
+                    .or_insert(Suppressed::Complementary);
+            }
+        }
+        let detail = suppress_from(parents, &scored, 2 * k, &coarse);
         for group in decided.sizes.keys() {
             let outcome = match decided.suppressed.get(group) {
                 Some(why) => Err(*why),
@@ -286,7 +330,7 @@ pub fn publish_answers(
                         Figures::Theme(ThemeFigures {
                             n: s.n,
                             score: s.score,
-                            sd: s.sd,
+                            sd: detail.is_published(group).then_some(s.sd),
                             answers: s.answers,
                             favourable: s.favourable,
                         })

@@ -11,13 +11,15 @@
 //! - 0–10 items: n, mean, sample standard deviation, and the 0–6 / 7–8 /
 //!   9–10 shares with the net score %(9–10) − %(0–6), in points. They are
 //!   never mixed into a theme.
-//! - A theme's score **averages respondents**, not items: each respondent's
-//!   mean over the theme's 1–5 items they answered, counted only when they
-//!   answered at least two thirds of those items; the group's score is the
-//!   mean of those respondent means. With skips the two differ, and
-//!   averaging respondents gives every person the same weight.
-//! - A theme's favourable share pools answers: favourable answers over valid
-//!   answers across the theme's 1–5 items.
+//! - A theme's score **averages items' answers**, not respondents: the mean
+//!   of every valid answer to the theme's 1–5 items; its favourable share
+//!   likewise pools them. With skips the two ways differ. Averaging
+//!   respondents (each person's mean, counted when they answered two
+//!   thirds of the items) would leave some answers out of the theme but in
+//!   its questions, and subtracting one from the other would give those
+//!   answers back — one person's, when one person skipped. Pooled, a
+//!   theme's figures follow from its questions' and reveal nothing more.
+//!   Its n is the respondents who answered at least one of its items.
 
 use std::collections::BTreeMap;
 
@@ -66,11 +68,11 @@ pub enum Shares {
 /// A theme's figures for one group.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ThemeScore {
-    /// Respondents whose answers make a theme score (two thirds answered).
+    /// Respondents with at least one valid answer to the theme's 1–5 items.
     pub n: u32,
-    /// The mean of respondent means, 1–5.
+    /// The mean of those answers, 1–5.
     pub score: f64,
-    /// The sample standard deviation of the respondent means.
+    /// Their sample standard deviation.
     pub sd: f64,
     /// Valid answers across the theme's 1–5 items.
     pub answers: u32,
@@ -163,32 +165,34 @@ pub fn theme_score<'a>(
     if items.is_empty() {
         return None;
     }
-    let (mut means, mut favourable, mut valid) = (Vec::new(), 0u32, 0u32);
+    let (mut n, mut valid, mut favourable, mut sum, mut squares) = (0u32, 0u32, 0u32, 0.0, 0.0);
     for response in responses {
-        let values: Vec<u8> = items.iter().filter_map(|q| scored(q, response)).collect();
-        valid += u32::try_from(values.len()).unwrap_or(u32::MAX);
-        favourable += u32::try_from(values.iter().filter(|v| **v >= 4).count()).unwrap_or(0);
-        // At least two thirds of the theme's items, in whole items.
-        if !values.is_empty() && 3 * values.len() >= 2 * items.len() {
-            means.push(values.iter().map(|v| f64::from(*v)).sum::<f64>() / values.len() as f64);
+        let mut answered = false;
+        for value in items.iter().filter_map(|q| scored(q, response)) {
+            answered = true;
+            valid += 1;
+            favourable += u32::from(value >= 4);
+            sum += f64::from(value);
+            squares += f64::from(value) * f64::from(value);
         }
+        n += u32::from(answered);
     }
-    if means.is_empty() {
+    if valid == 0 {
         return None;
     }
-    let count = means.len() as f64;
-    let score = means.iter().sum::<f64>() / count;
-    let sd = if means.len() > 1 {
-        (means.iter().map(|m| (m - score).powi(2)).sum::<f64>() / (count - 1.0)).sqrt()
+    let count = f64::from(valid);
+    let score = sum / count;
+    let sd = if valid > 1 {
+        ((squares - count * score * score).max(0.0) / (count - 1.0)).sqrt()
     } else {
         0.0
     };
     Some(ThemeScore {
-        n: u32::try_from(means.len()).unwrap_or(u32::MAX),
+        n,
         score,
         sd,
         answers: valid,
-        favourable: f64::from(favourable) / f64::from(valid.max(1)),
+        favourable: f64::from(favourable) / count,
     })
 }
 
@@ -319,7 +323,7 @@ mod tests {
     }
 
     #[test]
-    fn a_theme_averages_respondents_who_answered_two_thirds() {
+    fn a_theme_pools_its_items_answers() {
         let dev = Theme::DevelopmentOpportunities;
         let template = Template {
             questions: vec![
@@ -332,21 +336,29 @@ mod tests {
             ..crate::surveys::template::builtin().unwrap()[0].clone()
         };
         let responses = [
-            // All three: 5, 4, and C reversed 2 → 4: mean 13/3; 3 favourable.
+            // 5, 4, and C reversed 2 → 4; the 0–10 item counts nowhere.
             response(&[("A", n(5)), ("B", n(4)), ("C", n(2)), ("R", n(0))]),
-            // Two of three: 2 and 3: mean 2.5; no favourable.
+            // 2 and 3; "don't know" counts nowhere.
             response(&[
                 ("A", n(2)),
                 ("B", n(3)),
                 ("C", Answer::Text("dont_know".into())),
             ]),
-            // One of three: not a respondent of the theme, but its answer
-            // counts in the favourable share.
+            // One item: counts like any other answer.
             response(&[("A", n(5)), ("S", n(1))]),
         ];
         let score = theme_score(&template, dev, &responses).unwrap();
-        assert_eq!(score.n, 2);
-        assert!(close(score.score, (13.0 / 3.0 + 2.5) / 2.0));
+        assert_eq!((score.n, score.answers), (3, 6));
+        // 5, 4, 4, 2, 3, 5.
+        assert!(close(score.score, 23.0 / 6.0));
+        let squares: f64 = [5.0f64, 4.0, 4.0, 2.0, 3.0, 5.0]
+            .iter()
+            .map(|v| v * v)
+            .sum();
+        assert!(close(
+            score.sd,
+            ((squares - 23.0 * 23.0 / 6.0) / 5.0).sqrt()
+        ));
         assert!(close(score.favourable, 4.0 / 6.0), "{}", score.favourable);
         assert_eq!(
             theme_score(&template, Theme::CareerOutlook, &responses),

@@ -25,6 +25,7 @@ pub fn publish_wave(
     now: DateTime<Utc>,
 ) -> Result<i32, ApiError> {
     let wave = crate::surveys::waves::store::find(conn, wave_id)?;
+    lock_publications(conn, &wave.organisation_id)?;
     let Some(template) = wave.template.as_deref() else {
         return Err(ApiError::Unexpected(anyhow::anyhow!(
             "wave {wave_id} closes without a template"
@@ -52,7 +53,7 @@ pub fn publish_wave(
         .into_iter()
         .map(|(team, n)| (team, u32::try_from(n).unwrap_or(0)))
         .collect();
-    let k = u32::try_from(wave.min_group_size).unwrap_or(u32::MAX);
+    let k = minimum(wave.min_group_size)?;
     let publication = publish(&template, &parents, &invited, &answers, k);
     let teams = serde_json::to_string(&parents).map_err(|e| ApiError::Unexpected(e.into()))?;
     let closed_at = wave.closed_at.unwrap_or_else(|| to_stored(now));
@@ -205,6 +206,7 @@ pub fn republish_wave(
     if wave.status != "closed" || latest.min_group_size >= wave.min_group_size {
         return Ok(false);
     }
+    lock_publications(conn, &wave.organisation_id)?;
     let Some(template) = wave.template.as_deref() else {
         return Ok(false);
     };
@@ -288,7 +290,7 @@ pub fn republish_wave(
         entry.1 += u32::try_from(responded).unwrap_or(0);
     }
 
-    let k = u32::try_from(wave.min_group_size).unwrap_or(u32::MAX);
+    let k = minimum(wave.min_group_size)?;
     let again = republish(
         &template,
         &response_units,
@@ -317,6 +319,9 @@ pub fn republish_wave(
         },
         &again.publication,
     )?;
+    // The superseded cells go: the lower k's numbers are not kept, nor
+    // served by the feed (the publication row stays, empty).
+    diesel::delete(results::table.filter(results::publication.eq(latest.seq))).execute(conn)?;
 
     // The stored tags, coarsened to the new groups, in a new random order.
     let mut rows: Vec<(Tag, String)> = answers
@@ -371,6 +376,26 @@ pub fn republish_wave(
         crate::batch_insert!(conn, wave_participation::table, chunk.to_vec())?;
     }
     Ok(true)
+}
+
+/// A stored k, checked: the API keeps it from 3 to 100.
+pub fn minimum(k: i32) -> Result<u32, ApiError> {
+    u32::try_from(k)
+        .ok()
+        .filter(|k| (1..=1_000).contains(k))
+        .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("a stored k of {k}")))
+}
+
+/// Queues this transaction behind any other that publishes for the
+/// organisation (a row lock on PostgreSQL; SQLite's writers are serial
+/// anyway): publications then commit in the order of their `seq`, so a
+/// feed reader that has seen one never misses an earlier one, and
+/// `latest_themes` is rewritten by one at a time.
+fn lock_publications(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<usize> {
+    use crate::db::schema::organisations;
+    diesel::update(organisations::table.find(organisation_id))
+        .set(organisations::name.eq(organisations::name))
+        .execute(conn)
 }
 
 /// What a publication row records besides its cells.
@@ -544,15 +569,20 @@ pub fn group_cells(
         .load(conn)
 }
 
-/// Responses per team of an open wave (its tags are still teams).
-pub fn responses_per_team(
+/// Invitations flagged as answered per team: for an open wave, counts
+/// that move only when the flags are set in batches (before each reminder
+/// and at the close), never with a single answer, so that watching them
+/// cannot tell who just answered (DESIGN.md, invariant 5).
+pub fn answered_per_team(
     conn: &mut DbConnection,
     wave_id: &str,
 ) -> QueryResult<BTreeMap<String, u32>> {
-    let rows: Vec<(String, i64)> = responses::table
-        .filter(responses::wave_id.eq(wave_id))
-        .group_by(responses::team_id)
-        .select((responses::team_id, diesel::dsl::count_star()))
+    use crate::db::schema::invitations;
+    let rows: Vec<(String, i64)> = invitations::table
+        .filter(invitations::wave_id.eq(wave_id))
+        .filter(invitations::answered.eq(true))
+        .group_by(invitations::team_id)
+        .select((invitations::team_id, diesel::dsl::count_star()))
         .load(conn)?;
     Ok(rows
         .into_iter()
@@ -631,6 +661,7 @@ pub fn publication_cells(
 #[derive(Debug, Clone)]
 pub struct HistoryRow {
     pub wave_id: String,
+    pub pulse_id: String,
     pub wave_number: Option<i32>,
     pub closed_at: Option<NaiveDateTime>,
     pub cell: CellRow,
@@ -647,12 +678,10 @@ pub fn theme_history(
     type Raw = (
         i32,
         String,
-        Option<i32>,
-        Option<NaiveDateTime>,
         String,
         Option<i32>,
-        Option<String>,
-        Option<String>,
+        Option<NaiveDateTime>,
+        (String, Option<i32>, Option<String>, Option<String>),
     );
     let rows: Vec<Raw> = results::table
         .inner_join(publications::table.inner_join(waves::table))
@@ -664,12 +693,15 @@ pub fn theme_history(
         .select((
             publications::seq,
             publications::wave_id,
+            waves::pulse_id,
             waves::number,
             waves::closed_at,
-            results::measure,
-            results::n,
-            results::suppressed,
-            results::figures,
+            (
+                results::measure,
+                results::n,
+                results::suppressed,
+                results::figures,
+            ),
         ))
         .load(conn)?;
     let latest: BTreeMap<&str, i32> = rows.iter().fold(BTreeMap::new(), |mut m, r| {
@@ -683,8 +715,12 @@ pub fn theme_history(
         .zip(keep)
         .filter(|(_, keep)| *keep)
         .map(
-            |((_, wave_id, wave_number, closed_at, theme, n, suppressed, figures), _)| HistoryRow {
+            |(
+                (_, wave_id, pulse_id, wave_number, closed_at, (theme, n, suppressed, figures)),
+                _,
+            )| HistoryRow {
                 wave_id,
+                pulse_id,
                 wave_number,
                 closed_at,
                 cell: CellRow {

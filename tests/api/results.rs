@@ -136,11 +136,12 @@ async fn a_hand_made_wave_publishes_exact_figures() {
     ];
     answer(&app, &wave, None, &sets).await;
 
-    // Open: participation only.
+    // Open: participation only, as of the last batch of answered flags
+    // (set before reminders and at the close), never moving with one answer.
     let open = results(&app, &admin, &format!("/api/v1/waves/{wave}/results")).await;
     assert_eq!(open["published"], false);
     assert_eq!(open["participation"]["invited"], 7);
-    assert_eq!(open["participation"]["responded"], 7);
+    assert_eq!(open["participation"]["responded"], 0);
     assert_eq!(open["questions"], json!([]));
     assert_eq!(open["themes"], json!([]));
 
@@ -160,49 +161,42 @@ async fn a_hand_made_wave_publishes_exact_figures() {
         let car1 = question(&body, "CAR1");
         assert_published(car1, 7);
         assert_close(&car1["mean"], 24.0 / 7.0);
-        assert_close(&car1["sd"], ((96.0 - 24.0 * 24.0 / 7.0) / 6.0_f64).sqrt());
-        assert_close(&car1["shares"]["favourable"], 4.0 / 7.0);
-        assert_close(&car1["shares"]["neutral"], 1.0 / 7.0);
-        assert_close(&car1["shares"]["unfavourable"], 2.0 / 7.0);
-        // 7 < 2k: no distribution.
-        assert_eq!(car1["distribution"], Value::Null);
+        assert_close(&car1["favourable"], 4.0 / 7.0);
+        // 7 < 2k: no sd, shares or distribution, from which the counts of
+        // each answer could be solved.
+        for detail in ["sd", "shares", "distribution"] {
+            assert_eq!(car1[detail], Value::Null, "{detail}");
+        }
 
         // "Don't know" and skips count nowhere.
         let car2 = question(&body, "CAR2");
         assert_published(car2, 5);
         assert_close(&car2["mean"], 3.6);
-        assert_close(&car2["sd"], 1.3_f64.sqrt());
+        assert_close(&car2["favourable"], 0.6);
 
         // Reverse-coded: 1, 2, 5, 3, 4 are scored 5, 4, 1, 3, 2.
         let car4 = question(&body, "CAR4");
         assert_eq!(car4["reverse"], true);
         assert_published(car4, 5);
         assert_close(&car4["mean"], 3.0);
-        assert_close(&car4["sd"], 2.5_f64.sqrt());
-        assert_close(&car4["shares"]["favourable"], 0.4);
-        assert_close(&car4["shares"]["neutral"], 0.2);
-        assert_close(&car4["shares"]["unfavourable"], 0.4);
+        assert_close(&car4["favourable"], 0.4);
 
         // 0–10: 10, 9, 7, 5, 0, 8, 6.
         let car6 = question(&body, "CAR6");
         assert_published(car6, 7);
         assert_close(&car6["mean"], 45.0 / 7.0);
-        assert_close(&car6["shares"]["low"], 3.0 / 7.0);
-        assert_close(&car6["shares"]["middle"], 2.0 / 7.0);
-        assert_close(&car6["shares"]["high"], 2.0 / 7.0);
-        assert_close(&car6["shares"]["net"], -100.0 / 7.0);
+        assert_close(&car6["net"], -100.0 / 7.0);
+        assert_eq!(car6.get("favourable"), None);
 
-        // The theme averages the six respondents who answered at least four
-        // of its five 1–5 items; the one who answered only CAR1 is left out.
+        // The theme pools the 28 valid answers to its five 1–5 items
+        // (reverse-coded CAR4 scored), from all 7 respondents.
         let themes = body["themes"].as_array().unwrap();
         assert_eq!(themes.len(), 1);
         assert_eq!(themes[0]["theme"], "career_outlook");
-        assert_published(&themes[0], 6);
-        assert_close(
-            &themes[0]["score"],
-            (3.8 + 3.25 + 3.4 + 3.2 + 4.0 + 3.0) / 6.0,
-        );
+        assert_published(&themes[0], 7);
+        assert_close(&themes[0]["score"], 94.0 / 28.0);
         assert_close(&themes[0]["favourable"], 15.0 / 28.0);
+        assert_eq!(themes[0]["sd"], Value::Null);
         assert_eq!(themes[0]["answers"], 28);
 
         // Two comments: fewer than max(10, k).
@@ -485,10 +479,20 @@ async fn heatmaps_show_the_latest_cell_per_theme_and_a_waves_questions() {
     let rows = map["rows"].as_array().unwrap();
     let support = rows.iter().find(|r| r["team_id"] == big).unwrap();
     assert_close(&support["cells"][0]["mean"], 5.0);
-    // 12 ≥ 2k: the distribution is published.
-    assert_eq!(support["cells"][0]["distribution"], json!([0, 0, 0, 0, 12]));
+    // 12 ≥ 2k, but beside the organisation's 18 its distribution would
+    // give Legal's 6 by subtraction: the detail goes to the 18.
+    assert_eq!(support["cells"][0]["distribution"], Value::Null);
     let legal = rows.iter().find(|r| r["team_id"] == small).unwrap();
     assert_eq!(legal["cells"][0]["distribution"], Value::Null);
+    let organisation = results(&app, &admin, &format!("/api/v1/waves/{second}/results")).await;
+    assert_eq!(
+        question(&organisation, "CAR1")["distribution"],
+        json!([0, 0, 0, 0, 18])
+    );
+    assert_close(
+        &question(&organisation, "CAR1")["shares"]["favourable"],
+        1.0,
+    );
 
     // A manager of Legal sees Legal's row only.
     let (_, manager) = app.account_token(&admin, "manager", Some(&small)).await;
@@ -614,7 +618,17 @@ async fn the_feed_pages_by_cursor_answers_304_when_nothing_is_new_and_speaks_csv
     assert_eq!(&car1[column("n")], "12");
     assert_eq!(&car1[column("mean")], "5.0");
     assert_eq!(&car1[column("favourable")], "1.0");
-    assert_eq!(&car1[column("distribution")], "0|0|0|0|12");
+    assert_eq!(&car1[column("distribution")], "", "the 18 have the detail");
+    let organisation_car1 = records
+        .iter()
+        .find(|r| {
+            &r[column("wave_id")] == second.as_str()
+                && &r[column("group_kind")] == "organisation"
+                && &r[column("measure")] == "CAR1"
+        })
+        .unwrap();
+    assert_eq!(&organisation_car1[column("distribution")], "0|0|0|0|18");
+    assert_eq!(&organisation_car1[column("sd")], "0.0");
     let legal_car1 = records
         .iter()
         .find(|r| &r[column("team_id")] == small.as_str() && &r[column("measure")] == "CAR1")
@@ -695,6 +709,14 @@ async fn raising_k_publishes_closed_waves_again_and_coarsens_what_is_stored() {
         .unwrap()
         .clone();
     assert_suppressed(&row["cells"][1], "below_minimum");
+
+    // The lower k's numbers are gone, from the feed too.
+    let feed: Value = app
+        .get_json("/api/v1/results/feed?limit=1000000", Some(&admin))
+        .await;
+    let rows = feed["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["min_group_size"] == 6), "{rows:?}");
 
     // What is stored holds nothing about a group under the new k.
     let tags = stored_tags(&app, &wave).await;

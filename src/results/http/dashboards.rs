@@ -303,6 +303,8 @@ fn visible_teams(tree: &TeamTree, reach: &Reach) -> Vec<(String, String)> {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TrendPoint {
     pub wave_id: String,
+    /// Changes are measured within one pulse: its audience is the same.
+    pub pulse_id: String,
     pub wave_number: Option<i32>,
     pub closed_at: Option<DateTime<Utc>>,
     pub suppressed: bool,
@@ -310,7 +312,8 @@ pub struct TrendPoint {
     pub reason: Option<Reason>,
     #[serde(flatten)]
     pub figures: Option<ThemeFigures>,
-    /// Since the previous wave that asked the theme; none for the first.
+    /// Since the previous wave of the same pulse that published the theme
+    /// for this group; none for the first, or when this one is suppressed.
     pub change: Option<Change>,
 }
 
@@ -401,12 +404,17 @@ fn trends_of(
             points: Vec::new(),
         });
         let (suppressed, reason, figures) = decode::<ThemeFigures>(&row.cell)?;
-        let change = trend
-            .points
-            .last()
-            .map(|before| change(&before.wave_id, before.figures.as_ref(), figures.as_ref()));
+        let change = figures.as_ref().and_then(|now| {
+            trend
+                .points
+                .iter()
+                .rev()
+                .find(|p| p.pulse_id == row.pulse_id && p.figures.is_some())
+                .map(|before| change(&before.wave_id, before.figures.as_ref(), Some(now)))
+        });
         trend.points.push(TrendPoint {
             wave_id: row.wave_id,
+            pulse_id: row.pulse_id,
             wave_number: row.wave_number,
             closed_at: row.closed_at.map(|t| t.and_utc()),
             suppressed,

@@ -154,10 +154,12 @@ pub async fn feed(
         })
         .await?
     };
+    // Everything the page depends on: a manager's teams too, which a
+    // reorganisation changes.
     let etag = format!(
         "\"{}\"",
         &crate::crypto::hex(&Sha256::digest(format!(
-            "{organisation_id}|{reach:?}|{:?}|{limit}|{format:?}|{version:?}",
+            "{organisation_id}|{reach:?}|{teams:?}|{:?}|{limit}|{format:?}|{version:?}",
             query.cursor
         )))[..32]
     );
@@ -176,6 +178,7 @@ pub async fn feed(
     };
     response.insert_header((header::ETAG, etag.clone()));
     response.insert_header((header::CACHE_CONTROL, "private, no-cache"));
+    response.insert_header((header::VARY, "Accept, Authorization"));
     if unchanged {
         return Ok(response.finish());
     }

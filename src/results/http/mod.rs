@@ -104,14 +104,15 @@ pub(super) fn group_ref(
         Group::Subtree(team) => (GroupKind::Subtree, Some(team)),
         Group::Organisation => (GroupKind::Organisation, None),
     };
-    if let Some(team) = team {
-        let within = match reach {
-            Reach::Organisation => tree.get(team).is_some(),
-            Reach::Subtree(root) => tree.is_within(team, root),
-        };
-        if !within {
-            return Err(ApiError::NotFound);
-        }
+    let within = match (team, reach) {
+        (None, Reach::Organisation) => true,
+        // The organisation is not a manager's to read.
+        (None, Reach::Subtree(_)) => false,
+        (Some(team), Reach::Organisation) => tree.get(team).is_some(),
+        (Some(team), Reach::Subtree(root)) => tree.is_within(team, root),
+    };
+    if !within {
+        return Err(ApiError::NotFound);
     }
     Ok(GroupRef {
         kind,

@@ -1,7 +1,8 @@
 //! `/api/v1/waves/{id}/results…`: a wave's published results for the
 //! organisation, a team's own members, or a team's subtree. A closed wave
-//! shows its latest publication; an open wave only participation, live,
-//! for groups of at least k invited (DESIGN.md, invariants 3 and 5).
+//! shows its latest publication; an open wave only participation, for
+//! groups of at least k invited, as of the last batch of answered flags
+//! (DESIGN.md, invariants 3 and 5).
 
 use std::collections::BTreeMap;
 
@@ -186,7 +187,8 @@ async fn read(
 }
 
 /// An open wave: participation only, from the invited counts frozen at
-/// open and the responses so far, under the current team tree.
+/// open and the answered flags as last set in a batch, under the current
+/// team tree.
 fn open_results(
     conn: &mut DbConnection,
     wave: &WaveRow,
@@ -202,8 +204,8 @@ fn open_results(
         .into_iter()
         .map(|(team, n)| (team, u32::try_from(n).unwrap_or(0)))
         .collect();
-    let responded = group_sizes(&parents, &store::responses_per_team(conn, &wave.id)?);
-    let k = u32::try_from(wave.min_group_size).unwrap_or(u32::MAX);
+    let responded = group_sizes(&parents, &store::answered_per_team(conn, &wave.id)?);
+    let k = crate::results::store::minimum(wave.min_group_size)?;
     let cell = publish::participation(&parents, &invited, &responded, k, &BTreeMap::new())
         .into_iter()
         .find(|cell| cell.group == group);
