@@ -20,8 +20,10 @@
 //!   unflagged and in random order.
 //! - When the wave closes, in the closing transaction, its responses are
 //!   deleted and written again in random order under new random ids,
-//!   without nullifiers ([`store::seal`]), each tagged with the smallest
-//!   group around its team that the wave published ([`coarsen`]):
+//!   without nullifiers or comments ([`store::seal`]; comments live on only
+//!   in the published results, for groups of at least max(10, k)), each
+//!   tagged with the smallest group around its team that the wave
+//!   published ([`coarsen`]):
 //!   a stored tag of two responses would be two people's answers, whatever
 //!   the API hides. Answers and the close cannot
 //!   interleave: an answer reads its wave under a share lock on PostgreSQL

@@ -137,8 +137,9 @@ pub fn mark_answered(
 ///   a value nor (on PostgreSQL) a row version or position says whether
 ///   one person answered;
 /// - every response is deleted and written again in random order, under a
-///   new random id, without its nullifier, and with its team tag coarsened
-///   so that no tag holds fewer than k responses ([`super::coarsen`]);
+///   new random id, without its nullifier and its comments (published by
+///   now where the rules allow, and kept nowhere else), and with its team
+///   tag coarsened to the groups the wave published ([`super::coarsen`]);
 ///   responses that even the whole organisation cannot cover are dropped.
 ///
 /// After this nothing in a response — value, position, id or (on
@@ -171,6 +172,30 @@ pub fn seal(conn: &mut DbConnection, keys: &ServerKeys, wave_id: &str) -> Result
         *counts.entry(team.clone()).or_default() += 1;
     }
     let tags = groups(&counts);
+    // Comments are published (or not) by now, and kept nowhere else: a
+    // stored text tagged with a group of 5 would be at rest what the API
+    // only shows from max(10, k) (`crate::results::publish`).
+    let comment_ids: Vec<String> = wave
+        .template
+        .as_deref()
+        .map(crate::surveys::templates::decode)
+        .transpose()?
+        .map(|t| t.comment_questions().map(|q| q.id.clone()).collect())
+        .unwrap_or_default();
+    if !comment_ids.is_empty() {
+        for (_, answers) in &mut rows {
+            let mut map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(answers).map_err(|e| ApiError::Unexpected(e.into()))?;
+            let removed = comment_ids
+                .iter()
+                .filter(|id| map.remove(*id).is_some())
+                .count();
+            if removed > 0 {
+                *answers =
+                    serde_json::to_string(&map).map_err(|e| ApiError::Unexpected(e.into()))?;
+            }
+        }
+    }
     rows.shuffle(&mut rand::rng());
     diesel::delete(responses::table.filter(responses::wave_id.eq(wave_id))).execute(conn)?;
     let sealed: Vec<_> = rows

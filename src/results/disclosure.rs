@@ -513,6 +513,10 @@ fn check(case: &Case) -> Result<(), String> {
             group: c.group.clone(),
             measure: c.measure.clone(),
             suppressed: c.outcome.as_ref().err().copied(),
+            comments: match &c.outcome {
+                Ok(Figures::Comments(f)) => Some(f.clone()),
+                _ => None,
+            },
         })
         .collect();
     let again = republish(

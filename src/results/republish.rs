@@ -18,7 +18,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::publish::{Known, Measure, Publication, participation, publish_answers};
+use super::publish::{
+    Cell, CommentFigures, Figures, Known, Measure, Publication, comment_minimum, participation,
+    publish_answers,
+};
 use super::score::Response;
 use super::suppress::{Group, Suppressed, group_sizes};
 use crate::answers::coarsen::{Scope, Tag, tag_in};
@@ -53,6 +56,9 @@ pub struct Before {
     pub measure: Measure,
     /// `None`: published.
     pub suppressed: Option<Suppressed>,
+    /// A published comment cell's texts: sealing keeps no comment in the
+    /// stored responses, so these are all there is to publish again.
+    pub comments: Option<CommentFigures>,
 }
 
 /// The units of a wave's stored tags: the team tree with placeholders.
@@ -162,6 +168,21 @@ pub fn republish(
         }
     }
     let mut publication = publish_answers(template, &response_units.parents, responses, k, &known);
+    // Comments come from the cells before, not from the stored responses.
+    publication
+        .cells
+        .retain(|cell| !matches!(cell.measure, Measure::Comments(_)));
+    for question in template.comment_questions() {
+        let again = comments_again(
+            teams_of(response_units),
+            &response_units.organisation_id,
+            &question.id,
+            before,
+            &publication.pattern,
+            k,
+        );
+        publication.cells.extend(again);
+    }
     let response_tags = counts
         .keys()
         .map(|unit| (unit.clone(), response_units.tag(&publication.pattern, unit)))
@@ -205,4 +226,142 @@ pub fn republish(
         response_tags,
         participation_tags,
     }
+}
+
+fn teams_of(units: &Units) -> BTreeMap<String, Option<String>> {
+    units
+        .parents
+        .iter()
+        .filter(|(team, _)| !is_placeholder(team))
+        .map(|(team, parent)| (team.clone(), parent.clone()))
+        .collect()
+}
+
+/// A comment question's cells with `k`, from its cells before: each
+/// published group before is a unit of what it held beyond the published
+/// groups inside it (0 or at least the old minimum); the rules run on
+/// those with max(10, k), and a cell still published shows the texts it
+/// showed before (the same group, the same people).
+fn comments_again(
+    teams: BTreeMap<String, Option<String>>,
+    organisation_id: &str,
+    question_id: &str,
+    before: &[Before],
+    pattern: &super::suppress::Cells,
+    k: u32,
+) -> Vec<Cell> {
+    let measure = Measure::Comments(question_id.to_owned());
+    let mine: Vec<&Before> = before.iter().filter(|b| b.measure == measure).collect();
+    let published: Vec<(&Group, &CommentFigures)> = mine
+        .iter()
+        .filter_map(|b| Some((&b.group, b.comments.as_ref()?)))
+        // A leaf's subtree is its team: one group.
+        .filter(|(g, _)| !matches!(g, Group::Subtree(t) if !teams.values().any(|p| p.as_deref() == Some(t.as_str()))))
+        .collect();
+    let members = |group: &Group| -> BTreeSet<String> {
+        match group {
+            Group::Organisation => teams.keys().cloned().collect(),
+            Group::Team(t) => BTreeSet::from([format!("own:{t}")]),
+            Group::Subtree(top) => teams
+                .keys()
+                .filter(|t| {
+                    let mut at = Some(t.as_str());
+                    for _ in 0..=teams.len() {
+                        let Some(current) = at else { return false };
+                        if current == top {
+                            return true;
+                        }
+                        at = teams.get(current).and_then(|p| p.as_deref());
+                    }
+                    false
+                })
+                .cloned()
+                .collect(),
+        }
+    };
+    // Team(X) is inside Subtree(Y) when X is in Y's subtree.
+    let inside = |inner: &Group, outer: &Group| -> bool {
+        if inner == outer {
+            return false;
+        }
+        let outer_teams = members(outer);
+        match inner {
+            Group::Organisation => false,
+            Group::Team(t) => matches!(outer, Group::Organisation) || outer_teams.contains(t),
+            Group::Subtree(_) => {
+                let inner_teams = members(inner);
+                !matches!(outer, Group::Team(_)) && inner_teams.is_subset(&outer_teams)
+            }
+        }
+    };
+    let mut units = Units::new(&teams, organisation_id);
+    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+    for (group, figures) in &published {
+        let maximal: u32 = published
+            .iter()
+            .filter(|(h, _)| inside(h, group))
+            .filter(|(h, _)| {
+                !published
+                    .iter()
+                    .any(|(m, _)| inside(h, m) && inside(m, group))
+            })
+            .map(|(_, f)| f.n)
+            .sum();
+        let tag = match group {
+            Group::Team(t) => Tag {
+                team_id: t.clone(),
+                scope: Scope::Team,
+            },
+            Group::Subtree(t) => Tag {
+                team_id: t.clone(),
+                scope: Scope::Subtree,
+            },
+            Group::Organisation => Tag {
+                team_id: organisation_id.to_owned(),
+                scope: Scope::Organisation,
+            },
+        };
+        let unit = units.unit(&tag);
+        *counts.entry(unit).or_default() += figures.n.saturating_sub(maximal);
+    }
+    let old: Vec<Before> = mine.iter().map(|b| (*b).clone()).collect();
+    let mut already = units.unknown(&counts, &old, |m| *m == measure);
+    for (group, why) in &pattern.suppressed {
+        already.entry(group.clone()).or_insert(*why);
+    }
+    for b in &mine {
+        if let Some(why) = b.suppressed {
+            already.entry(b.group.clone()).or_insert(why);
+        }
+    }
+    let decided =
+        super::suppress::suppress_from(&units.parents, &counts, comment_minimum(k), &already);
+    let texts: BTreeMap<&Group, &CommentFigures> = mine
+        .iter()
+        .filter_map(|b| Some((&b.group, b.comments.as_ref()?)))
+        .collect();
+    decided
+        .sizes
+        .keys()
+        .filter(|g| !is_placeholder_group(g))
+        .map(|group| {
+            let outcome = match (decided.suppressed.get(group), texts.get(group)) {
+                (None, Some(figures)) => {
+                    let mut comments = figures.comments.clone();
+                    rand::seq::SliceRandom::shuffle(comments.as_mut_slice(), &mut rand::rng());
+                    Ok(Figures::Comments(CommentFigures {
+                        n: figures.n,
+                        comments,
+                    }))
+                }
+                (Some(why), _) => Err(*why),
+                (None, None) => Err(Suppressed::BelowMinimum),
+            };
+            Cell {
+                group: group.clone(),
+                measure: measure.clone(),
+                outcome,
+            }
+        })
+        .collect()
 }

@@ -224,6 +224,14 @@ pub fn republish_wave(
         "organisation" => Some(Group::Organisation),
         _ => None,
     };
+    type Old = (
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+    );
     let before: Vec<Before> = results::table
         .filter(results::publication.eq(latest.seq))
         .select((
@@ -232,10 +240,15 @@ pub fn republish_wave(
             results::measure_kind,
             results::measure,
             results::suppressed,
+            results::figures,
         ))
-        .load::<(String, String, String, String, Option<String>)>(conn)?
+        .load::<Old>(conn)?
         .into_iter()
-        .filter_map(|(kind, team, measure_kind, measure, suppressed)| {
+        .filter_map(|(kind, team, measure_kind, measure, suppressed, figures)| {
+            let comments = match (measure_kind.as_str(), &figures) {
+                ("comments", Some(f)) => serde_json::from_str(f).ok(),
+                _ => None,
+            };
             let measure = match measure_kind.as_str() {
                 "participation" => Measure::Participation,
                 "question" => Measure::Question(measure),
@@ -250,6 +263,7 @@ pub fn republish_wave(
                     "complementary" => Suppressed::Complementary,
                     _ => Suppressed::BelowMinimum,
                 }),
+                comments,
             })
         })
         .collect();

@@ -743,3 +743,63 @@ async fn stored_tags(app: &TestApp, wave: &str) -> Vec<(String, String)> {
         .await
         .unwrap()
 }
+
+#[tokio::test]
+async fn comments_are_published_from_ten_kept_nowhere_else_and_republished_from_what_was_shown() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let team = team_with_people(&app, &admin, "Support", None, 12).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let mut body = crate::helpers::weekly_pulse(&[&team]);
+    body["templates"] = json!(["career"]);
+    let pulse = app.create_pulse_with(&admin, &body).await;
+    let wave = app.send_now(&admin, &pulse).await;
+    let sets: Vec<Value> = (0..12)
+        .map(|i| json!({"CAR1": 4, "CAR_T": format!("Idea number {i}")}))
+        .collect();
+    answer(&app, &wave, None, &sets).await;
+    app.close_wave(&admin, &wave).await;
+
+    let texts = |body: &Value| -> Vec<String> {
+        let mut texts: Vec<String> = body["comments"][0]["comments"]
+            .as_array()
+            .map(|a| a.iter().map(|t| t.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default();
+        texts.sort();
+        texts
+    };
+    let mut expected: Vec<String> = (0..12).map(|i| format!("Idea number {i}")).collect();
+    expected.sort();
+    let path = format!("/api/v1/waves/{wave}/results/teams/{team}");
+    let shown = results(&app, &admin, &path).await;
+    assert_eq!(shown["comments"][0]["n"], 12);
+    assert_eq!(texts(&shown), expected);
+    // No stored response keeps a comment.
+    let stored = crate::answers::responses_of(&app).await;
+    assert_eq!(stored.len(), 12);
+    assert!(stored.iter().all(|r| !r.2.contains("Idea")), "{stored:?}");
+
+    // k = 11: comments need 11, the 12 still show, from what was published.
+    let patch = |k: u32| {
+        let (app, admin, pulse) = (&app, &admin, &pulse);
+        async move {
+            let response = app
+                .request(
+                    "PATCH",
+                    &format!("/api/v1/pulses/{pulse}"),
+                    Some(admin),
+                    Some(&json!({"min_group_size": k})),
+                )
+                .await;
+            assert_eq!(response.status(), 200);
+        }
+    };
+    patch(11).await;
+    let shown = results(&app, &admin, &path).await;
+    assert_eq!(shown["min_group_size"], 11);
+    assert_eq!(texts(&shown), expected);
+    // k = 13: fewer than k answered at all.
+    patch(13).await;
+    let shown = results(&app, &admin, &path).await;
+    assert_suppressed(&shown["comments"][0], "below_minimum");
+}
