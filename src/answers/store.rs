@@ -248,9 +248,33 @@ fn record_participation(
         group.0 += invited.get(&team).copied().unwrap_or(0);
         group.1 += answered.get(&team).copied().unwrap_or(0);
     }
-    let rows: Vec<_> = per_group
-        .into_iter()
-        .map(|((team_id, scope), (invited, responded))| {
+    write_participation(
+        conn,
+        wave_id,
+        per_group
+            .into_iter()
+            .map(|((team_id, scope), (invited, responded))| {
+                (
+                    team_id,
+                    scope,
+                    i64::try_from(invited).unwrap_or(i64::MAX),
+                    responded,
+                )
+            }),
+    )
+}
+
+/// Replaces a wave's participation counts: (tag team, scope, invited,
+/// responded) per group.
+pub fn write_participation(
+    conn: &mut DbConnection,
+    wave_id: &str,
+    groups: impl Iterator<Item = (String, &'static str, i64, i64)>,
+) -> QueryResult<()> {
+    diesel::delete(wave_participation::table.filter(wave_participation::wave_id.eq(wave_id)))
+        .execute(conn)?;
+    let rows: Vec<_> = groups
+        .map(|(team_id, scope, invited, responded)| {
             (
                 wave_participation::wave_id.eq(wave_id.to_owned()),
                 wave_participation::team_id.eq(team_id),

@@ -372,23 +372,15 @@ pub fn republish_wave(
             entry.1 += responded;
         }
     }
-    diesel::delete(wave_participation::table.filter(wave_participation::wave_id.eq(wave_id)))
-        .execute(conn)?;
-    let atoms: Vec<_> = atoms
-        .into_iter()
-        .map(|((team_id, scope), (invited, responded))| {
-            (
-                wave_participation::wave_id.eq(wave_id.to_owned()),
-                wave_participation::team_id.eq(team_id),
-                wave_participation::scope.eq(scope),
-                wave_participation::invited.eq(i32::try_from(invited).unwrap_or(i32::MAX)),
-                wave_participation::responded.eq(i32::try_from(responded).unwrap_or(i32::MAX)),
-            )
-        })
-        .collect();
-    for chunk in atoms.chunks(2_000) {
-        crate::batch_insert!(conn, wave_participation::table, chunk.to_vec())?;
-    }
+    crate::answers::store::write_participation(
+        conn,
+        wave_id,
+        atoms
+            .into_iter()
+            .map(|((team_id, scope), (invited, responded))| {
+                (team_id, scope, i64::from(invited), i64::from(responded))
+            }),
+    )?;
     Ok(true)
 }
 
