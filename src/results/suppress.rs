@@ -113,9 +113,7 @@ pub fn suppress_from(
             suppressed.entry(group.clone()).or_insert(*why);
         }
     }
-    while let Some(group) = too_revealing(&tree, &sizes, &suppressed, k) {
-        suppressed.insert(group, Suppressed::Complementary);
-    }
+    settle(&tree, &sizes, &mut suppressed, k);
     for team in tree.post_order().into_iter().filter(|t| tree.is_leaf(t)) {
         let as_team = Group::Team(team.to_owned());
         let as_subtree = Group::Subtree(team.to_owned());
@@ -162,8 +160,109 @@ pub fn tree_of<'a>(
     Hierarchy::new(links)
 }
 
+/// Step 3 in one bottom-up pass. Hiding a group inside G only ever turns a
+/// remainder below G from 0 into its size or its own remainders (0 or at
+/// least k), so no group below G can break the rule anew: only G and the
+/// groups above it. So each group is settled — its smallest published
+/// group inside hidden until its remainders are 0 or at least k — before
+/// the walk moves up, which makes the same choices as starting again from
+/// the bottom after every hidden group, in one pass instead of one per
+/// hidden group.
+fn settle<'a>(
+    tree: &Hierarchy<'a>,
+    sizes: &BTreeMap<Group, u32>,
+    suppressed: &mut BTreeMap<Group, Suppressed>,
+    k: u32,
+) {
+    let order: Vec<&'a str> = tree.post_order();
+    let mut left: BTreeMap<&'a str, Remainders> = BTreeMap::new();
+    let too_small =
+        |group: &Group, inside: &Remainders, suppressed: &BTreeMap<Group, Suppressed>| {
+            !suppressed.contains_key(group) && sizes[group] > 0 && inside.too_small()
+        };
+    // Everything below `top` (all when `None`) computed again.
+    let refresh = |top: Option<&str>,
+                   suppressed: &BTreeMap<Group, Suppressed>,
+                   left: &mut BTreeMap<&'a str, Remainders>| {
+        let below: Option<std::collections::HashSet<&'a str>> =
+            top.map(|t| tree.subtree(t).into_iter().filter(|d| *d != t).collect());
+        for &team in &order {
+            if below.as_ref().is_none_or(|b| b.contains(team)) && left.contains_key(team) {
+                let inside = inside_of(tree, sizes, suppressed, k, team, left);
+                left.insert(team, with_own_group(tree, suppressed, team, inside));
+            }
+        }
+    };
+    for &team in &order {
+        let group = Group::Subtree(team.to_owned());
+        loop {
+            let inside = inside_of(tree, sizes, suppressed, k, team, &left);
+            if tree.is_leaf(team) || !too_small(&group, &inside, suppressed) {
+                left.insert(team, with_own_group(tree, suppressed, team, inside));
+                break;
+            }
+            let hide = smallest_inside(tree, sizes, suppressed, &group);
+            suppressed.insert(hide, Suppressed::Complementary);
+            refresh(Some(team), suppressed, &mut left);
+        }
+    }
+    loop {
+        let mut inside = Remainders::just(0, k);
+        for top in tree.children(None) {
+            inside = inside.plus(&left[top]);
+        }
+        if !too_small(&Group::Organisation, &inside, suppressed) {
+            break;
+        }
+        let hide = smallest_inside(tree, sizes, suppressed, &Group::Organisation);
+        suppressed.insert(hide, Suppressed::Complementary);
+        refresh(None, suppressed, &mut left);
+    }
+}
+
+/// What `team`'s subtree can be left with using published groups strictly
+/// inside it: its own members (none if their group is taken) and each
+/// child's subtree.
+fn inside_of(
+    tree: &Hierarchy<'_>,
+    sizes: &BTreeMap<Group, u32>,
+    suppressed: &BTreeMap<Group, Suppressed>,
+    k: u32,
+    team: &str,
+    left: &BTreeMap<&str, Remainders>,
+) -> Remainders {
+    let as_team = Group::Team(team.to_owned());
+    let mut inside = Remainders::just(sizes[&as_team], k);
+    if !suppressed.contains_key(&as_team) {
+        inside.add(0);
+    }
+    if tree.is_leaf(team) {
+        return inside;
+    }
+    for child in tree.children(Some(team)) {
+        inside = inside.plus(&left[child]);
+    }
+    inside
+}
+
+/// A subtree's remainders with its own group: 0 too when it is published
+/// (a leaf's subtree is its team, already counted).
+fn with_own_group(
+    tree: &Hierarchy<'_>,
+    suppressed: &BTreeMap<Group, Suppressed>,
+    team: &str,
+    mut inside: Remainders,
+) -> Remainders {
+    if !tree.is_leaf(team) && !suppressed.contains_key(&Group::Subtree(team.to_owned())) {
+        inside.add(0);
+    }
+    inside
+}
+
 /// The next group to hide, if some published group's remainder is too
-/// small: the smallest published group inside the first such group.
+/// small: the smallest published group inside the first such group. The
+/// restarting form of [`settle`], kept to check that both choose alike.
+#[cfg(test)]
 fn too_revealing(
     tree: &Hierarchy<'_>,
     sizes: &BTreeMap<Group, u32>,
@@ -443,6 +542,50 @@ mod tests {
         );
         assert_eq!(cells.suppressed[&subtree("a")], Suppressed::Complementary);
         assert!(cells.is_published(&team("b")));
+    }
+
+    #[test]
+    fn settling_in_one_pass_hides_what_restarting_hides() {
+        for (tree, counts) in crate::sweep::small_trees(11, 3_000, 7) {
+            for k in [3, 5] {
+                let parents: BTreeMap<String, Option<String>> = tree
+                    .iter()
+                    .map(|(t, p)| (t.to_string(), p.map(str::to_owned)))
+                    .collect();
+                let sizes_in: BTreeMap<String, u32> =
+                    counts.iter().map(|(t, n)| (t.to_string(), *n)).collect();
+                let settled = suppress(&parents, &sizes_in, k);
+                // The same start, then the restarting loop.
+                let hierarchy = tree_of(&parents, sizes_in.keys());
+                let mut reference: BTreeMap<Group, Suppressed> = settled
+                    .sizes
+                    .iter()
+                    .filter(|(_, n)| **n < k)
+                    .map(|(g, _)| (g.clone(), Suppressed::BelowMinimum))
+                    .filter(|(g, _)| match g {
+                        Group::Subtree(t) => !hierarchy.is_leaf(t),
+                        _ => true,
+                    })
+                    .collect();
+                let mut sizes = settled.sizes.clone();
+                sizes.retain(|g, _| match g {
+                    Group::Subtree(t) => !hierarchy.is_leaf(t),
+                    _ => true,
+                });
+                while let Some(group) = too_revealing(&hierarchy, &sizes, &reference, k) {
+                    reference.insert(group, Suppressed::Complementary);
+                }
+                let mut expected = reference.clone();
+                for (g, why) in &reference {
+                    if let Group::Team(t) = g
+                        && hierarchy.is_leaf(t)
+                    {
+                        expected.insert(Group::Subtree(t.clone()), *why);
+                    }
+                }
+                assert_eq!(settled.suppressed, expected, "{tree:?} {counts:?} k={k}");
+            }
+        }
     }
 
     #[test]
