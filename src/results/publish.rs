@@ -270,14 +270,14 @@ pub fn publish_answers(
     let mut question_cells: BTreeMap<&str, Cells> = BTreeMap::new();
     let mut question_details: BTreeMap<&str, Cells> = BTreeMap::new();
     for question in template.closed_questions() {
-        let answered = count(&|r| score::question_score(question, [r]).is_some());
+        let answered = count(&|r| score::answers(question, r));
         let measure = Measure::Question(question.id.clone());
         let decided = suppress_from(parents, &answered, k, &known.start(&pattern, &measure));
         let detail = suppress_from(parents, &answered, 2 * k, &decided.suppressed);
         for group in decided.sizes.keys() {
             let outcome = match decided.suppressed.get(group) {
                 Some(why) => Err(*why),
-                None => score::question_score(question, members.of(group))
+                None => score::question_score(question, members.of(group).iter().copied())
                     .map(|s| Figures::Question(QuestionFigures::new(s, detail.is_published(group))))
                     .ok_or(Suppressed::BelowMinimum),
             };
@@ -309,7 +309,11 @@ pub fn publish_answers(
                     .or_insert(Suppressed::Complementary);
             }
         }
-        let scored = count(&|r| score::theme_score(template, theme, [r]).is_some());
+        let item_questions: Vec<_> = items
+            .iter()
+            .filter_map(|id| template.question(id))
+            .collect();
+        let scored = count(&|r| item_questions.iter().any(|q| score::answers(q, r)));
         let decided = suppress_from(parents, &scored, k, &already);
         // The pooled sd where every item's is published: then it follows
         // from theirs.
@@ -325,7 +329,7 @@ pub fn publish_answers(
         for group in decided.sizes.keys() {
             let outcome = match decided.suppressed.get(group) {
                 Some(why) => Err(*why),
-                None => score::theme_score(template, theme, members.of(group))
+                None => score::theme_score(template, theme, members.of(group).iter().copied())
                     .map(|s| {
                         Figures::Theme(ThemeFigures {
                             n: s.n,
@@ -359,7 +363,7 @@ pub fn publish_answers(
                 Some(why) => Err(*why),
                 None => {
                     let mut comments: Vec<String> =
-                        members.of(group).into_iter().filter_map(text).collect();
+                        members.of(group).iter().copied().filter_map(text).collect();
                     comments.shuffle(&mut rand::rng());
                     Ok(Figures::Comments(CommentFigures {
                         n: u32::try_from(comments.len()).unwrap_or(u32::MAX),
@@ -387,7 +391,11 @@ pub fn participation(
     k: u32,
     already: &BTreeMap<Group, Suppressed>,
 ) -> Vec<Cell> {
-    let decided = suppress_from(parents, invited, k, already);
+    participation_cells(&suppress_from(parents, invited, k, already), responded)
+}
+
+/// Participation cells of groups already decided on the invited counts.
+pub fn participation_cells(decided: &Cells, responded: &BTreeMap<Group, u32>) -> Vec<Cell> {
     decided
         .sizes
         .iter()
@@ -409,6 +417,8 @@ pub fn participation(
 struct Members<'a> {
     by_team: BTreeMap<&'a str, Vec<&'a Response>>,
     tree: Hierarchy<'a>,
+    /// Each group's responses, collected once for all its measures.
+    cache: std::cell::RefCell<BTreeMap<Group, std::rc::Rc<Vec<&'a Response>>>>,
 }
 
 impl<'a> Members<'a> {
@@ -422,10 +432,23 @@ impl<'a> Members<'a> {
         }
         // The same tree as `suppress` makes.
         let tree = super::suppress::tree_of(parents, responses.iter().map(|(team, _)| team));
-        Self { by_team, tree }
+        Self {
+            by_team,
+            tree,
+            cache: Default::default(),
+        }
     }
 
-    fn of(&self, group: &Group) -> Vec<&'a Response> {
+    fn of(&self, group: &Group) -> std::rc::Rc<Vec<&'a Response>> {
+        if let Some(cached) = self.cache.borrow().get(group) {
+            return cached.clone();
+        }
+        let found = std::rc::Rc::new(self.collect(group));
+        self.cache.borrow_mut().insert(group.clone(), found.clone());
+        found
+    }
+
+    fn collect(&self, group: &Group) -> Vec<&'a Response> {
         let teams: Vec<&str> = match group {
             Group::Team(team) => vec![team],
             Group::Subtree(team) => self.tree.subtree(team),

@@ -19,8 +19,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::publish::{
-    Cell, CommentFigures, Figures, Known, Measure, Publication, comment_minimum, participation,
-    publish_answers,
+    Cell, CommentFigures, Figures, Known, Measure, Publication, comment_minimum,
+    participation_cells, publish_answers,
 };
 use super::score::Response;
 use super::suppress::{Group, Suppressed, group_sizes};
@@ -199,15 +199,9 @@ pub fn republish(
     let already =
         participation_units.unknown(&invited, before, |m| matches!(m, Measure::Participation));
     let responded = group_sizes(&participation_units.parents, &responded);
-    let mut cells = participation(
-        &participation_units.parents,
-        &invited,
-        &responded,
-        k,
-        &already,
-    );
     let invited_pattern =
         super::suppress::suppress_from(&participation_units.parents, &invited, k, &already);
+    let mut cells = participation_cells(&invited_pattern, &responded);
     let participation_tags = invited
         .keys()
         .map(|unit| {

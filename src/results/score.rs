@@ -80,6 +80,11 @@ pub struct ThemeScore {
     pub favourable: f64,
 }
 
+/// Whether `response` holds a valid answer to `question` (what its n counts).
+pub fn answers(question: &Question, response: &Response) -> bool {
+    scored(question, response).is_some()
+}
+
 /// A closed question's answer in `response`, scored; `None` for no answer,
 /// "don't know", or anything off the scale.
 fn scored(question: &Question, response: &Response) -> Option<u8> {
