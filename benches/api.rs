@@ -372,6 +372,7 @@ async fn demo(full: bool) -> anyhow::Result<()> {
             years: 3,
             today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("a date"),
             waves: 0,
+            team_size: peil::demo::TEAM_SIZE,
         };
         let started = Instant::now();
         made = tokio::task::spawn_blocking(move || peil::demo::generate(&db, &keys, &spec, |_| {}))
@@ -430,6 +431,7 @@ async fn wave(full: bool) -> anyhow::Result<()> {
         years: 3,
         today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("a date"),
         waves: 0,
+        team_size: peil::demo::TEAM_SIZE,
     };
     let generated = Instant::now();
     let made = {

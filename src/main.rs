@@ -45,6 +45,9 @@ enum Command {
         /// two weeks before today (0 to 52).
         #[arg(long, default_value_t = 9)]
         waves: usize,
+        /// People per leaf team, on average (2 to 1,000).
+        #[arg(long, default_value_t = peil::demo::TEAM_SIZE)]
+        team_size: usize,
     },
 }
 
@@ -108,7 +111,18 @@ fn main() -> ExitCode {
             seed,
             years,
             waves,
-        } => demo(settings, people, seed, years, waves),
+            team_size,
+        } => demo(
+            settings,
+            peil::demo::DemoSpec {
+                people,
+                seed,
+                years,
+                today: chrono::Utc::now().date_naive(),
+                waves,
+                team_size,
+            },
+        ),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -139,32 +153,23 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     })
 }
 
-fn demo(
-    mut settings: Settings,
-    people: usize,
-    seed: u64,
-    years: u32,
-    waves: usize,
-) -> anyhow::Result<()> {
+fn demo(mut settings: Settings, spec: peil::demo::DemoSpec) -> anyhow::Result<()> {
     anyhow::ensure!(
-        (1..=1_000_000).contains(&people),
+        (1..=1_000_000).contains(&spec.people),
         "--people must be between 1 and 1,000,000"
     );
     anyhow::ensure!(
-        (1..=20).contains(&years),
+        (1..=20).contains(&spec.years),
         "--years must be between 1 and 20"
     );
-    anyhow::ensure!(waves <= 52, "--waves must be between 0 and 52");
+    anyhow::ensure!(spec.waves <= 52, "--waves must be between 0 and 52");
+    anyhow::ensure!(
+        (2..=1_000).contains(&spec.team_size),
+        "--team-size must be between 2 and 1,000"
+    );
     let (db, _) = startup::prepare_storage(&settings, false)?;
     let keys = settings.server_keys()?;
-    let spec = peil::demo::DemoSpec {
-        people,
-        seed,
-        years,
-        today: chrono::Utc::now().date_naive(),
-        waves,
-    };
-    let bar = indicatif::ProgressBar::new(people as u64).with_style(
+    let bar = indicatif::ProgressBar::new(spec.people as u64).with_style(
         indicatif::ProgressStyle::with_template(
             "{spinner} {msg} [{bar:40}] {pos}/{len} people, {per_sec}, eta {eta}",
         )?

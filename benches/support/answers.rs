@@ -45,6 +45,7 @@ pub async fn answers(plan: &Plan, full: bool) -> anyhow::Result<()> {
                 years: 1,
                 today: chrono::Utc::now().date_naive(),
                 waves: 0,
+                team_size: peil::demo::TEAM_SIZE,
             };
             let made = peil::demo::generate(&db, &demo_keys, &spec, |_| {})?;
             let mut conn = db.get()?;

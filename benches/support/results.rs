@@ -3,7 +3,8 @@
 //! baseline measured in the same run.
 //!
 //! The data set: the demo organisation of `PEIL_BENCH_RESULTS_PEOPLE`
-//! (default 100,000) people, about 2,000 teams in five levels, with
+//! (default 100,000) people in leaf teams of about
+//! `PEIL_BENCH_RESULTS_TEAM_SIZE` (default 63): 2,004 teams in five levels, with
 //! `PEIL_BENCH_RESULTS_WAVES` (default 52) past waves answered by about 60%
 //! and closed (so published and sealed) through the same code as real
 //! waves. It is built once into `PEIL_BENCH_RESULTS_DIR` (default
@@ -36,15 +37,20 @@ use serde_json::Value;
 
 use super::{NEW_PASSWORD, Plan, backend_name, each_run, env_or, median};
 
+/// People per leaf team: 100,000 people in 1,600 leaf teams and 2,004
+/// teams in all, five levels (the "2,000 teams").
+const TEAM_SIZE: usize = 63;
+
 pub async fn results(plan: &Plan, full: bool) -> anyhow::Result<()> {
-    let (people, waves, requests) = if full {
+    let (people, waves, team_size, requests) = if full {
         (
             env_or("PEIL_BENCH_RESULTS_PEOPLE", 100_000),
             env_or("PEIL_BENCH_RESULTS_WAVES", 52),
+            env_or("PEIL_BENCH_RESULTS_TEAM_SIZE", TEAM_SIZE),
             env_or("PEIL_BENCH_RESULTS_REQUESTS", 200),
         )
     } else {
-        (300, 3, 5)
+        (300, 3, peil::demo::TEAM_SIZE, 5)
     };
     let temporary = tempfile::tempdir()?;
     let url = std::env::var("PEIL_BENCH_BACKEND_URL").ok();
@@ -52,7 +58,7 @@ pub async fn results(plan: &Plan, full: bool) -> anyhow::Result<()> {
         let root: PathBuf =
             env_or("PEIL_BENCH_RESULTS_DIR", "target/bench-results".to_owned()).into();
         root.join(format!(
-            "{}-{people}-{waves}",
+            "{}-{people}-{waves}-t{team_size}",
             if url.is_some() { "postgres" } else { "sqlite" }
         ))
     } else {
@@ -82,6 +88,7 @@ pub async fn results(plan: &Plan, full: bool) -> anyhow::Result<()> {
                 years: 3,
                 today: chrono::Utc::now().date_naive(),
                 waves,
+                team_size,
             };
             peil::demo::generate(&db, &keys, &spec, |_| {})
         })

@@ -44,6 +44,9 @@ pub struct DemoSpec {
     pub today: NaiveDate,
     /// Past waves of the pulse, answered and closed, two weeks apart.
     pub waves: usize,
+    /// People per leaf team, on average ([`TEAM_SIZE`] unless a benchmark
+    /// wants a narrower tree).
+    pub team_size: usize,
 }
 
 /// What was generated, to print.
@@ -68,8 +71,8 @@ pub struct DemoSummary {
     pub responses: usize,
 }
 
-/// People per leaf team, on average.
-const TEAM_SIZE: usize = 8;
+/// People per leaf team, on average, by default.
+pub const TEAM_SIZE: usize = 8;
 /// People written per transaction (and per progress step).
 const BATCH: usize = 500;
 
@@ -82,22 +85,30 @@ const PULSE_CRON: &str = "0 9 * * 1#1,1#3";
 const PULSE_OPEN_HOURS: i64 = 120;
 const PULSE_REMINDER_HOURS: [i64; 1] = [72];
 
-/// The shape of the tree for `people`: its depth (levels of teams, the
-/// departments first) and how many children each team above the leaves has;
-/// the leaves (`branching^depth` of them) hold about eight people each.
-pub fn tree_shape(people: usize) -> (usize, usize) {
-    let leaves = people.div_ceil(TEAM_SIZE).max(1);
+/// The shape of the tree for `people` in leaf teams of about `team_size`:
+/// how many children each team has on each level (departments first). Its
+/// depth grows with the leaves; the fan-outs are as even as they can be,
+/// the deeper levels a step wider where they differ, and there are no more
+/// departments than there are department names.
+pub fn tree_shape(people: usize, team_size: usize) -> Vec<usize> {
+    let leaves = people.div_ceil(team_size.max(1)).max(1);
     let depth = match leaves {
         0..=6 => 2,
         7..=60 => 3,
         61..=600 => 4,
         _ => 5,
     };
-    // The smallest branching whose leaves cover the people.
-    let branching = (2..)
-        .find(|b: &usize| b.pow(depth as u32) >= leaves)
-        .unwrap_or(2);
-    (depth, branching)
+    let mut fanouts = vec![2; depth];
+    while fanouts.iter().product::<usize>() < leaves {
+        // Widen the narrowest level, the deepest among equals.
+        let level = (0..depth)
+            .rev()
+            .filter(|&l| l > 0 || fanouts[0] < names::DEPARTMENTS.len())
+            .min_by_key(|&l| fanouts[l])
+            .unwrap_or(depth - 1);
+        fanouts[level] += 1;
+    }
+    fanouts
 }
 
 struct Leaf {
@@ -130,7 +141,13 @@ pub fn generate(
         };
         summary.organisation_id = org_store::insert(conn, &organisation)?;
         let organisation_id = summary.organisation_id.clone();
-        build_tree(conn, &organisation_id, spec.people, &mut summary)
+        build_tree(
+            conn,
+            &organisation_id,
+            spec.people,
+            spec.team_size,
+            &mut summary,
+        )
     })?;
 
     let start = spec
@@ -263,20 +280,16 @@ fn build_tree(
     conn: &mut DbConnection,
     organisation_id: &str,
     people: usize,
+    team_size: usize,
     summary: &mut DemoSummary,
 ) -> anyhow::Result<Vec<Leaf>> {
-    let (depth, branching) = tree_shape(people);
-    summary.depth = depth;
+    let fanouts = tree_shape(people, team_size);
+    summary.depth = fanouts.len();
     // (team id, department index) per level, top first.
     let mut level: Vec<(Option<String>, usize)> = vec![(None, 0)];
-    for depth_index in 0..depth {
+    for (depth_index, &children) in fanouts.iter().enumerate() {
         let mut next = Vec::new();
         for (parent, department) in &level {
-            let children = if depth_index == 0 {
-                branching.min(names::DEPARTMENTS.len()).max(2)
-            } else {
-                branching
-            };
             for child in 0..children {
                 let department = if depth_index == 0 { child } else { *department };
                 let name = names::team_name(depth_index, department, child);
@@ -519,14 +532,32 @@ mod tests {
 
     #[test]
     fn the_tree_grows_to_five_levels_at_the_large_end() {
-        assert_eq!(tree_shape(20).0, 2);
-        assert_eq!(tree_shape(400).0, 3);
-        assert_eq!(tree_shape(2_000), (4, 4));
-        let (depth, branching) = tree_shape(100_000);
-        assert_eq!(depth, 5);
-        let leaves = branching.pow(depth as u32);
+        assert_eq!(tree_shape(20, TEAM_SIZE).len(), 2);
+        assert_eq!(tree_shape(400, TEAM_SIZE).len(), 3);
+        assert_eq!(tree_shape(2_000, TEAM_SIZE), vec![4, 4, 4, 4]);
+        let fanouts = tree_shape(100_000, TEAM_SIZE);
+        assert_eq!(fanouts, vec![6, 7, 7, 7, 7]);
+        let leaves: usize = fanouts.iter().product();
         assert!(leaves >= 100_000 / TEAM_SIZE, "{leaves} leaves");
-        assert!(leaves < 100_000 / 4, "teams of about eight, not two");
+        assert!(leaves < 100_000 / 6, "teams of about eight, not six");
+    }
+
+    #[test]
+    fn a_wider_team_size_gives_the_benchmark_tree_of_about_2000_teams() {
+        // The results benchmark's shape: 100,000 people, 5 levels.
+        let fanouts = tree_shape(100_000, 63);
+        assert_eq!(fanouts, vec![4, 4, 4, 5, 5]);
+        let teams: usize = (1..=fanouts.len())
+            .map(|depth| fanouts[..depth].iter().product::<usize>())
+            .sum();
+        assert_eq!(teams, 2_004);
+    }
+
+    #[test]
+    fn departments_never_outnumber_their_names() {
+        let fanouts = tree_shape(1_000_000, 1);
+        assert!(fanouts[0] <= names::DEPARTMENTS.len());
+        assert!(fanouts.iter().product::<usize>() >= 1_000_000);
     }
 
     #[test]

@@ -72,6 +72,7 @@ async fn generate_with_waves(app: &TestApp, people: usize, seed: u64, waves: usi
             years: 3,
             today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
             waves,
+            team_size: peil::demo::TEAM_SIZE,
         };
         peil::demo::generate(&db, &keys, &spec, |_| {}).unwrap()
     })
