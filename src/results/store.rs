@@ -609,13 +609,13 @@ pub struct LatestThemeRow {
 }
 
 impl LatestThemeRow {
-    pub fn cell(&self) -> CellRow {
+    pub fn cell(self) -> CellRow {
         CellRow {
             measure_kind: "theme".into(),
-            measure: self.theme.clone(),
+            measure: self.theme,
             n: self.n,
-            suppressed: self.suppressed.clone(),
-            figures: self.figures.clone(),
+            suppressed: self.suppressed,
+            figures: self.figures,
         }
     }
 }

@@ -629,6 +629,14 @@ async fn the_feed_pages_by_cursor_answers_304_when_nothing_is_new_and_speaks_csv
         .unwrap();
     assert_eq!(&organisation_car1[column("distribution")], "0|0|0|0|18");
     assert_eq!(&organisation_car1[column("sd")], "0.0");
+    // Shares come from the nested `shares` object.
+    assert_eq!(&organisation_car1[column("neutral")], "0.0");
+    assert_eq!(&organisation_car1[column("unfavourable")], "0.0");
+    assert_eq!(
+        &car1[column("neutral")],
+        "",
+        "shares at the detail level only"
+    );
     let legal_car1 = records
         .iter()
         .find(|r| &r[column("team_id")] == small.as_str() && &r[column("measure")] == "CAR1")

@@ -31,6 +31,30 @@ pub fn find_in(conn: &mut DbConnection, organisation_id: &str, id: &str) -> Quer
         .first(conn)
 }
 
+/// A team and its ancestors up to the root, the team first: what naming
+/// it and checking a manager's reach need, without loading the whole tree.
+/// Empty when the team is not this organisation's. Stops on a cycle, which
+/// the API never creates.
+pub fn lineage(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    id: &str,
+) -> QueryResult<Vec<TeamRow>> {
+    let mut chain: Vec<TeamRow> = Vec::new();
+    let mut next = Some(id.to_owned());
+    while let Some(id) = next.take() {
+        if chain.iter().any(|t| t.id == id) {
+            break;
+        }
+        let Some(team) = find_in(conn, organisation_id, &id).optional()? else {
+            break;
+        };
+        next = team.parent_id.clone();
+        chain.push(team);
+    }
+    Ok(chain)
+}
+
 pub struct NewTeam<'a> {
     pub organisation_id: &'a str,
     pub parent_id: Option<&'a str>,

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{GroupRef, Reason, decode, group_ref, own_view};
+use super::{GroupRef, Reason, StoredFigures, decode, group_ref, own_view, stored};
 use crate::auth::caller::{Caller, Permission, Reach};
 use crate::db::{Db, DbConnection};
 use crate::error::{ApiError, Missing, Problem, Refused};
@@ -64,15 +64,19 @@ pub struct HeatCell {
     /// question's (`n`, `mean`, `sd`, `shares`, `distribution`).
     #[serde(flatten)]
     #[schema(value_type = Object)]
-    pub figures: Option<serde_json::Value>,
+    pub figures: Option<StoredFigures>,
 }
 
 impl HeatCell {
-    fn of(wave_id: &str, cell: &CellRow) -> Result<Self, ApiError> {
-        let (suppressed, reason, figures) = decode::<serde_json::Value>(cell)?;
+    fn of(wave_id: &str, cell: CellRow) -> Result<Self, ApiError> {
+        let reason = stored(&cell)?.err();
+        let figures = match reason {
+            None => cell.figures.map(StoredFigures),
+            Some(_) => None,
+        };
         Ok(Self {
             wave_id: wave_id.to_owned(),
-            suppressed,
+            suppressed: reason.is_some(),
             reason,
             figures,
         })
@@ -139,30 +143,29 @@ pub async fn heatmap(
     let map = db
         .run(move |conn| {
             let tree = TeamTree::new(crate::org::teams::store::list(conn, &organisation_id)?);
-            let mut latest: HashMap<(String, String), store::LatestThemeRow> =
-                store::latest_themes(conn, &organisation_id, scope.group_kind())?
-                    .into_iter()
-                    .map(|row| ((row.team_id.clone(), row.theme.clone()), row))
-                    .collect();
+            // Each team's cells in the columns' order.
+            let mut latest: HashMap<String, Vec<Option<HeatCell>>> = HashMap::new();
+            for row in store::latest_themes(conn, &organisation_id, scope.group_kind())? {
+                let Some(column) = Theme::ALL.iter().position(|t| t.as_str() == row.theme) else {
+                    continue;
+                };
+                let (team_id, wave_id) = (row.team_id.clone(), row.wave_id.clone());
+                let cell = HeatCell::of(&wave_id, row.cell())?;
+                latest
+                    .entry(team_id)
+                    .or_insert_with(|| Theme::ALL.iter().map(|_| None).collect())[column] =
+                    Some(cell);
+            }
             let rows = visible_teams(&tree, &reach)
                 .into_iter()
-                .map(|(team_id, team_path)| {
-                    let cells = Theme::ALL
-                        .iter()
-                        .map(|theme| {
-                            latest
-                                .remove(&(team_id.clone(), theme.as_str().to_owned()))
-                                .map(|row| HeatCell::of(&row.wave_id, &row.cell()))
-                                .transpose()
-                        })
-                        .collect::<Result<_, ApiError>>()?;
-                    Ok(HeatRow {
-                        team_id,
-                        team_path,
-                        cells,
-                    })
+                .map(|(team_id, team_path)| HeatRow {
+                    cells: latest
+                        .remove(&team_id)
+                        .unwrap_or_else(|| Theme::ALL.iter().map(|_| None).collect()),
+                    team_id,
+                    team_path,
                 })
-                .collect::<Result<_, ApiError>>()?;
+                .collect();
             Ok::<_, ApiError>(ThemeHeatmap {
                 scope,
                 columns: Theme::ALL.to_vec(),
@@ -257,7 +260,7 @@ pub async fn wave_heatmap(
                         .map(|c| {
                             cells
                                 .remove(&(team_id.clone(), c.kind.clone(), c.id.clone()))
-                                .map(|cell| HeatCell::of(&wave.id, &cell))
+                                .map(|cell| HeatCell::of(&wave.id, cell))
                                 .transpose()
                         })
                         .collect::<Result<_, ApiError>>()?;
@@ -390,8 +393,7 @@ fn trends_of(
     reach: &Reach,
     group: &Group,
 ) -> Result<Trends, ApiError> {
-    let tree = TeamTree::new(crate::org::teams::store::list(conn, organisation_id)?);
-    let group_ref = group_ref(&tree, reach, group)?;
+    let group_ref = group_ref(&super::lineage(conn, organisation_id, group)?, reach, group)?;
     let (group_kind, team_id) = store::group_key(group, organisation_id);
     let mut by_theme: BTreeMap<usize, ThemeTrend> = BTreeMap::new();
     for row in store::theme_history(conn, organisation_id, group_kind, &team_id)? {

@@ -10,6 +10,7 @@
 //! A recomputation (a raised k) is a new publication: its rows come again,
 //! under a higher `publication`, and replace the wave's earlier ones.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -411,6 +412,12 @@ const CSV_COLUMNS: [&str; 28] = [
 /// The figures flattened: the figures' own fields and those of `shares`.
 const FIGURE_COLUMNS: std::ops::Range<usize> = 13..27;
 
+/// Whether a stored JSON value is a number (not null, a string or an
+/// object), from its text.
+fn is_number(json: &str) -> bool {
+    json.starts_with(|c: char| c == '-' || c.is_ascii_digit())
+}
+
 fn csv_rows(rows: &[FeedRow]) -> Result<Vec<u8>, ApiError> {
     let mut out = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 200));
     let mut record: Vec<String> = vec![String::new(); CSV_COLUMNS.len()];
@@ -443,22 +450,33 @@ fn csv_rows(rows: &[FeedRow]) -> Result<Vec<u8>, ApiError> {
             record[12] = n.to_string();
         }
         if let Some(figures) = &row.figures {
-            let value: serde_json::Value =
+            // Shallow: the numbers are copied as stored, never decoded.
+            let fields: BTreeMap<&str, &RawValue> =
                 serde_json::from_str(figures).map_err(|_| unexpected("a stored figure"))?;
-            let shares = value.get("shares");
+            let shares: BTreeMap<&str, &RawValue> = fields
+                .get("shares")
+                .map(|s| serde_json::from_str::<Option<_>>(s.get()))
+                .transpose()
+                .map_err(|_| unexpected("a stored figure"))?
+                .flatten()
+                .unwrap_or_default();
             for column in FIGURE_COLUMNS {
                 let name = CSV_COLUMNS[column];
-                let found = value.get(name).or_else(|| shares.and_then(|s| s.get(name)));
-                if let Some(number) = found.filter(|v| v.is_number()) {
-                    record[column] = number.to_string();
+                let found = fields.get(name).or_else(|| shares.get(name));
+                if let Some(number) = found.map(|v| v.get()).filter(|v| is_number(v)) {
+                    record[column].push_str(number);
                 }
             }
-            if let Some(counts) = value.get("distribution").and_then(|d| d.as_array()) {
-                record[27] = counts
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect::<Vec<_>>()
-                    .join("|");
+            if let Some(counts) = fields.get("distribution") {
+                let counts: Vec<&RawValue> = serde_json::from_str::<Option<_>>(counts.get())
+                    .map_err(|_| unexpected("a stored figure"))?
+                    .unwrap_or_default();
+                for (i, count) in counts.iter().enumerate() {
+                    if i > 0 {
+                        record[27].push('|');
+                    }
+                    record[27].push_str(count.get());
+                }
             }
         }
         out.write_record(&record).map_err(|_| unexpected("a row"))?;

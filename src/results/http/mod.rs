@@ -71,24 +71,53 @@ impl From<Suppressed> for Reason {
     }
 }
 
+/// A stored cell's figures as stored (JSON), or why it has none.
+pub(super) fn stored(row: &CellRow) -> Result<Result<&str, Reason>, ApiError> {
+    match (&row.suppressed, &row.figures) {
+        (Some(why), _) => Ok(Err(match why.as_str() {
+            "complementary" => Reason::Complementary,
+            _ => Reason::BelowMinimum,
+        })),
+        (None, Some(figures)) => Ok(Ok(figures)),
+        (None, None) => Err(ApiError::Unexpected(anyhow::anyhow!(
+            "a stored result with neither figures nor a reason"
+        ))),
+    }
+}
+
 /// A stored cell's figures, or why it has none.
 pub(super) fn decode<F: serde::de::DeserializeOwned>(
     row: &CellRow,
 ) -> Result<(bool, Option<Reason>, Option<F>), ApiError> {
-    match (&row.suppressed, &row.figures) {
-        (Some(why), _) => {
-            let reason = match why.as_str() {
-                "complementary" => Reason::Complementary,
-                _ => Reason::BelowMinimum,
-            };
-            Ok((true, Some(reason), None))
-        }
-        (None, Some(figures)) => serde_json::from_str(figures)
+    match stored(row)? {
+        Err(reason) => Ok((true, Some(reason), None)),
+        Ok(figures) => serde_json::from_str(figures)
             .map(|f| (false, None, Some(f)))
             .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("a stored result: {e}"))),
-        (None, None) => Err(ApiError::Unexpected(anyhow::anyhow!(
-            "a stored result with neither figures nor a reason"
-        ))),
+    }
+}
+
+/// A cell's figures passed through as stored (a JSON object), for answers
+/// that hold thousands of cells: flattened into the cell, its fields are
+/// copied as they are, numbers and nested objects never decoded and
+/// encoded again.
+#[derive(Debug)]
+pub struct StoredFigures(String);
+
+impl Serialize for StoredFigures {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fields: std::collections::BTreeMap<&str, &serde_json::value::RawValue> =
+            serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        serializer.collect_map(fields)
+    }
+}
+
+impl<'de> Deserialize<'de> for StoredFigures {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let fields = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        serde_json::to_string(&fields)
+            .map(Self)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -119,6 +148,22 @@ pub(super) fn group_ref(
         team_id: team.cloned(),
         team_path: team.map(|t| tree.path(t)),
     })
+}
+
+/// The part of the team tree that [`group_ref`] needs for `group`: its
+/// team and that team's ancestors, a handful of rows however large the
+/// organisation.
+pub(super) fn lineage(
+    conn: &mut crate::db::DbConnection,
+    organisation_id: &str,
+    group: &Group,
+) -> diesel::QueryResult<TeamTree> {
+    Ok(TeamTree::new(match group {
+        Group::Team(team) | Group::Subtree(team) => {
+            crate::org::teams::store::lineage(conn, organisation_id, team)?
+        }
+        Group::Organisation => Vec::new(),
+    }))
 }
 
 /// The group a caller's organisation-wide path stands for: a manager's is

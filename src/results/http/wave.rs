@@ -174,10 +174,15 @@ async fn read(
     let results = db
         .run(move |conn| {
             let wave = crate::surveys::waves::store::find_in(conn, &organisation_id, &wave_id)?;
-            let tree = TeamTree::new(crate::org::teams::store::list(conn, &organisation_id)?);
-            let group_ref = super::group_ref(&tree, &reach, &group)?;
+            let lineage = super::lineage(conn, &organisation_id, &group)?;
+            let group_ref = super::group_ref(&lineage, &reach, &group)?;
             match wave.status.as_str() {
-                "open" => open_results(conn, &wave, &tree, group, group_ref),
+                // Participation rolls up the whole tree.
+                "open" => {
+                    let tree =
+                        TeamTree::new(crate::org::teams::store::list(conn, &organisation_id)?);
+                    open_results(conn, &wave, &tree, group, group_ref)
+                }
                 "closed" => closed_results(conn, &wave, group, group_ref),
                 _ => Err(ApiError::Conflict("This firing never opened.".into())),
             }
