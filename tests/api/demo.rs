@@ -172,5 +172,55 @@ async fn the_demo_has_past_waves_worth_reading() {
         .iter()
         .fold((f64::MAX, f64::MIN), |(l, h), s| (l.min(*s), h.max(*s)));
     assert!(high - low > 0.3, "{scores:?}");
+
+    // Its rows are every team, by path, named as the teams API names them;
+    // a department's manager gets exactly the department's rows.
+    let teams: Value = app.get_json("/api/v1/teams", Some(&token)).await;
+    let teams = teams.as_array().unwrap();
+    let mut expected: Vec<(String, String)> = teams
+        .iter()
+        .map(|t| {
+            (
+                t["path"].as_str().unwrap().to_owned(),
+                t["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    expected.sort();
+    let rows = |map: &Value| -> Vec<(String, String)> {
+        map["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["team_path"].as_str().unwrap().to_owned(),
+                    r["team_id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(rows(&map), expected);
+    assert!(
+        expected
+            .iter()
+            .any(|(path, _)| path.matches('/').count() >= 2),
+        "{expected:?}"
+    );
+    let department = teams.iter().find(|t| t["parent_id"].is_null()).unwrap();
+    let prefix = format!("{}/", department["path"].as_str().unwrap());
+    let (_, manager) = app
+        .account_token(&token, "manager", department["id"].as_str())
+        .await;
+    let managed: Value = app
+        .get_json("/api/v1/results/heatmap", Some(&manager))
+        .await;
+    let within: Vec<(String, String)> = expected
+        .iter()
+        .filter(|(path, _)| *path == department["path"] || path.starts_with(&prefix))
+        .cloned()
+        .collect();
+    assert!(within.len() > 1, "{within:?}");
+    assert_eq!(rows(&managed), within);
     app.stop().await;
 }

@@ -17,7 +17,6 @@ use super::{GroupRef, Reason, StoredFigures, decode, group_ref, own_view, stored
 use crate::auth::caller::{Caller, Permission, Reach};
 use crate::db::{Db, DbConnection};
 use crate::error::{ApiError, Missing, Problem, Refused};
-use crate::org::teams::TeamTree;
 use crate::results::change::{Change, change};
 use crate::results::publish::ThemeFigures;
 use crate::results::store::{self, CellRow};
@@ -142,7 +141,6 @@ pub async fn heatmap(
     let scope = query.scope;
     let map = db
         .run(move |conn| {
-            let tree = TeamTree::new(crate::org::teams::store::list(conn, &organisation_id)?);
             // Each team's cells in the columns' order.
             let mut latest: HashMap<String, Vec<Option<HeatCell>>> = HashMap::new();
             for row in store::latest_themes(conn, &organisation_id, scope.group_kind())? {
@@ -156,7 +154,7 @@ pub async fn heatmap(
                     .or_insert_with(|| Theme::ALL.iter().map(|_| None).collect())[column] =
                     Some(cell);
             }
-            let rows = visible_teams(&tree, &reach)
+            let rows = visible_teams(conn, &organisation_id, &reach)?
                 .into_iter()
                 .map(|(team_id, team_path)| HeatRow {
                     cells: latest
@@ -251,8 +249,7 @@ pub async fn wave_heatmap(
                         )
                     })
                     .collect();
-            let tree = TeamTree::new(crate::org::teams::store::list(conn, &organisation_id)?);
-            let rows = visible_teams(&tree, &reach)
+            let rows = visible_teams(conn, &organisation_id, &reach)?
                 .into_iter()
                 .map(|(team_id, team_path)| {
                     let row = columns
@@ -282,24 +279,50 @@ pub async fn wave_heatmap(
     Ok(web::Json(map))
 }
 
-/// The teams a caller can see, with their paths, ordered by path.
-fn visible_teams(tree: &TeamTree, reach: &Reach) -> Vec<(String, String)> {
-    let mut teams: Vec<(String, String)> = match reach {
-        Reach::Organisation => tree.all().map(|t| t.id.clone()).collect::<Vec<_>>(),
-        Reach::Subtree(root) => tree
-            .subtree(root)
-            .into_iter()
-            .map(|t| t.id.clone())
-            .collect(),
+/// The teams a caller can see, with their paths, ordered by path. Each
+/// path is its parent's and one name, made once per team.
+fn visible_teams(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    reach: &Reach,
+) -> diesel::QueryResult<Vec<(String, String)>> {
+    let outline = crate::org::teams::store::outline(conn, organisation_id)?;
+    let up: HashMap<&str, (Option<&str>, &str)> = outline
+        .iter()
+        .map(|(id, parent, name)| (id.as_str(), (parent.as_deref(), name.as_str())))
+        .collect();
+    // Per team: its path, and whether it is within reach.
+    let mut known: HashMap<&str, (String, bool)> = HashMap::with_capacity(outline.len());
+    for (id, _, _) in &outline {
+        // Climb to the first team already known (or the root), then come
+        // down again. A cycle, which the API never makes, ends the climb.
+        let mut chain = Vec::new();
+        let mut at = Some(id.as_str());
+        while let Some(team) = at.filter(|t| !known.contains_key(t) && !chain.contains(t)) {
+            chain.push(team);
+            at = up.get(team).and_then(|(parent, _)| *parent);
+        }
+        for team in chain.into_iter().rev() {
+            let (parent, name) = up[team];
+            let (path, within) = match parent.and_then(|p| known.get(p)) {
+                Some((path, within)) => (format!("{path}/{name}"), *within),
+                None => (name.to_owned(), false),
+            };
+            let within = within
+                || match reach {
+                    Reach::Organisation => true,
+                    Reach::Subtree(root) => root == team,
+                };
+            known.insert(team, (path, within));
+        }
     }
-    .into_iter()
-    .map(|id| {
-        let path = tree.path(&id);
-        (id, path)
-    })
-    .collect();
-    teams.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-    teams
+    let mut teams: Vec<(String, String)> = known
+        .into_iter()
+        .filter(|(_, (_, within))| *within)
+        .map(|(id, (path, _))| (id.to_owned(), path))
+        .collect();
+    teams.sort_unstable_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(teams)
 }
 
 /// One wave's point of a theme's trend.
