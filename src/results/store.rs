@@ -78,9 +78,10 @@ pub fn publish_wave(
 }
 
 /// Copies the publication's theme cells into `latest_themes` wherever this
-/// wave closed no earlier than the wave there now. The organisation's rows
-/// are read, merged and written again: a few per team, whatever the number
-/// of waves.
+/// wave closed no earlier than the wave there now. Only the rows it
+/// supersedes are deleted and written again (a wave asks one or two
+/// themes): rewriting every row of the organisation at each close left
+/// PostgreSQL's table many times its live size.
 fn refresh_latest_themes(
     conn: &mut DbConnection,
     organisation_id: &str,
@@ -88,79 +89,58 @@ fn refresh_latest_themes(
     closed_at: chrono::NaiveDateTime,
     publication: &Publication,
 ) -> Result<(), ApiError> {
-    type Latest = (
-        String,
-        String,
-        String,
-        String,
-        chrono::NaiveDateTime,
-        Option<i32>,
-        Option<String>,
-        Option<String>,
-    );
-    let mut rows: BTreeMap<(String, String, String), Latest> = latest_themes::table
+    let newer: std::collections::HashSet<(String, String, String)> = latest_themes::table
         .filter(latest_themes::organisation_id.eq(organisation_id))
+        .filter(latest_themes::closed_at.gt(closed_at))
         .select((
             latest_themes::group_kind,
             latest_themes::team_id,
             latest_themes::theme,
-            latest_themes::wave_id,
-            latest_themes::closed_at,
-            latest_themes::n,
-            latest_themes::suppressed,
-            latest_themes::figures,
         ))
-        .load::<Latest>(conn)?
+        .load::<(String, String, String)>(conn)?
         .into_iter()
-        .map(|row| ((row.0.clone(), row.1.clone(), row.2.clone()), row))
         .collect();
-    let mut changed = false;
+    // (group kind, theme) → the teams whose row this wave replaces.
+    let mut replaced: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+    let mut values = Vec::new();
     for cell in &publication.cells {
         let Measure::Theme(theme) = &cell.measure else {
             continue;
         };
         let (group_kind, team_id) = group_key(&cell.group, organisation_id);
         let key = (group_kind.to_owned(), team_id, theme.as_str().to_owned());
-        if rows.get(&key).is_some_and(|row| row.4 > closed_at) {
+        if newer.contains(&key) {
             continue;
         }
         let (n, suppressed, figures) = stored(cell)?;
-        let row = (
-            key.0.clone(),
-            key.1.clone(),
-            key.2.clone(),
-            wave_id.to_owned(),
-            closed_at,
-            n,
-            suppressed.map(str::to_owned),
-            figures,
-        );
-        rows.insert(key, row);
-        changed = true;
+        replaced
+            .entry((group_kind, theme.as_str()))
+            .or_default()
+            .push(key.1.clone());
+        values.push((
+            latest_themes::organisation_id.eq(organisation_id.to_owned()),
+            latest_themes::group_kind.eq(key.0),
+            latest_themes::team_id.eq(key.1),
+            latest_themes::theme.eq(key.2),
+            latest_themes::wave_id.eq(wave_id.to_owned()),
+            latest_themes::closed_at.eq(closed_at),
+            latest_themes::n.eq(n),
+            latest_themes::suppressed.eq(suppressed.map(str::to_owned)),
+            latest_themes::figures.eq(figures),
+        ));
     }
-    if !changed {
-        return Ok(());
+    for ((group_kind, theme), teams) in &replaced {
+        for chunk in teams.chunks(1_000) {
+            diesel::delete(
+                latest_themes::table
+                    .filter(latest_themes::organisation_id.eq(organisation_id))
+                    .filter(latest_themes::group_kind.eq(group_kind))
+                    .filter(latest_themes::theme.eq(theme))
+                    .filter(latest_themes::team_id.eq_any(chunk)),
+            )
+            .execute(conn)?;
+        }
     }
-    diesel::delete(latest_themes::table.filter(latest_themes::organisation_id.eq(organisation_id)))
-        .execute(conn)?;
-    let values: Vec<_> = rows
-        .into_values()
-        .map(
-            |(group_kind, team_id, theme, wave_id, closed_at, n, suppressed, figures)| {
-                (
-                    latest_themes::organisation_id.eq(organisation_id.to_owned()),
-                    latest_themes::group_kind.eq(group_kind),
-                    latest_themes::team_id.eq(team_id),
-                    latest_themes::theme.eq(theme),
-                    latest_themes::wave_id.eq(wave_id),
-                    latest_themes::closed_at.eq(closed_at),
-                    latest_themes::n.eq(n),
-                    latest_themes::suppressed.eq(suppressed),
-                    latest_themes::figures.eq(figures),
-                )
-            },
-        )
-        .collect();
     for chunk in values.chunks(2_000) {
         crate::batch_insert!(conn, latest_themes::table, chunk.to_vec())?;
     }
