@@ -506,6 +506,40 @@ async fn heatmaps_show_the_latest_cell_per_theme_and_a_waves_questions() {
     assert_eq!(teams, [&json!(small)]);
 }
 
+#[tokio::test]
+async fn publishing_an_earlier_wave_again_leaves_a_later_one_the_latest() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let (big, small, pulse, first) = one_wave(&app, &admin).await;
+    // Another pulse asks the same theme two weeks later.
+    app.clock.set(at("2026-03-16T10:00:00Z"));
+    let mut body = crate::helpers::weekly_pulse(&[&big, &small]);
+    body["templates"] = json!(["career"]);
+    body["name"] = json!("Career, monthly");
+    let other = app.create_pulse_with(&admin, &body).await;
+    let later = app.send_now(&admin, &other).await;
+    answer(&app, &later, None, &times(18, HIGH.clone())).await;
+    app.close_wave(&admin, &later).await;
+
+    // Raising the first pulse's k publishes its earlier wave again.
+    let raised = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/pulses/{pulse}"),
+            Some(&admin),
+            Some(&json!({"min_group_size": 6})),
+        )
+        .await;
+    assert_eq!(raised.status(), 200);
+    let first_results = results(&app, &admin, &format!("/api/v1/waves/{first}/results")).await;
+    assert_eq!(first_results["min_group_size"], 6);
+    let map = results(&app, &admin, "/api/v1/results/heatmap?scope=team").await;
+    let rows = map["rows"].as_array().unwrap();
+    let support = rows.iter().find(|r| r["team_id"] == big).unwrap();
+    assert_eq!(support["cells"][1]["wave_id"], later);
+    assert_close(&support["cells"][1]["score"], 4.6);
+}
+
 async fn feed_page(app: &TestApp, token: &str, query: &str) -> (Value, String) {
     let response = app
         .get(&format!("/api/v1/results/feed{query}"), Some(token))
