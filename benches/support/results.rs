@@ -112,11 +112,6 @@ pub async fn results(plan: &Plan, full: bool) -> anyhow::Result<()> {
     let pulse_id = text("pulse_id");
 
     let db = peil::db::Db::new(&settings.database);
-    let publishing = {
-        let (db, keys, pulse_id) = (db.clone(), keys.clone(), pulse_id.clone());
-        let runs = plan.runs;
-        tokio::task::spawn_blocking(move || publish_runs(&db, &keys, &pulse_id, runs)).await??
-    };
 
     let app = Application::build(settings.clone()).await?;
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -193,6 +188,13 @@ pub async fn results(plan: &Plan, full: bool) -> anyhow::Result<()> {
     }
     let _ = stop.send(());
     server.await??;
+    // Last: its rolled-back writes leave dead rows behind (in PostgreSQL's
+    // tables until vacuum) that the reads above should not scan.
+    let publishing = {
+        let (db, keys, pulse_id) = (db.clone(), keys.clone(), pulse_id.clone());
+        let runs = plan.runs;
+        tokio::task::spawn_blocking(move || publish_runs(&db, &keys, &pulse_id, runs)).await??
+    };
 
     let pick = |runs: &[(f64, f64)], q: usize| {
         median(

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{GroupRef, Reason, StoredFigures, decode, group_ref, own_view, stored};
+use super::{GroupRef, Reason, StoredFigures, decode, group_ref, own_view, stored, with_figures};
 use crate::auth::caller::{Caller, Permission, Reach};
 use crate::db::{Db, DbConnection};
 use crate::error::{ApiError, Missing, Problem, Refused};
@@ -52,7 +52,7 @@ pub struct HeatmapQuery {
 }
 
 /// One cell of a heatmap: figures, or why there are none.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct HeatCell {
     /// The wave the cell comes from.
     pub wave_id: String,
@@ -64,6 +64,24 @@ pub struct HeatCell {
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub figures: Option<StoredFigures>,
+}
+
+impl Serialize for HeatCell {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Own<'a> {
+            wave_id: &'a str,
+            suppressed: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            reason: Option<Reason>,
+        }
+        let own = Own {
+            wave_id: &self.wave_id,
+            suppressed: self.suppressed,
+            reason: self.reason,
+        };
+        with_figures(&own, self.figures.as_ref(), serializer)
+    }
 }
 
 impl HeatCell {

@@ -97,20 +97,10 @@ pub(super) fn decode<F: serde::de::DeserializeOwned>(
     }
 }
 
-/// A cell's figures passed through as stored (a JSON object), for answers
-/// that hold thousands of cells: flattened into the cell, its fields are
-/// copied as they are, numbers and nested objects never decoded and
-/// encoded again.
+/// A cell's figures as stored (a JSON object that serde_json wrote), for
+/// answers that hold thousands of cells: see [`with_figures`].
 #[derive(Debug)]
 pub struct StoredFigures(String);
-
-impl Serialize for StoredFigures {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let fields: std::collections::BTreeMap<&str, &serde_json::value::RawValue> =
-            serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
-        serializer.collect_map(fields)
-    }
-}
 
 impl<'de> Deserialize<'de> for StoredFigures {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -119,6 +109,39 @@ impl<'de> Deserialize<'de> for StoredFigures {
             .map(Self)
             .map_err(serde::de::Error::custom)
     }
+}
+
+/// `own` (which serialises to a JSON object) with the stored figures'
+/// fields after its own, as `#[serde(flatten)]` would give, but with the
+/// figures' text copied as it is: their numbers are never decoded and
+/// encoded again.
+pub(super) fn with_figures<S: serde::Serializer>(
+    own: &impl Serialize,
+    figures: Option<&StoredFigures>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::Error;
+    let mut json = serde_json::to_string(own).map_err(S::Error::custom)?;
+    if let Some(StoredFigures(figures)) = figures {
+        let fields = figures
+            .trim()
+            .strip_prefix('{')
+            .and_then(|f| f.strip_suffix('}'))
+            .ok_or_else(|| S::Error::custom("stored figures that are not an object"))?;
+        if !fields.trim().is_empty() {
+            json.pop();
+            if json.len() > 1 {
+                json.push(',');
+            }
+            json.push_str(fields);
+            json.push('}');
+        }
+    }
+    // Checked once more on the way out, so a damaged row cannot break the
+    // answer's JSON.
+    serde_json::value::RawValue::from_string(json)
+        .map_err(S::Error::custom)?
+        .serialize(serializer)
 }
 
 /// How a group is named in answers, once it is known to be within the
@@ -172,5 +195,60 @@ pub(super) fn own_view(reach: &Reach) -> Group {
     match reach {
         Reach::Organisation => Group::Organisation,
         Reach::Subtree(root) => Group::Subtree(root.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Serialize)]
+    struct Own {
+        wave_id: &'static str,
+        suppressed: bool,
+    }
+
+    fn spliced(figures: Option<&str>) -> Result<serde_json::Value, serde_json::Error> {
+        struct Cell(Option<StoredFigures>);
+        impl Serialize for Cell {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let own = Own {
+                    wave_id: "w\"1",
+                    suppressed: self.0.is_none(),
+                };
+                with_figures(&own, self.0.as_ref(), s)
+            }
+        }
+        let cell = Cell(figures.map(|f| StoredFigures(f.to_owned())));
+        serde_json::to_string(&cell).and_then(|text| serde_json::from_str(&text))
+    }
+
+    #[test]
+    fn stored_figures_are_spliced_in_as_flatten_would() {
+        assert_eq!(
+            spliced(Some(
+                r#"{"n":12,"score":4.6,"shares":{"favourable":0.5},"sd":null}"#
+            ))
+            .unwrap(),
+            json!({"wave_id": "w\"1", "suppressed": false, "n": 12, "score": 4.6,
+                   "shares": {"favourable": 0.5}, "sd": null})
+        );
+        assert_eq!(
+            spliced(None).unwrap(),
+            json!({"wave_id": "w\"1", "suppressed": true})
+        );
+        assert_eq!(
+            spliced(Some(" {} ")).unwrap(),
+            json!({"wave_id": "w\"1", "suppressed": false})
+        );
+    }
+
+    #[test]
+    fn damaged_figures_fail_instead_of_breaking_the_json() {
+        assert!(spliced(Some("[1,2]")).is_err());
+        assert!(spliced(Some(r#"{"n":12,"#)).is_err());
+        // Braces at both ends, but two objects: caught on the way out.
+        assert!(spliced(Some(r#"{"n":12}, "x": {}"#)).is_err());
     }
 }
