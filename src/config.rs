@@ -70,6 +70,7 @@ struct RawServer {
     max_body_bytes: usize,
     max_import_bytes: usize,
     trusted_proxies: Vec<IpAddr>,
+    cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -187,6 +188,9 @@ pub struct ServerSettings {
     pub max_import_bytes: usize,
     /// Proxies whose `X-Forwarded-For` names the client (rate limits).
     pub trusted_proxies: Vec<IpAddr>,
+    /// Web origins allowed to call the API from a browser, as
+    /// `scheme://host[:port]`; empty: none.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -504,6 +508,18 @@ impl Settings {
             ));
         }
         let mail = Self::validate_mail(raw.mail, &raw.data_dir)?;
+        let cors_origins = raw
+            .server
+            .cors_origins
+            .iter()
+            .map(|origin| web_origin(origin))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                ConfigError::key(
+                    "server.cors_origins",
+                    "each must be an http or https origin such as \"https://hr.example.org\" (no path)",
+                )
+            })?;
         Ok(Self {
             data_dir: raw.data_dir,
             secret,
@@ -516,6 +532,7 @@ impl Settings {
                 max_body_bytes: raw.server.max_body_bytes,
                 max_import_bytes: raw.server.max_import_bytes,
                 trusted_proxies: raw.server.trusted_proxies,
+                cors_origins,
             },
             database: DatabaseSettings {
                 url,
@@ -674,9 +691,48 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// `https://Host:443/` as a browser sends it in `Origin`
+/// (`https://host`); None for anything that is not just an origin.
+fn web_origin(text: &str) -> Option<String> {
+    let url = Url::parse(text).ok()?;
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none();
+    bare.then(|| url.origin().ascii_serialization())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cors_origins_are_bare_web_origins_written_as_browsers_send_them() {
+        assert_eq!(
+            web_origin("https://HR.example.org:443/").as_deref(),
+            Some("https://hr.example.org")
+        );
+        assert_eq!(
+            web_origin("http://localhost:5173").as_deref(),
+            Some("http://localhost:5173")
+        );
+        for bad in [
+            "hr.example.org",
+            "ftp://hr.example.org",
+            "https://hr.example.org/dashboard",
+            "https://user@hr.example.org",
+            "https://hr.example.org/?x=1",
+            "*",
+        ] {
+            assert_eq!(web_origin(bad), None, "{bad}");
+        }
+        let error = Settings::from_toml(&["[server]\ncors_origins = [\"https://a.example/x\"]\n"])
+            .unwrap_err();
+        assert!(error.to_string().contains("server.cors_origins"), "{error}");
+    }
 
     #[test]
     fn the_production_example_is_a_valid_configuration() {

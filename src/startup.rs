@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::net::TcpListener;
 
-use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::middleware::{Condition, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use utoipa::OpenApi;
@@ -133,6 +133,7 @@ impl Application {
         let link_limit = web::Data::new(crate::answers::admission::LinkLimit(
             http::rate_limit::RateLimit::new(&settings.answers.rate_limit),
         ));
+        let cors_origins = settings.server.cors_origins.clone();
         let settings_data = web::Data::new(settings);
 
         let server = HttpServer::new(move || {
@@ -178,6 +179,10 @@ impl Application {
                     Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
                 }))
                 .wrap(ErrorHandlers::new().default_handler(middleware::problemise))
+                .wrap(Condition::new(
+                    !cors_origins.is_empty(),
+                    middleware::cors(&cors_origins),
+                ))
                 .wrap(from_fn(middleware::access_log))
         })
         .workers(workers)

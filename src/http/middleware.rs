@@ -96,3 +96,28 @@ pub fn problemise<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHan
         ServiceResponse::new(request, replacement).map_into_right_body(),
     ))
 }
+
+/// CORS for the configured web origins (`server.cors_origins`); see
+/// `config/default.toml`. A request from any other origin is served as
+/// usual, without CORS headers, so browsers keep its page from reading the
+/// answer; refusing it outright would also refuse Peil's own answer page,
+/// whose form posts carry an `Origin` too.
+pub fn cors(origins: &[String]) -> actix_cors::Cors {
+    use actix_web::http::header;
+    origins
+        .iter()
+        .fold(actix_cors::Cors::default(), |cors, origin| {
+            cors.allowed_origin(origin)
+        })
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::ACCEPT,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            header::HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([header::ETAG, header::LOCATION, header::RETRY_AFTER])
+        .block_on_origin_mismatch(false)
+        .max_age(3600)
+}

@@ -8,6 +8,7 @@ mod auth;
 mod authorization;
 mod browser;
 mod cli;
+mod cors;
 mod demo;
 mod dump;
 mod health;
