@@ -172,12 +172,13 @@ impl Application {
                         .configure(crate::results::http::routes),
                 )
                 .split_for_parts();
-            app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi))
+            let openapi = http::openapi::complete(openapi);
+            let methods = web::Data::new(http::openapi::Methods::of(&openapi));
+            app.app_data(methods)
+                .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi))
                 // HTML for people, not part of the API document.
                 .configure(crate::answers::page::routes)
-                .default_service(web::to(|| async {
-                    Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
-                }))
+                .default_service(web::to(middleware::no_route))
                 .wrap(ErrorHandlers::new().default_handler(middleware::problemise))
                 .wrap(Condition::new(
                     !cors_origins.is_empty(),

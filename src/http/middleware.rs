@@ -1,15 +1,18 @@
-//! Request-wide behaviour: the access log with a request id, and turning
-//! every error response not made by Peil's handlers into problem+json.
+//! Request-wide behaviour: the access log with a request id, turning every
+//! error response not made by Peil's handlers into problem+json, what no
+//! route answers, and CORS.
 
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, Next};
+use actix_web::{HttpResponse, web};
 use tracing::Instrument;
 
-use crate::error::{PROBLEM_JSON, generic_problem, problem_response};
+use crate::error::{ApiError, PROBLEM_JSON, generic_problem, problem_response};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -79,7 +82,7 @@ pub fn problemise<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHan
         ));
     }
     let status = response.status();
-    let kept: Vec<(HeaderName, HeaderValue)> = response
+    let mut kept: Vec<(HeaderName, HeaderValue)> = response
         .headers()
         .iter()
         .filter(|(name, _)| {
@@ -87,6 +90,16 @@ pub fn problemise<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHan
         })
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
+    // actix-web's own 405 (a route's path, another method) says nothing of
+    // the methods there are.
+    if status == StatusCode::METHOD_NOT_ALLOWED && !kept.iter().any(|(n, _)| n == header::ALLOW) {
+        let request = response.request();
+        let allow = request
+            .app_data::<web::Data<crate::http::openapi::Methods>>()
+            .and_then(|methods| methods.allowed(request.path()))
+            .and_then(|allow| HeaderValue::from_str(allow).ok());
+        kept.extend(allow.map(|allow| (header::ALLOW, allow)));
+    }
     let (request, _) = response.into_parts();
     let mut replacement = problem_response(&generic_problem(status));
     for (name, value) in kept {
@@ -95,6 +108,23 @@ pub fn problemise<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHan
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(request, replacement).map_into_right_body(),
     ))
+}
+
+/// What no route answered: 405 with `Allow` for a documented path asked
+/// with another method, 404 for anything else.
+pub async fn no_route(
+    request: actix_web::HttpRequest,
+    methods: web::Data<crate::http::openapi::Methods>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(allow) = methods.allowed(request.path()) else {
+        return Err(ApiError::NotFound);
+    };
+    let mut response = problem_response(&generic_problem(StatusCode::METHOD_NOT_ALLOWED));
+    response.headers_mut().insert(
+        header::ALLOW,
+        HeaderValue::from_str(allow).map_err(|e| ApiError::Unexpected(e.into()))?,
+    );
+    Ok(response)
 }
 
 /// CORS for the configured web origins (`server.cors_origins`); see

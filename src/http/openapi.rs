@@ -50,3 +50,105 @@ impl Modify for BearerAuth {
         );
     }
 }
+
+/// Completes the assembled document with the answers that whole kinds of
+/// operations give, so that no handler's annotation can leave one out: 400
+/// where a path, query or body can be malformed; 413 and 415 where there is
+/// a body (too large, or not of a type the operation reads).
+pub fn complete(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in openapi.paths.paths.values_mut() {
+        let shared_parameters = item.parameters.as_ref().is_some_and(|p| !p.is_empty());
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let body = operation.request_body.is_some();
+            let parameters =
+                shared_parameters || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let responses = &mut operation.responses.responses;
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem(description).into());
+            };
+            if body || parameters {
+                add(
+                    "400",
+                    "The path, the query string or the body is malformed.",
+                );
+            }
+            if body {
+                add("413", "The body is larger than the server accepts.");
+                add("415", "The body is not of a type this operation reads.");
+            }
+        }
+    }
+    openapi
+}
+
+/// The document's paths and the methods each has: a request for a path
+/// Peil serves, with a method it does not, is answered 405 with `Allow`
+/// rather than 404.
+#[derive(Debug, Clone, Default)]
+pub struct Methods(Vec<(Vec<Option<String>>, String)>);
+
+impl Methods {
+    pub fn of(openapi: &utoipa::openapi::OpenApi) -> Self {
+        let routes = openapi
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                // A `{parameter}` segment matches any one segment.
+                let segments = path
+                    .split('/')
+                    .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
+                    .collect();
+                let methods: Vec<&str> = [
+                    ("GET", item.get.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(method, has)| has.then_some(method))
+                .collect();
+                (segments, methods.join(", "))
+            })
+            .collect();
+        Self(routes)
+    }
+
+    /// The `Allow` value for `path`, if it is a documented one.
+    pub fn allowed(&self, path: &str) -> Option<&str> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .filter(|(pattern, _)| {
+                pattern.len() == segments.len()
+                    && pattern.iter().zip(&segments).all(|(p, s)| match p {
+                        Some(literal) => literal == s,
+                        None => !s.is_empty(),
+                    })
+            })
+            .map(|(_, allow)| allow.as_str())
+            .next()
+    }
+}

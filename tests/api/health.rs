@@ -86,6 +86,18 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
                     "{method} {path} {status} has no description"
                 );
             }
+            // What whole kinds of operations answer is documented on each.
+            let documented = |status: &str| operation["responses"][status].is_object();
+            let has_parameters = operation["parameters"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty());
+            if operation["requestBody"].is_object() {
+                for status in ["400", "413", "415"] {
+                    assert!(documented(status), "{method} {path} lacks {status}");
+                }
+            } else if has_parameters {
+                assert!(documented("400"), "{method} {path} lacks 400");
+            }
         }
     }
     app.stop().await;

@@ -16,15 +16,26 @@ async fn unknown_route_is_a_404_problem() {
 }
 
 #[tokio::test]
-async fn wrong_method_is_a_problem_too() {
+async fn a_method_a_path_does_not_have_is_405_with_allow() {
     let app = spawn_app().await;
-    let response = app.get("/api/v1/auth/login", None).await;
-    let status = response.status().as_u16();
-    assert!(status == 404 || status == 405, "{status}");
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
+    for (method, path, allow) in [
+        ("GET", "/api/v1/auth/login", "POST"),
+        ("TRACE", "/api/v1/teams", "GET, POST"),
+        ("PUT", "/api/v1/teams/any-id", "GET, DELETE, PATCH"),
+    ] {
+        let response = app.request(method, path, None, None).await;
+        assert_eq!(
+            response.headers().get("allow").map(|v| v.to_str().unwrap()),
+            Some(allow),
+            "{method} {path}"
+        );
+        assert_problem(response, 405, "method-not-allowed").await;
+    }
+    // Not a path Peil serves at all: 404, whatever the method.
+    let response = app.request("PUT", "/api/v1/teams/a/b", None, None).await;
+    assert_problem(response, 404, "not-found").await;
+    let response = app.request("PUT", "/api/v1/teams/", None, None).await;
+    assert_problem(response, 404, "not-found").await;
     app.stop().await;
 }
 
