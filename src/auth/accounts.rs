@@ -344,6 +344,7 @@ pub async fn delete_account(
         (status = 200, description = "OK", body = AccountWithPassword),
         Refused,
         Missing,
+        (status = 409, description = "It is the caller's own account: that password is changed with POST /api/v1/auth/password", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/accounts/{id}/reset-password")]
@@ -353,6 +354,13 @@ pub async fn reset_password(
     id: web::Path<String>,
 ) -> Result<web::Json<AccountWithPassword>, ApiError> {
     caller.require(Permission::Administer)?;
+    // A reset ends the account's sessions: an admin's own would lock them
+    // out with a password they never saw written down anywhere else.
+    if matches!(&caller, Caller::Account(me) if me.account_id == *id) {
+        return Err(ApiError::Conflict(
+            "This is your own account: change its password with POST /api/v1/auth/password.".into(),
+        ));
+    }
     let one_time = password::one_time_password();
     let hash = web::block({
         let one_time = one_time.clone();

@@ -54,9 +54,10 @@ impl Modify for BearerAuth {
 /// Completes the assembled document with the answers that whole kinds of
 /// operations give, so that no handler's annotation can leave one out: 400
 /// where a path, query or body can be malformed; 413 and 415 where there is
-/// a body (too large, or not of a type the operation reads).
+/// a body (too large, or not of a type the operation reads). And it opens
+/// the flattened parts of composed schemas (below).
 pub fn complete(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Schema};
     let problem = |description: &str| {
         ResponseBuilder::new()
             .description(description)
@@ -68,6 +69,21 @@ pub fn complete(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenA
             )
             .build()
     };
+    // A flattened part of a schema is an allOf member; a closed set of
+    // fields there (`deny_unknown_fields`) would refuse the other members'.
+    let schemas = openapi
+        .components
+        .iter_mut()
+        .flat_map(|c| c.schemas.values_mut());
+    for schema in schemas {
+        if let RefOr::T(Schema::AllOf(all_of)) = schema {
+            for member in &mut all_of.items {
+                if let RefOr::T(Schema::Object(object)) = member {
+                    object.additional_properties = None;
+                }
+            }
+        }
+    }
     for item in openapi.paths.paths.values_mut() {
         let shared_parameters = item.parameters.as_ref().is_some_and(|p| !p.is_empty());
         let operations = [

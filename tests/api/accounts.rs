@@ -181,6 +181,21 @@ async fn an_admin_reset_issues_a_one_time_password() {
         .await
         .unwrap();
     assert_eq!(login["must_change_password"], true);
+
+    // Not one's own: that would end the admin's session (found by fuzzing).
+    let me: Value = app.get_json("/api/v1/auth/me", Some(&admin)).await;
+    let own = app
+        .post_json(
+            &format!(
+                "/api/v1/accounts/{}/reset-password",
+                me["account_id"].as_str().unwrap()
+            ),
+            &json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_problem(own, 409, "conflict").await;
+    assert_eq!(app.get("/api/v1/auth/me", Some(&admin)).await.status(), 200);
     app.stop().await;
 }
 

@@ -277,6 +277,7 @@ fn parse_field<T>(
         (status = 200, description = "OK", body = PersonPage),
         (status = 400, description = "See the problem document", body = Problem, content_type = "application/problem+json"),
         Refused,
+        InvalidFields,
     )
 )]
 #[get("/people")]

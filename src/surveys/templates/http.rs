@@ -37,7 +37,10 @@ pub struct TemplateSummary {
 pub struct TemplateDetail {
     pub origin: Origin,
     pub estimated_seconds: u32,
+    // Inline: a reference would bring along Template's closed set of
+    // fields, which the two above are not in.
     #[serde(flatten)]
+    #[schema(inline)]
     pub template: Template,
 }
 
