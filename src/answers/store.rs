@@ -149,10 +149,7 @@ pub fn seal(conn: &mut DbConnection, keys: &ServerKeys, wave_id: &str) -> Result
     mark_answered(conn, keys, wave_id)?;
     let wave = crate::surveys::waves::store::find(conn, wave_id)?;
     let parents: HashMap<String, Option<String>> =
-        crate::org::teams::store::list(conn, &wave.organisation_id)?
-            .into_iter()
-            .map(|team| (team.id, team.parent_id))
-            .collect();
+        crate::org::teams::store::parents(conn, &wave.organisation_id)?;
     let k = usize::try_from(wave.min_group_size).unwrap_or(usize::MAX);
     let groups =
         |counts: &BTreeMap<String, usize>| coarsen(&parents, &wave.organisation_id, counts, k);

@@ -90,15 +90,9 @@ pub fn problemise<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHan
         })
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
-    // actix-web's own 405 (a route's path, another method) says nothing of
-    // the methods there are.
+    // A 405 (actix-web's own, or [`no_route`]'s) says which methods there are.
     if status == StatusCode::METHOD_NOT_ALLOWED && !kept.iter().any(|(n, _)| n == header::ALLOW) {
-        let request = response.request();
-        let allow = request
-            .app_data::<web::Data<crate::http::openapi::Methods>>()
-            .and_then(|methods| methods.allowed(request.path()))
-            .and_then(|allow| HeaderValue::from_str(allow).ok());
-        kept.extend(allow.map(|allow| (header::ALLOW, allow)));
+        kept.extend(allowed(response.request()).map(|allow| (header::ALLOW, allow)));
     }
     let (request, _) = response.into_parts();
     let mut replacement = problem_response(&generic_problem(status));
@@ -110,21 +104,22 @@ pub fn problemise<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHan
     ))
 }
 
-/// What no route answered: 405 with `Allow` for a documented path asked
-/// with another method, 404 for anything else.
-pub async fn no_route(
-    request: actix_web::HttpRequest,
-    methods: web::Data<crate::http::openapi::Methods>,
-) -> Result<HttpResponse, ApiError> {
-    let Some(allow) = methods.allowed(request.path()) else {
-        return Err(ApiError::NotFound);
-    };
-    let mut response = problem_response(&generic_problem(StatusCode::METHOD_NOT_ALLOWED));
-    response.headers_mut().insert(
-        header::ALLOW,
-        HeaderValue::from_str(allow).map_err(|e| ApiError::Unexpected(e.into()))?,
-    );
-    Ok(response)
+/// The methods the OpenAPI document lists for the request's path, as an
+/// `Allow` value; None for a path it does not have.
+fn allowed(request: &actix_web::HttpRequest) -> Option<HeaderValue> {
+    request
+        .app_data::<web::Data<crate::http::openapi::Methods>>()
+        .and_then(|methods| methods.allowed(request.path()))
+        .and_then(|allow| HeaderValue::from_str(allow).ok())
+}
+
+/// What no route answered: 405 for a documented path asked with another
+/// method ([`problemise`] adds `Allow`), 404 for anything else.
+pub async fn no_route(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    match allowed(&request) {
+        Some(_) => Ok(HttpResponse::MethodNotAllowed().finish()),
+        None => Err(ApiError::NotFound),
+    }
 }
 
 /// CORS for the configured web origins (`server.cors_origins`); see

@@ -33,10 +33,7 @@ pub fn publish_wave(
     };
     let template = crate::surveys::templates::decode(template)?;
     let parents: BTreeMap<String, Option<String>> =
-        crate::org::teams::store::list(conn, &wave.organisation_id)?
-            .into_iter()
-            .map(|team| (team.id, team.parent_id))
-            .collect();
+        crate::org::teams::store::parents(conn, &wave.organisation_id)?;
     let rows: Vec<(String, String)> = responses::table
         .filter(responses::wave_id.eq(wave_id))
         .select((responses::team_id, responses::answers))

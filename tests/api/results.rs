@@ -522,15 +522,7 @@ async fn publishing_an_earlier_wave_again_leaves_a_later_one_the_latest() {
     app.close_wave(&admin, &later).await;
 
     // Raising the first pulse's k publishes its earlier wave again.
-    let raised = app
-        .request(
-            "PATCH",
-            &format!("/api/v1/pulses/{pulse}"),
-            Some(&admin),
-            Some(&json!({"min_group_size": 6})),
-        )
-        .await;
-    assert_eq!(raised.status(), 200);
+    raise_k(&app, &admin, &pulse, 6).await;
     let first_results = results(&app, &admin, &format!("/api/v1/waves/{first}/results")).await;
     assert_eq!(first_results["min_group_size"], 6);
     let map = results(&app, &admin, "/api/v1/results/heatmap?scope=team").await;
@@ -538,6 +530,19 @@ async fn publishing_an_earlier_wave_again_leaves_a_later_one_the_latest() {
     let support = rows.iter().find(|r| r["team_id"] == big).unwrap();
     assert_eq!(support["cells"][1]["wave_id"], later);
     assert_close(&support["cells"][1]["score"], 4.6);
+}
+
+/// Sets a pulse's k, which publishes its closed waves again.
+async fn raise_k(app: &TestApp, admin: &str, pulse: &str, k: u32) {
+    let raised = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/pulses/{pulse}"),
+            Some(admin),
+            Some(&json!({"min_group_size": k})),
+        )
+        .await;
+    assert_eq!(raised.status(), 200);
 }
 
 async fn feed_page(app: &TestApp, token: &str, query: &str) -> (Value, String) {
@@ -720,15 +725,7 @@ async fn raising_k_publishes_closed_waves_again_and_coarsens_what_is_stored() {
         );
     }
 
-    let raised = app
-        .request(
-            "PATCH",
-            &format!("/api/v1/pulses/{pulse}"),
-            Some(&admin),
-            Some(&json!({"min_group_size": 6})),
-        )
-        .await;
-    assert_eq!(raised.status(), 200);
+    raise_k(&app, &admin, &pulse, 6).await;
     // k = 6: every team is under it; the department's 10 beside the
     // organisation's 15 would leave Sales' 5, so only the 15 remain.
     let organisation = results(&app, &admin, &path("")).await;
@@ -822,26 +819,12 @@ async fn comments_are_published_from_ten_kept_nowhere_else_and_republished_from_
     assert!(stored.iter().all(|r| !r.2.contains("Idea")), "{stored:?}");
 
     // k = 11: comments need 11, the 12 still show, from what was published.
-    let patch = |k: u32| {
-        let (app, admin, pulse) = (&app, &admin, &pulse);
-        async move {
-            let response = app
-                .request(
-                    "PATCH",
-                    &format!("/api/v1/pulses/{pulse}"),
-                    Some(admin),
-                    Some(&json!({"min_group_size": k})),
-                )
-                .await;
-            assert_eq!(response.status(), 200);
-        }
-    };
-    patch(11).await;
+    raise_k(&app, &admin, &pulse, 11).await;
     let shown = results(&app, &admin, &path).await;
     assert_eq!(shown["min_group_size"], 11);
     assert_eq!(texts(&shown), expected);
     // k = 13: fewer than k answered at all.
-    patch(13).await;
+    raise_k(&app, &admin, &pulse, 13).await;
     let shown = results(&app, &admin, &path).await;
     assert_suppressed(&shown["comments"][0], "below_minimum");
 }

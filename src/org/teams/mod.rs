@@ -65,6 +65,37 @@ impl TeamTree {
         names.join("/")
     }
 
+    /// Every team's path, as [`Self::path`] gives it, each made once from
+    /// its parent's: for answers that name every team.
+    pub fn paths(&self) -> HashMap<&str, String> {
+        let mut paths = HashMap::with_capacity(self.teams.len());
+        let mut stack: Vec<(&str, String)> = self
+            .teams
+            .values()
+            .filter(|t| {
+                t.parent_id
+                    .as_deref()
+                    .is_none_or(|p| !self.teams.contains_key(p))
+            })
+            .map(|t| (t.id.as_str(), t.name.clone()))
+            .collect();
+        while let Some((id, path)) = stack.pop() {
+            for child in self.children.get(id).into_iter().flatten() {
+                if let Some(team) = self.teams.get(child) {
+                    stack.push((child.as_str(), format!("{path}/{}", team.name)));
+                }
+            }
+            paths.insert(id, path);
+        }
+        // Teams on a cycle, which the API never makes, hang from no root.
+        for id in self.teams.keys() {
+            if !paths.contains_key(id.as_str()) {
+                paths.insert(id.as_str(), self.path(id));
+            }
+        }
+        paths
+    }
+
     /// Whether `id` is `root` or lies below it.
     pub fn is_within(&self, id: &str, root: &str) -> bool {
         self.ancestors(id).contains(&root)
@@ -127,6 +158,11 @@ mod tests {
             team("s", None, "Sales"),
         ]);
         assert_eq!(tree.path("d"), "Engineering/Platform/Data");
+        let paths = tree.paths();
+        assert_eq!(paths.len(), 4);
+        for id in ["e", "p", "d", "s"] {
+            assert_eq!(paths[id], tree.path(id), "{id}");
+        }
         assert!(tree.is_within("d", "e"));
         assert!(!tree.is_within("e", "d"));
         assert!(!tree.is_within("s", "e"));

@@ -17,6 +17,7 @@ use super::{GroupRef, Reason, StoredFigures, decode, group_ref, own_view, stored
 use crate::auth::caller::{Caller, Permission, Reach};
 use crate::db::{Db, DbConnection};
 use crate::error::{ApiError, Missing, Problem, Refused};
+use crate::org::teams::TeamTree;
 use crate::results::change::{Change, change};
 use crate::results::publish::ThemeFigures;
 use crate::results::store::{self, CellRow};
@@ -159,29 +160,14 @@ pub async fn heatmap(
     let scope = query.scope;
     let map = db
         .run(move |conn| {
-            // Each team's cells in the columns' order.
-            let mut latest: HashMap<String, Vec<Option<HeatCell>>> = HashMap::new();
+            let mut cells = TeamCells::new(Theme::ALL.len());
             for row in store::latest_themes(conn, &organisation_id, scope.group_kind())? {
-                let Some(column) = Theme::ALL.iter().position(|t| t.as_str() == row.theme) else {
-                    continue;
-                };
-                let (team_id, wave_id) = (row.team_id.clone(), row.wave_id.clone());
-                let cell = HeatCell::of(&wave_id, row.cell())?;
-                latest
-                    .entry(team_id)
-                    .or_insert_with(|| Theme::ALL.iter().map(|_| None).collect())[column] =
-                    Some(cell);
+                if let Some(column) = Theme::ALL.iter().position(|t| t.as_str() == row.theme) {
+                    let (team_id, wave_id) = (row.team_id.clone(), row.wave_id.clone());
+                    cells.put(team_id, column, HeatCell::of(&wave_id, row.cell())?);
+                }
             }
-            let rows = visible_teams(conn, &organisation_id, &reach)?
-                .into_iter()
-                .map(|(team_id, team_path)| HeatRow {
-                    cells: latest
-                        .remove(&team_id)
-                        .unwrap_or_else(|| Theme::ALL.iter().map(|_| None).collect()),
-                    team_id,
-                    team_path,
-                })
-                .collect();
+            let rows = cells.rows(visible_teams(conn, &organisation_id, &reach)?);
             Ok::<_, ApiError>(ThemeHeatmap {
                 scope,
                 columns: Theme::ALL.to_vec(),
@@ -257,35 +243,20 @@ pub async fn wave_heatmap(
                         scale: None,
                     }),
             );
-            let mut cells: HashMap<(String, String, String), CellRow> =
+            let column: HashMap<(&str, &str), usize> = columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| ((c.kind.as_str(), c.id.as_str()), i))
+                .collect();
+            let mut cells = TeamCells::new(columns.len());
+            for (team_id, cell) in
                 store::publication_cells(conn, publication.seq, scope.group_kind())?
-                    .into_iter()
-                    .map(|(team, cell)| {
-                        (
-                            (team, cell.measure_kind.clone(), cell.measure.clone()),
-                            cell,
-                        )
-                    })
-                    .collect();
-            let rows = visible_teams(conn, &organisation_id, &reach)?
-                .into_iter()
-                .map(|(team_id, team_path)| {
-                    let row = columns
-                        .iter()
-                        .map(|c| {
-                            cells
-                                .remove(&(team_id.clone(), c.kind.clone(), c.id.clone()))
-                                .map(|cell| HeatCell::of(&wave.id, cell))
-                                .transpose()
-                        })
-                        .collect::<Result<_, ApiError>>()?;
-                    Ok(HeatRow {
-                        team_id,
-                        team_path,
-                        cells: row,
-                    })
-                })
-                .collect::<Result<_, ApiError>>()?;
+            {
+                if let Some(&i) = column.get(&(cell.measure_kind.as_str(), cell.measure.as_str())) {
+                    cells.put(team_id, i, HeatCell::of(&wave.id, cell)?);
+                }
+            }
+            let rows = cells.rows(visible_teams(conn, &organisation_id, &reach)?);
             Ok(WaveHeatmap {
                 wave_id: wave.id,
                 scope,
@@ -297,47 +268,61 @@ pub async fn wave_heatmap(
     Ok(web::Json(map))
 }
 
-/// The teams a caller can see, with their paths, ordered by path. Each
-/// path is its parent's and one name, made once per team.
+/// A heatmap's cells by team, each team's in the columns' order.
+struct TeamCells {
+    width: usize,
+    by_team: HashMap<String, Vec<Option<HeatCell>>>,
+}
+
+impl TeamCells {
+    fn new(width: usize) -> Self {
+        Self {
+            width,
+            by_team: HashMap::new(),
+        }
+    }
+
+    fn put(&mut self, team_id: String, column: usize, cell: HeatCell) {
+        let width = self.width;
+        self.by_team.entry(team_id).or_insert_with(|| nulls(width))[column] = Some(cell);
+    }
+
+    /// One row per team, in the order given; null cells where a team has
+    /// none.
+    fn rows(mut self, teams: Vec<(String, String)>) -> Vec<HeatRow> {
+        teams
+            .into_iter()
+            .map(|(team_id, team_path)| HeatRow {
+                cells: self
+                    .by_team
+                    .remove(&team_id)
+                    .unwrap_or_else(|| nulls(self.width)),
+                team_id,
+                team_path,
+            })
+            .collect()
+    }
+}
+
+fn nulls(width: usize) -> Vec<Option<HeatCell>> {
+    std::iter::repeat_with(|| None).take(width).collect()
+}
+
+/// The teams a caller can see, with their paths, ordered by path.
 fn visible_teams(
     conn: &mut DbConnection,
     organisation_id: &str,
     reach: &Reach,
 ) -> diesel::QueryResult<Vec<(String, String)>> {
-    let outline = crate::org::teams::store::outline(conn, organisation_id)?;
-    let up: HashMap<&str, (Option<&str>, &str)> = outline
-        .iter()
-        .map(|(id, parent, name)| (id.as_str(), (parent.as_deref(), name.as_str())))
-        .collect();
-    // Per team: its path, and whether it is within reach.
-    let mut known: HashMap<&str, (String, bool)> = HashMap::with_capacity(outline.len());
-    for (id, _, _) in &outline {
-        // Climb to the first team already known (or the root), then come
-        // down again. A cycle, which the API never makes, ends the climb.
-        let mut chain = Vec::new();
-        let mut at = Some(id.as_str());
-        while let Some(team) = at.filter(|t| !known.contains_key(t) && !chain.contains(t)) {
-            chain.push(team);
-            at = up.get(team).and_then(|(parent, _)| *parent);
-        }
-        for team in chain.into_iter().rev() {
-            let (parent, name) = up[team];
-            let (path, within) = match parent.and_then(|p| known.get(p)) {
-                Some((path, within)) => (format!("{path}/{name}"), *within),
-                None => (name.to_owned(), false),
-            };
-            let within = within
-                || match reach {
-                    Reach::Organisation => true,
-                    Reach::Subtree(root) => root == team,
-                };
-            known.insert(team, (path, within));
-        }
-    }
-    let mut teams: Vec<(String, String)> = known
+    let tree = TeamTree::new(crate::org::teams::store::list(conn, organisation_id)?);
+    let mut paths = tree.paths();
+    let visible: Vec<&str> = match reach {
+        Reach::Organisation => tree.all().map(|t| t.id.as_str()).collect(),
+        Reach::Subtree(root) => tree.subtree(root).iter().map(|t| t.id.as_str()).collect(),
+    };
+    let mut teams: Vec<(String, String)> = visible
         .into_iter()
-        .filter(|(_, (_, within))| *within)
-        .map(|(id, (path, _))| (id.to_owned(), path))
+        .map(|id| (id.to_owned(), paths.remove(id).unwrap_or_default()))
         .collect();
     teams.sort_unstable_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
     Ok(teams)

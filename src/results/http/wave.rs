@@ -15,7 +15,6 @@ use super::{GroupRef, Reason, decode};
 use crate::auth::caller::{Caller, Permission, Reach};
 use crate::db::{Db, DbConnection};
 use crate::error::{ApiError, Missing, Problem, Refused};
-use crate::org::teams::TeamTree;
 use crate::results::publish::{
     self, CommentFigures, Figures, ParticipationFigures, QuestionFigures, ThemeFigures,
 };
@@ -179,9 +178,8 @@ async fn read(
             match wave.status.as_str() {
                 // Participation rolls up the whole tree.
                 "open" => {
-                    let tree =
-                        TeamTree::new(crate::org::teams::store::list(conn, &organisation_id)?);
-                    open_results(conn, &wave, &tree, group, group_ref)
+                    let parents = crate::org::teams::store::parents(conn, &organisation_id)?;
+                    open_results(conn, &wave, &parents, group, group_ref)
                 }
                 "closed" => closed_results(conn, &wave, group, group_ref),
                 _ => Err(ApiError::Conflict("This firing never opened.".into())),
@@ -197,21 +195,17 @@ async fn read(
 fn open_results(
     conn: &mut DbConnection,
     wave: &WaveRow,
-    tree: &TeamTree,
+    parents: &BTreeMap<String, Option<String>>,
     group: Group,
     group_ref: GroupRef,
 ) -> Result<WaveResults, ApiError> {
-    let parents: BTreeMap<String, Option<String>> = tree
-        .all()
-        .map(|t| (t.id.clone(), t.parent_id.clone()))
-        .collect();
     let invited: BTreeMap<String, u32> = crate::surveys::waves::store::team_counts(conn, &wave.id)?
         .into_iter()
         .map(|(team, n)| (team, u32::try_from(n).unwrap_or(0)))
         .collect();
-    let responded = group_sizes(&parents, &store::answered_per_team(conn, &wave.id)?);
+    let responded = group_sizes(parents, &store::answered_per_team(conn, &wave.id)?);
     let k = crate::results::store::minimum(wave.min_group_size)?;
-    let cell = publish::participation(&parents, &invited, &responded, k, &BTreeMap::new())
+    let cell = publish::participation(parents, &invited, &responded, k, &BTreeMap::new())
         .into_iter()
         .find(|cell| cell.group == group);
     let participation = match cell.map(|c| c.outcome) {
