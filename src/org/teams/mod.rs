@@ -13,6 +13,37 @@ use std::collections::{HashMap, HashSet};
 
 use store::TeamRow;
 
+/// Every team's path (as [`TeamTree::path`] gives it) from (id, parent,
+/// name) rows, each made once from its parent's: for answers that name
+/// every team, without loading whole team rows. A parent that is not among
+/// the teams makes a top-level team; a team on a cycle (which the API never
+/// makes) is named alone.
+pub fn paths<'a>(
+    teams: impl IntoIterator<Item = (&'a str, Option<&'a str>, &'a str)>,
+) -> HashMap<&'a str, String> {
+    let teams: Vec<_> = teams.into_iter().collect();
+    let known: HashSet<&str> = teams.iter().map(|t| t.0).collect();
+    let mut children: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
+    let mut stack: Vec<(&str, String)> = Vec::new();
+    for &(id, parent, name) in &teams {
+        match parent.filter(|p| known.contains(p)) {
+            Some(parent) => children.entry(parent).or_default().push((id, name)),
+            None => stack.push((id, name.to_owned())),
+        }
+    }
+    let mut paths = HashMap::with_capacity(teams.len());
+    while let Some((id, path)) = stack.pop() {
+        for (child, name) in children.remove(id).into_iter().flatten() {
+            stack.push((child, format!("{path}/{name}")));
+        }
+        paths.insert(id, path);
+    }
+    for (id, _, name) in teams {
+        paths.entry(id).or_insert_with(|| name.to_owned());
+    }
+    paths
+}
+
 /// An organisation's teams, indexed for walking up and down the tree.
 pub struct TeamTree {
     teams: HashMap<String, TeamRow>,
@@ -63,37 +94,6 @@ impl TeamTree {
             .collect();
         names.reverse();
         names.join("/")
-    }
-
-    /// Every team's path, as [`Self::path`] gives it, each made once from
-    /// its parent's: for answers that name every team.
-    pub fn paths(&self) -> HashMap<&str, String> {
-        let mut paths = HashMap::with_capacity(self.teams.len());
-        let mut stack: Vec<(&str, String)> = self
-            .teams
-            .values()
-            .filter(|t| {
-                t.parent_id
-                    .as_deref()
-                    .is_none_or(|p| !self.teams.contains_key(p))
-            })
-            .map(|t| (t.id.as_str(), t.name.clone()))
-            .collect();
-        while let Some((id, path)) = stack.pop() {
-            for child in self.children.get(id).into_iter().flatten() {
-                if let Some(team) = self.teams.get(child) {
-                    stack.push((child.as_str(), format!("{path}/{}", team.name)));
-                }
-            }
-            paths.insert(id, path);
-        }
-        // Teams on a cycle, which the API never makes, hang from no root.
-        for id in self.teams.keys() {
-            if !paths.contains_key(id.as_str()) {
-                paths.insert(id.as_str(), self.path(id));
-            }
-        }
-        paths
     }
 
     /// Whether `id` is `root` or lies below it.
@@ -158,10 +158,13 @@ mod tests {
             team("s", None, "Sales"),
         ]);
         assert_eq!(tree.path("d"), "Engineering/Platform/Data");
-        let paths = tree.paths();
-        assert_eq!(paths.len(), 4);
+        let all = paths(
+            tree.all()
+                .map(|t| (t.id.as_str(), t.parent_id.as_deref(), t.name.as_str())),
+        );
+        assert_eq!(all.len(), 4);
         for id in ["e", "p", "d", "s"] {
-            assert_eq!(paths[id], tree.path(id), "{id}");
+            assert_eq!(all[id], tree.path(id), "{id}");
         }
         assert!(tree.is_within("d", "e"));
         assert!(!tree.is_within("e", "d"));

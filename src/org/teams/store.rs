@@ -31,6 +31,18 @@ pub fn find_in(conn: &mut DbConnection, organisation_id: &str, id: &str) -> Quer
         .first(conn)
 }
 
+/// Every team's id, parent and name, unordered: the tree's outline, for
+/// answers that name thousands of teams.
+pub fn outline(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+) -> QueryResult<Vec<(String, Option<String>, String)>> {
+    teams::table
+        .filter(teams::organisation_id.eq(organisation_id))
+        .select((teams::id, teams::parent_id, teams::name))
+        .load(conn)
+}
+
 /// Every team's parent (None for a top-level team): the tree as results
 /// and sealing walk it.
 pub fn parents<C: FromIterator<(String, Option<String>)>>(

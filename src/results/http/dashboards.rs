@@ -17,7 +17,7 @@ use super::{GroupRef, Reason, StoredFigures, decode, group_ref, own_view, stored
 use crate::auth::caller::{Caller, Permission, Reach};
 use crate::db::{Db, DbConnection};
 use crate::error::{ApiError, Missing, Problem, Refused};
-use crate::org::teams::TeamTree;
+use crate::org::teams;
 use crate::results::change::{Change, change};
 use crate::results::publish::ThemeFigures;
 use crate::results::store::{self, CellRow};
@@ -314,18 +314,27 @@ fn visible_teams(
     organisation_id: &str,
     reach: &Reach,
 ) -> diesel::QueryResult<Vec<(String, String)>> {
-    let tree = TeamTree::new(crate::org::teams::store::list(conn, organisation_id)?);
-    let mut paths = tree.paths();
+    let outline = crate::org::teams::store::outline(conn, organisation_id)?;
+    let mut paths = teams::paths(
+        outline
+            .iter()
+            .map(|(id, parent, name)| (id.as_str(), parent.as_deref(), name.as_str())),
+    );
     let visible: Vec<&str> = match reach {
-        Reach::Organisation => tree.all().map(|t| t.id.as_str()).collect(),
-        Reach::Subtree(root) => tree.subtree(root).iter().map(|t| t.id.as_str()).collect(),
+        Reach::Organisation => outline.iter().map(|(id, _, _)| id.as_str()).collect(),
+        Reach::Subtree(root) => teams::Hierarchy::new(
+            outline
+                .iter()
+                .map(|(id, parent, _)| (id.as_str(), parent.as_deref())),
+        )
+        .subtree(root),
     };
-    let mut teams: Vec<(String, String)> = visible
+    let mut named: Vec<(String, String)> = visible
         .into_iter()
         .map(|id| (id.to_owned(), paths.remove(id).unwrap_or_default()))
         .collect();
-    teams.sort_unstable_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-    Ok(teams)
+    named.sort_unstable_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(named)
 }
 
 /// One wave's point of a theme's trend.
