@@ -28,6 +28,7 @@ struct RawSettings {
     scheduler: SchedulerSettings,
     mail: RawMail,
     answers: AnswerSettings,
+    webhooks: WebhookSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,6 +97,32 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     pub mail: MailSettings,
     pub answers: AnswerSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhooks: the delivery worker, and which endpoints may be registered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Off: this instance never delivers (the queue keeps everything for another).
+    pub enabled: bool,
+    /// Allow endpoints on loopback, private, link-local and other internal
+    /// addresses. Off (the default), webhooks cannot probe the network Peil runs in.
+    pub allow_private_addresses: bool,
+    /// Refuse `http://` endpoints.
+    pub require_https: bool,
+    pub timeout_secs: u64,
+    pub poll_interval_ms: u64,
+    pub lease_secs: u64,
+    pub batch_size: usize,
+    pub concurrency: usize,
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
+    /// Attempts of one delivery before it is given up as failed.
+    pub max_attempts: i32,
+    /// Failed attempts in a row, with no success between, after which an
+    /// endpoint is disabled.
+    pub disable_after_failures: i32,
 }
 
 /// The links people answer through (`/s/…`, `/api/v1/answers/…`).
@@ -508,6 +535,7 @@ impl Settings {
             ));
         }
         let mail = Self::validate_mail(raw.mail, &raw.data_dir)?;
+        validate_webhooks(&raw.webhooks)?;
         let cors_origins = raw
             .server
             .cors_origins
@@ -546,6 +574,7 @@ impl Settings {
             scheduler: raw.scheduler,
             mail,
             answers: raw.answers,
+            webhooks: raw.webhooks,
         })
     }
 
@@ -675,6 +704,42 @@ impl Settings {
             .ok_or_else(|| anyhow::anyhow!("the server secret is set by ensure_secret"))?;
         Ok(crate::crypto::ServerKeys::derive(secret))
     }
+}
+
+fn validate_webhooks(raw: &WebhookSettings) -> Result<(), ConfigError> {
+    let at_least_one = [
+        ("webhooks.timeout_secs", raw.timeout_secs),
+        ("webhooks.poll_interval_ms", raw.poll_interval_ms),
+        ("webhooks.retry_base_secs", raw.retry_base_secs),
+        ("webhooks.batch_size", raw.batch_size as u64),
+        ("webhooks.concurrency", raw.concurrency as u64),
+        (
+            "webhooks.max_attempts",
+            u64::try_from(raw.max_attempts).unwrap_or(0),
+        ),
+        (
+            "webhooks.disable_after_failures",
+            u64::try_from(raw.disable_after_failures).unwrap_or(0),
+        ),
+    ];
+    for (key, value) in at_least_one {
+        if value == 0 {
+            return Err(ConfigError::key(key, "must be at least 1"));
+        }
+    }
+    if raw.retry_max_secs < raw.retry_base_secs {
+        return Err(ConfigError::key(
+            "webhooks.retry_max_secs",
+            "must be at least webhooks.retry_base_secs",
+        ));
+    }
+    if raw.lease_secs <= raw.timeout_secs {
+        return Err(ConfigError::key(
+            "webhooks.lease_secs",
+            "must be longer than webhooks.timeout_secs",
+        ));
+    }
+    Ok(())
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {

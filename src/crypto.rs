@@ -3,7 +3,7 @@
 //! a link token, and so on).
 
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -17,6 +17,7 @@ pub struct ServerKeys {
     api_keys: [u8; 32],
     invitation_links: [u8; 32],
     nullifiers: [u8; 32],
+    webhook_secrets: [u8; 32],
 }
 
 /// Bytes of an invitation id (a UUID) and of the MAC that follows it in a link token.
@@ -33,6 +34,7 @@ impl ServerKeys {
             api_keys: derive(secret, b"peil/api-keys/v1"),
             invitation_links: derive(secret, b"peil/invitation-links/v1"),
             nullifiers: derive(secret, b"peil/response-nullifiers/v1"),
+            webhook_secrets: derive(secret, b"peil/webhook-secrets/v1"),
         }
     }
 
@@ -79,6 +81,51 @@ impl ServerKeys {
     pub fn api_key_digest(&self, key: &str) -> String {
         hex(&mac(&self.api_keys, key.as_bytes()))
     }
+
+    /// A webhook's signing secret as stored: sealed with ChaCha20-Poly1305
+    /// under a key derived from the server secret, bound to the webhook's
+    /// id (a sealed secret copied onto another row does not open). Unlike a
+    /// password or an API key it cannot be a one-way hash: Peil must read
+    /// it to sign. Base64 of a random nonce, the ciphertext and the tag.
+    pub fn seal_webhook_secret(&self, webhook_id: &str, secret: &str) -> String {
+        use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+        let key = LessSafeKey::new(
+            UnboundKey::new(&CHACHA20_POLY1305, &self.webhook_secrets).expect("a 32-byte key"),
+        );
+        let nonce: [u8; 12] = rand::random();
+        let mut sealed = secret.as_bytes().to_vec();
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(webhook_id.as_bytes()),
+            &mut sealed,
+        )
+        .expect("a secret far below ChaCha20's limit");
+        let mut stored = nonce.to_vec();
+        stored.extend_from_slice(&sealed);
+        STANDARD.encode(stored)
+    }
+
+    /// The secret [`Self::seal_webhook_secret`] sealed for this webhook;
+    /// `None` if it was sealed under another server secret or altered.
+    pub fn open_webhook_secret(&self, webhook_id: &str, stored: &str) -> Option<String> {
+        use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+        let bytes = STANDARD.decode(stored).ok()?;
+        if bytes.len() < 12 {
+            return None;
+        }
+        let (nonce, sealed) = bytes.split_at(12);
+        let key =
+            LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &self.webhook_secrets).ok()?);
+        let mut sealed = sealed.to_vec();
+        let opened = key
+            .open_in_place(
+                Nonce::try_assume_unique_for_key(nonce).ok()?,
+                Aad::from(webhook_id.as_bytes()),
+                &mut sealed,
+            )
+            .ok()?;
+        String::from_utf8(opened.to_vec()).ok()
+    }
 }
 
 // Debug never shows key material.
@@ -114,6 +161,34 @@ mod tests {
         assert_ne!(a.api_key_digest("pk_x"), a.api_key_digest("pk_y"));
         assert_ne!(a.api_key_digest("pk_x"), b.api_key_digest("pk_x"));
         assert_eq!(a.api_key_digest("pk_x").len(), 64);
+    }
+
+    #[test]
+    fn webhook_secrets_open_only_for_their_webhook_under_the_same_secret() {
+        let keys = ServerKeys::from_secret(b"a secret of some length");
+        let sealed = keys.seal_webhook_secret("hook-1", "whsec_abc");
+        assert!(!sealed.contains("whsec_abc"));
+        assert_ne!(
+            sealed,
+            keys.seal_webhook_secret("hook-1", "whsec_abc"),
+            "random nonce"
+        );
+        assert_eq!(
+            keys.open_webhook_secret("hook-1", &sealed).as_deref(),
+            Some("whsec_abc")
+        );
+        assert_eq!(keys.open_webhook_secret("hook-2", &sealed), None);
+        assert_eq!(
+            ServerKeys::from_secret(b"another").open_webhook_secret("hook-1", &sealed),
+            None
+        );
+        let mut altered = STANDARD.decode(&sealed).unwrap();
+        *altered.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            keys.open_webhook_secret("hook-1", &STANDARD.encode(altered)),
+            None
+        );
+        assert_eq!(keys.open_webhook_secret("hook-1", "not base64!"), None);
     }
 
     #[test]

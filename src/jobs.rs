@@ -7,7 +7,8 @@
 //! It only wakes the service: what is due is read from the database.
 //!
 //! The outbox worker (when `mail.enabled`) sends what waves queue; see
-//! `delivery::worker`.
+//! `delivery::worker`. The webhook worker (when `webhooks.enabled`) posts
+//! queued events; see `webhooks::sender`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::crypto::ServerKeys;
 use crate::db::{Db, DbError};
 use crate::delivery::worker::Worker;
 use crate::error::ApiError;
+use crate::webhooks::sender::Sender;
 
 pub struct Background {
     stop: watch::Sender<bool>,
@@ -39,6 +41,7 @@ impl Background {
         clock: SharedClock,
         settings: &SchedulerSettings,
         mail: Option<Worker>,
+        webhooks: Option<Sender>,
         keys: ServerKeys,
     ) -> anyhow::Result<Self> {
         let (stop, _) = watch::channel(false);
@@ -55,6 +58,9 @@ impl Background {
         });
         if let Some(worker) = mail {
             background.send_mail(worker, clock.clone());
+        }
+        if let Some(sender) = webhooks {
+            background.deliver_webhooks(sender, clock.clone());
         }
         if settings.enabled {
             let cron = JobScheduler::new().await?;
@@ -115,6 +121,16 @@ impl Background {
         self.tasks.spawn(async move {
             worker.run(&clock, &mut stop, false).await;
             tracing::debug!(job = "outbox", "stopped");
+        });
+    }
+
+    /// The webhook worker (see [`Sender::run`]); a round in progress is
+    /// recorded before it stops.
+    fn deliver_webhooks(&mut self, sender: Sender, clock: SharedClock) {
+        let mut stop = self.stop.subscribe();
+        self.tasks.spawn(async move {
+            sender.run(&clock, &mut stop).await;
+            tracing::debug!(job = "webhooks", "stopped");
         });
     }
 

@@ -7,7 +7,8 @@
 //! HTTP plumbing; each part of the domain (`auth`, `org`, …) has its own
 //! folder with its logic, its store and its handlers (`surveys` holds
 //! templates, pulses, waves and the schedule; `delivery` the outbox);
-//! `clock` is the time the schedule runs on; `jobs` runs beside the server;
+//! `webhooks` pushes events to integrations; `clock` is the time the
+//! schedule runs on; `jobs` runs beside the server;
 //! `admin` is the shell's way in.
 
 pub mod admin;
@@ -30,3 +31,4 @@ pub mod surveys;
 #[cfg(test)]
 mod sweep;
 pub mod telemetry;
+pub mod webhooks;

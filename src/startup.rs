@@ -61,6 +61,7 @@ pub struct Application {
     clock: SharedClock,
     scheduler: SchedulerSettings,
     mail: Option<Worker>,
+    webhooks: Option<crate::webhooks::sender::Sender>,
     keys: ServerKeys,
     initial_admin: Option<InitialAdmin>,
 }
@@ -125,6 +126,15 @@ impl Application {
                 settings.server.public_url.clone(),
             )
         });
+        let webhooks = if settings.webhooks.enabled {
+            Some(crate::webhooks::sender::Sender::new(
+                db.clone(),
+                keys.clone(),
+                settings.webhooks.clone(),
+            )?)
+        } else {
+            None
+        };
         let keys_data = web::Data::new(keys.clone());
         let clock_data = web::Data::new(clock.clone());
         let scheduler = settings.scheduler.clone();
@@ -169,7 +179,8 @@ impl Application {
                         .configure(surveys::waves::http::routes)
                         .configure(crate::delivery::http::routes)
                         .configure(crate::answers::http::routes)
-                        .configure(crate::results::http::routes),
+                        .configure(crate::results::http::routes)
+                        .configure(crate::webhooks::http::routes),
                 )
                 .split_for_parts();
             let openapi = http::openapi::complete(openapi);
@@ -200,6 +211,7 @@ impl Application {
             clock,
             scheduler,
             mail,
+            webhooks,
             keys,
             initial_admin,
         })
@@ -223,6 +235,7 @@ impl Application {
             self.clock.clone(),
             &self.scheduler,
             self.mail,
+            self.webhooks,
             self.keys.clone(),
         )
         .await?;

@@ -652,13 +652,14 @@ fn record(
         ))
         .execute(conn)?;
     }
+    let mut failed = Vec::new();
     for (id, outcome) in outcomes {
         let Err(error) = outcome else { continue };
         let tried = attempts.get(id).copied().unwrap_or(0) + 1;
         let mine = outbox::table
             .filter(outbox::id.eq(id))
             .filter(outbox::claimed_by.eq(claim));
-        match error {
+        let recorded = match error {
             SendError::Temporary(why) => diesel::update(mine)
                 .set((
                     outbox::attempts.eq(tried),
@@ -678,6 +679,51 @@ fn record(
                 ))
                 .execute(conn)?,
         };
+        if let SendError::Permanent(why) = error
+            && recorded > 0
+        {
+            failed.push((id.as_str(), why.as_str()));
+        }
+    }
+    announce_failures(conn, &failed, now)
+}
+
+/// A `delivery.failed` webhook event for each email that just failed for
+/// good, in the transaction that records it.
+fn announce_failures(
+    conn: &mut DbConnection,
+    failed: &[(&str, &str)],
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = failed.iter().map(|(id, _)| *id).collect();
+    let rows: Vec<(String, String, String, String, i32)> = outbox::table
+        .inner_join(invitations::table)
+        .filter(outbox::id.eq_any(&ids))
+        .select((
+            outbox::id,
+            outbox::organisation_id,
+            invitations::wave_id,
+            invitations::person_id,
+            outbox::reminder,
+        ))
+        .load(conn)?;
+    let why: HashMap<&str, &str> = failed.iter().copied().collect();
+    for (id, organisation_id, wave_id, person_id, reminder) in rows {
+        crate::webhooks::emit(
+            conn,
+            &organisation_id,
+            crate::webhooks::EventType::DeliveryFailed,
+            &crate::webhooks::DeliveryFailed {
+                wave_id,
+                person_id,
+                reminder,
+                error: why.get(id.as_str()).map(|w| truncate(w)),
+            },
+            now,
+        )?;
     }
     Ok(())
 }

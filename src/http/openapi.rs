@@ -27,6 +27,7 @@ use crate::error::{FieldError, Problem};
         (name = "pulses", description = "Recurring survey programs and their schedule"),
         (name = "waves", description = "One occurrence of a pulse: open, closed or skipped"),
         (name = "results", description = "Published results per group, suppressed where the anonymity rules say so"),
+        (name = "webhooks", description = "Events pushed to integrations, signed (Standard Webhooks), with a delivery log (admin)"),
         (name = "answers", description = "Answering through an invitation's link: no credentials, the token is one"),
     )
 )]

@@ -427,6 +427,22 @@ fn store(
     for chunk in rows.chunks(2_000) {
         crate::batch_insert!(conn, results::table, chunk.to_vec())?;
     }
+    let pulse_id = crate::surveys::waves::store::find(conn, wave_id)?.pulse_id;
+    crate::webhooks::emit(
+        conn,
+        organisation_id,
+        crate::webhooks::EventType::ResultsPublished,
+        &crate::webhooks::ResultsPublished {
+            wave_id: wave_id.to_owned(),
+            pulse_id,
+            publication: seq,
+            min_group_size: k,
+            published_at: now,
+            results: format!("/api/v1/waves/{wave_id}/results"),
+            heatmap: format!("/api/v1/waves/{wave_id}/heatmap"),
+        },
+        now,
+    )?;
     Ok(seq)
 }
 

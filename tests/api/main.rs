@@ -27,3 +27,4 @@ mod storage;
 mod teams;
 mod templates;
 mod waves;
+mod webhooks;

@@ -28,6 +28,7 @@ use crate::db::{self, DbConnection};
 use crate::delivery::outbox;
 use crate::error::ApiError;
 use crate::org::teams::TeamTree;
+use crate::webhooks::EventType;
 use store::WaveRow;
 
 /// Why a wave opens.
@@ -155,6 +156,20 @@ pub fn open_locked(
     store::insert_team_counts(conn, &wave.id, &per_team)?;
     let invitation_ids = store::insert_invitations(conn, &organisation_id, &wave.id, &invitees)?;
     outbox::queue(conn, &organisation_id, &invitation_ids, 0, to_stored(now))?;
+    crate::webhooks::emit(
+        conn,
+        &organisation_id,
+        EventType::WaveOpened,
+        &crate::webhooks::WaveOpened {
+            wave_id: wave.id.clone(),
+            pulse_id: wave.pulse_id.clone(),
+            number: wave.number,
+            opened_at: now,
+            closes_at,
+            invited: wave.invited,
+        },
+        now,
+    )?;
     Ok(Opening::Opened(Box::new(wave)))
 }
 
@@ -262,6 +277,20 @@ fn close(
     let summary = serde_json::to_string(&delivery).map_err(|e| ApiError::Unexpected(e.into()))?;
     store::set_delivery_summary(conn, wave_id, &summary)?;
     outbox::delete_for_wave(conn, wave_id)?;
+    let wave = store::find(conn, wave_id)?;
+    crate::webhooks::emit(
+        conn,
+        &wave.organisation_id,
+        EventType::WaveClosed,
+        &crate::webhooks::WaveClosed {
+            wave_id: wave.id.clone(),
+            pulse_id: wave.pulse_id.clone(),
+            closed_at: wave.closed_at.map_or(now, |t| t.and_utc()),
+            invited: wave.invited,
+            delivery,
+        },
+        now,
+    )?;
     // Results from the responses as they are, then the flags brought up
     // to date and the responses rewritten without a trace of their order
     // or their links (src/answers/mod.rs), their tags coarsened to the
