@@ -688,8 +688,10 @@ fn record(
     announce_failures(conn, &failed, now)
 }
 
-/// A `delivery.failed` webhook event for each email that just failed for
-/// good, in the transaction that records it.
+/// A `delivery.failed` webhook event for each invitation email that just
+/// failed for good, in the transaction that records it. Not for reminders:
+/// a reminder goes only to those who had not answered, and an event that
+/// outlives the wave would keep exactly what closing erases from the outbox.
 fn announce_failures(
     conn: &mut DbConnection,
     failed: &[(&str, &str)],
@@ -699,19 +701,19 @@ fn announce_failures(
         return Ok(());
     }
     let ids: Vec<&str> = failed.iter().map(|(id, _)| *id).collect();
-    let rows: Vec<(String, String, String, String, i32)> = outbox::table
+    let rows: Vec<(String, String, String, String)> = outbox::table
         .inner_join(invitations::table)
         .filter(outbox::id.eq_any(&ids))
+        .filter(outbox::reminder.eq(0))
         .select((
             outbox::id,
             outbox::organisation_id,
             invitations::wave_id,
             invitations::person_id,
-            outbox::reminder,
         ))
         .load(conn)?;
     let why: HashMap<&str, &str> = failed.iter().copied().collect();
-    for (id, organisation_id, wave_id, person_id, reminder) in rows {
+    for (id, organisation_id, wave_id, person_id) in rows {
         crate::webhooks::emit(
             conn,
             &organisation_id,
@@ -719,7 +721,6 @@ fn announce_failures(
             &crate::webhooks::DeliveryFailed {
                 wave_id,
                 person_id,
-                reminder,
                 error: why.get(id.as_str()).map(|w| truncate(w)),
             },
             now,

@@ -50,7 +50,7 @@ pub enum EventType {
     /// pulse's k was raised).
     #[serde(rename = "results.published")]
     ResultsPublished,
-    /// An email to a person failed permanently (see `…/undeliverable`).
+    /// A person's invitation email failed permanently (see `…/undeliverable`).
     #[serde(rename = "delivery.failed")]
     DeliveryFailed,
 }
@@ -117,13 +117,13 @@ pub struct ResultsPublished {
     pub heatmap: String,
 }
 
-/// `data` of `delivery.failed`.
+/// `data` of `delivery.failed`: a person's invitation could not be
+/// delivered (reminders are left out: who is reminded is who has not
+/// answered, which no event may keep).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryFailed {
     pub wave_id: String,
     pub person_id: String,
-    /// 0: the invitation; 1, 2: a reminder (as `…/undeliverable` shows).
-    pub reminder: i32,
     /// What the mail server (or Peil) said.
     pub error: Option<String>,
 }
