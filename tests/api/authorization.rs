@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{NEW_PASSWORD, spawn_app};
+use crate::helpers::{NEW_PASSWORD, spawn_app_with};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Rule {
@@ -31,6 +31,7 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         (_, p)
             if p.starts_with("/api/v1/accounts")
                 || p.starts_with("/api/v1/api-keys")
+                || p.starts_with("/api/v1/webhooks")
                 || p == "/api/v1/organisation" =>
         {
             Rule::Administer
@@ -114,7 +115,8 @@ fn body(method: &str, path: &str, n: usize, admin_email: &str) -> Option<Value> 
 
 #[tokio::test]
 async fn every_route_answers_every_caller_as_the_permission_table_says() {
-    let app = spawn_app().await;
+    // No webhook worker: the victim endpoint below must never be posted to.
+    let app = spawn_app_with("[webhooks]\nenabled = false\n").await;
     let admin = app.ready_admin_token().await;
     let parent = app.create_team(&admin, "Engineering", None).await;
     let victim_team = app.create_team(&admin, "Platform", Some(&parent)).await;
@@ -141,8 +143,32 @@ async fn every_route_answers_every_caller_as_the_permission_table_says() {
         .await
         .unwrap();
     let victim_event = history[0]["id"].as_str().unwrap().to_owned();
+    let victim_webhook: Value = app
+        .post_json(
+            "/api/v1/webhooks",
+            &json!({"url": "https://8.8.8.8/victim", "events": ["wave.opened"]}),
+            Some(&admin),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let victim_webhook = victim_webhook["id"].as_str().unwrap().to_owned();
     let victim_pulse = app.create_pulse(&admin, &[&parent]).await;
     let victim_wave = app.send_now(&admin, &victim_pulse).await;
+    let deliveries: Value = app
+        .get(
+            &format!("/api/v1/webhooks/{victim_webhook}/deliveries"),
+            Some(&admin),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let victim_delivery = deliveries["deliveries"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let mut callers: Vec<(Who, Option<String>)> = vec![
         (Who::Nobody, None),
@@ -204,7 +230,9 @@ async fn every_route_answers_every_caller_as_the_permission_table_says() {
             .replace("/waves/{id}", &format!("/waves/{victim_wave}"))
             .replace("{person_id}", &victim_person)
             .replace("{team_id}", &victim_team)
-            .replace("/templates/{key}", "/templates/development");
+            .replace("/templates/{key}", "/templates/development")
+            .replace("/webhooks/{id}", &format!("/webhooks/{victim_webhook}"))
+            .replace("{delivery_id}", &victim_delivery);
         for (who, token) in &callers {
             n += 1;
             let response = app
