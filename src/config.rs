@@ -733,10 +733,17 @@ fn validate_webhooks(raw: &WebhookSettings) -> Result<(), ConfigError> {
             "must be at least webhooks.retry_base_secs",
         ));
     }
-    if raw.lease_secs <= raw.timeout_secs {
+    // A round posts its batch `concurrency` at a time and records it at
+    // the end: the claim must outlast the slowest round, or another
+    // replica would take the same deliveries meanwhile.
+    let slowest_round = raw
+        .batch_size
+        .div_ceil(raw.concurrency)
+        .saturating_mul(usize::try_from(raw.timeout_secs).unwrap_or(usize::MAX));
+    if usize::try_from(raw.lease_secs).unwrap_or(usize::MAX) <= slowest_round.saturating_add(10) {
         return Err(ConfigError::key(
             "webhooks.lease_secs",
-            "must be longer than webhooks.timeout_secs",
+            "must be over 10 s longer than the slowest round: ceil(batch_size / concurrency) × timeout_secs",
         ));
     }
     Ok(())

@@ -318,6 +318,7 @@ diesel::table! {
         event_id -> Text,
         webhook_id -> Text,
         organisation_id -> Text,
+        wave_id -> Text,
         event -> Text,
         payload -> Text,
         status -> Text,

@@ -679,10 +679,8 @@ fn record(
                 ))
                 .execute(conn)?,
         };
-        if let SendError::Permanent(why) = error
-            && recorded > 0
-        {
-            failed.push((id.as_str(), why.as_str()));
+        if matches!(error, SendError::Permanent(_)) && recorded > 0 {
+            failed.push(id.as_str());
         }
     }
     announce_failures(conn, &failed, now)
@@ -694,35 +692,29 @@ fn record(
 /// outlives the wave would keep exactly what closing erases from the outbox.
 fn announce_failures(
     conn: &mut DbConnection,
-    failed: &[(&str, &str)],
+    failed: &[&str],
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     if failed.is_empty() {
         return Ok(());
     }
-    let ids: Vec<&str> = failed.iter().map(|(id, _)| *id).collect();
-    let rows: Vec<(String, String, String, String)> = outbox::table
+    let rows: Vec<(String, String, String)> = outbox::table
         .inner_join(invitations::table)
-        .filter(outbox::id.eq_any(&ids))
+        .filter(outbox::id.eq_any(failed))
         .filter(outbox::reminder.eq(0))
         .select((
-            outbox::id,
             outbox::organisation_id,
             invitations::wave_id,
             invitations::person_id,
         ))
         .load(conn)?;
-    let why: HashMap<&str, &str> = failed.iter().copied().collect();
-    for (id, organisation_id, wave_id, person_id) in rows {
+    for (organisation_id, wave_id, person_id) in rows {
         crate::webhooks::emit(
             conn,
             &organisation_id,
+            &wave_id.clone(),
             crate::webhooks::EventType::DeliveryFailed,
-            &crate::webhooks::DeliveryFailed {
-                wave_id,
-                person_id,
-                error: why.get(id.as_str()).map(|w| truncate(w)),
-            },
+            &crate::webhooks::DeliveryFailed { wave_id, person_id },
             now,
         )?;
     }

@@ -431,6 +431,7 @@ fn store(
     crate::webhooks::emit(
         conn,
         organisation_id,
+        wave_id,
         crate::webhooks::EventType::ResultsPublished,
         &crate::webhooks::ResultsPublished {
             wave_id: wave_id.to_owned(),

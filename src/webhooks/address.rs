@@ -69,9 +69,12 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     !(ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
-        // Unique local, fc00::/7, and link-local, fe80::/10.
+        // Unique local, fc00::/7; link-local, fe80::/10; the old
+        // site-local, fec0::/10; local-use NAT64, 64:ff9b:1::/48.
         || (s[0] & 0xfe00) == 0xfc00
         || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] & 0xffc0) == 0xfec0
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
         // Documentation, 2001:db8::/32; Teredo, 2001::/32; discard, 100::/64.
         || (s[0] == 0x2001 && (s[1] == 0x0db8 || s[1] == 0))
         || (s[0] == 0x0100 && s[1..4] == [0, 0, 0])
@@ -127,10 +130,10 @@ impl reqwest::dns::Resolve for Resolver {
             let host = name.as_str().to_owned();
             let addresses: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if let Some(internal) = addresses.iter().find(|a| !is_public(a.ip())) {
+            // Which address is not said: the log would map the network.
+            if addresses.iter().any(|a| !is_public(a.ip())) {
                 return Err(format!(
-                    "{host} resolves to {}, an internal address webhooks may not reach",
-                    internal.ip()
+                    "{host} resolves to an internal address, which webhooks may not reach"
                 )
                 .into());
             }
@@ -147,9 +150,11 @@ pub async fn resolves_internally(url: &Url) -> bool {
     let Some(Host::Domain(host)) = url.host() else {
         return false;
     };
-    match tokio::net::lookup_host((host, url.port_or_known_default().unwrap_or(443))).await {
-        Ok(addresses) => addresses.into_iter().any(|a| !is_public(a.ip())),
-        Err(_) => false,
+    let port = url.port_or_known_default().unwrap_or(443);
+    let lookup = tokio::net::lookup_host((host, port));
+    match tokio::time::timeout(std::time::Duration::from_secs(5), lookup).await {
+        Ok(Ok(addresses)) => addresses.into_iter().any(|a| !is_public(a.ip())),
+        _ => false,
     }
 }
 
@@ -198,6 +203,8 @@ mod tests {
             "fc00::1",
             "fd12:3456::1",
             "fe80::1",
+            "fec0::1",
+            "64:ff9b:1::a00:1",
             "ff02::1",
             "2001:db8::1",
             "2001:0:4136:e378::1",

@@ -118,14 +118,15 @@ pub struct ResultsPublished {
 }
 
 /// `data` of `delivery.failed`: a person's invitation could not be
-/// delivered (reminders are left out: who is reminded is who has not
-/// answered, which no event may keep).
+/// delivered; `GET /api/v1/waves/{wave_id}/undeliverable` says what the
+/// mail server said. Reminders are left out (who is reminded is who has not
+/// answered), and when the wave closes its `delivery.failed` events are
+/// deleted, delivered or not: afterwards they would say who could not have
+/// answered.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryFailed {
     pub wave_id: String,
     pub person_id: String,
-    /// What the mail server (or Peil) said.
-    pub error: Option<String>,
 }
 
 /// The body every delivery posts (Standard Webhooks' recommended shape).
@@ -144,6 +145,7 @@ struct Envelope<'a, T> {
 pub fn emit<T: Serialize>(
     conn: &mut DbConnection,
     organisation_id: &str,
+    wave_id: &str,
     kind: EventType,
     data: &T,
     now: DateTime<Utc>,
@@ -162,6 +164,7 @@ pub fn emit<T: Serialize>(
     Ok(store::queue(
         conn,
         organisation_id,
+        wave_id,
         &endpoints,
         &event_id,
         kind,

@@ -67,6 +67,9 @@ impl Sender {
             .timeout(std::time::Duration::from_secs(settings.timeout_secs))
             .connect_timeout(std::time::Duration::from_secs(settings.timeout_secs))
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment would resolve and reach what
+            // the resolver below refuses.
+            .no_proxy()
             .user_agent(concat!("Peil-Webhooks/", env!("CARGO_PKG_VERSION")));
         if !settings.allow_private_addresses {
             client = client.dns_resolver(Arc::new(address::Resolver));
@@ -240,8 +243,23 @@ fn claim_due(
     let mut probed: HashSet<String> = HashSet::new();
     let mut due: Vec<String> = Vec::new();
     for (id, webhook_id, failures) in candidates {
-        if failures > 0 && !probed.insert(webhook_id) {
-            continue;
+        if failures > 0 {
+            // A failing endpoint gets one probe, across replicas too: the
+            // probe holds the endpoint's `retry_at` for the lease, and
+            // recording its outcome sets the next back-off.
+            if probed.contains(&webhook_id)
+                || diesel::update(
+                    webhooks::table
+                        .find(&webhook_id)
+                        .filter(webhooks::retry_at.is_null().or(webhooks::retry_at.le(now))),
+                )
+                .set(webhooks::retry_at.eq(Some(now + lease)))
+                .execute(conn)?
+                    == 0
+            {
+                continue;
+            }
+            probed.insert(webhook_id);
         }
         due.push(id);
         if due.len() == batch {
@@ -345,26 +363,21 @@ fn record(
     }
     for (webhook_id, succeeded) in endpoints {
         let endpoint = webhooks::table.find(webhook_id);
-        let Some(failures) = endpoint
-            .select(webhooks::consecutive_failures)
-            .first::<i32>(conn)
-            .optional()?
-        else {
-            continue; // Deleted meanwhile.
-        };
         if succeeded {
-            if failures > 0 {
-                // Back: the backlog goes now, not at each delivery's back-off.
-                diesel::update(endpoint)
-                    .set((
-                        webhooks::consecutive_failures.eq(0),
-                        webhooks::retry_at.eq(None::<NaiveDateTime>),
-                    ))
-                    .execute(conn)?;
+            let recovered = diesel::update(endpoint.filter(webhooks::consecutive_failures.gt(0)))
+                .set((
+                    webhooks::consecutive_failures.eq(0),
+                    webhooks::retry_at.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
+            if recovered > 0 {
+                // Back: what waited without being tried goes now, not at
+                // the endpoint's back-off; what failed keeps its own.
                 diesel::update(
                     webhook_deliveries::table
                         .filter(webhook_deliveries::webhook_id.eq(webhook_id))
                         .filter(webhook_deliveries::status.eq("pending"))
+                        .filter(webhook_deliveries::attempts.eq(0))
                         .filter(webhook_deliveries::next_attempt_at.gt(stored_now)),
                 )
                 .set(webhook_deliveries::next_attempt_at.eq(stored_now))
@@ -372,28 +385,37 @@ fn record(
             }
             continue;
         }
-        let failures = failures + 1;
+        // One more failure, counted in the row itself, so that replicas
+        // recording at once both count.
         diesel::update(endpoint)
-            .set((
-                webhooks::consecutive_failures.eq(failures),
-                webhooks::retry_at.eq(Some(retry(failures))),
-            ))
+            .set(webhooks::consecutive_failures.eq(webhooks::consecutive_failures + 1))
             .execute(conn)?;
-        if failures >= settings.disable_after_failures {
-            let disabled = diesel::update(endpoint.filter(webhooks::enabled.eq(true)))
-                .set((
-                    webhooks::enabled.eq(false),
-                    webhooks::disabled_reason
-                        .eq(Some(format!("{failures} failed attempts in a row"))),
-                ))
-                .execute(conn)?;
-            if disabled > 0 {
-                tracing::warn!(
-                    webhook_id,
-                    failures,
-                    "webhook endpoint disabled after failing"
-                );
-            }
+        let Some(failures) = endpoint
+            .select(webhooks::consecutive_failures)
+            .first::<i32>(conn)
+            .optional()?
+        else {
+            continue; // Deleted meanwhile.
+        };
+        diesel::update(endpoint)
+            .set(webhooks::retry_at.eq(Some(retry(failures))))
+            .execute(conn)?;
+        let disabled = diesel::update(
+            endpoint
+                .filter(webhooks::enabled.eq(true))
+                .filter(webhooks::consecutive_failures.ge(settings.disable_after_failures)),
+        )
+        .set((
+            webhooks::enabled.eq(false),
+            webhooks::disabled_reason.eq(Some(format!("failed {failures} times in a row"))),
+        ))
+        .execute(conn)?;
+        if disabled > 0 {
+            tracing::warn!(
+                webhook_id,
+                failures,
+                "webhook endpoint disabled after failing"
+            );
         }
     }
     Ok(())

@@ -172,8 +172,23 @@ pub fn set_secret(
         .execute(conn)
 }
 
+/// An endpoint with its deliveries (their attempts go with them).
 pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::webhook_id.eq(id)))
+        .execute(conn)?;
     diesel::delete(webhooks::table.find(id)).execute(conn)
+}
+
+/// A closing wave's `delivery.failed` events, sent or not: after the close
+/// they would say whose invitation never arrived, that is, who could not
+/// have answered (DESIGN.md, invariants 1 and 5). Part of the close.
+pub fn forget_failures_of_wave(conn: &mut DbConnection, wave_id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::wave_id.eq(wave_id))
+            .filter(webhook_deliveries::event.eq(EventType::DeliveryFailed.as_str())),
+    )
+    .execute(conn)
 }
 
 /// The organisation's endpoints that take `kind`.
@@ -194,9 +209,11 @@ pub fn subscribed(
 }
 
 /// One delivery of `payload` per endpoint, due now.
+#[allow(clippy::too_many_arguments)]
 pub fn queue(
     conn: &mut DbConnection,
     organisation_id: &str,
+    wave_id: &str,
     endpoints: &[String],
     event_id: &str,
     kind: EventType,
@@ -212,6 +229,7 @@ pub fn queue(
                 webhook_deliveries::event_id.eq(event_id),
                 webhook_deliveries::webhook_id.eq(webhook_id),
                 webhook_deliveries::organisation_id.eq(organisation_id),
+                webhook_deliveries::wave_id.eq(wave_id),
                 webhook_deliveries::event.eq(kind.as_str()),
                 webhook_deliveries::payload.eq(payload),
                 webhook_deliveries::status.eq("pending"),
@@ -230,6 +248,7 @@ pub struct DeliveryRow {
     pub event_id: String,
     pub webhook_id: String,
     pub organisation_id: String,
+    pub wave_id: String,
     pub event: String,
     pub payload: String,
     pub status: String,
@@ -323,6 +342,7 @@ pub fn redeliver(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Query
             webhook_deliveries::status.eq("pending"),
             webhook_deliveries::attempts.eq(0),
             webhook_deliveries::next_attempt_at.eq(now),
+            webhook_deliveries::delivered_at.eq(None::<NaiveDateTime>),
             webhook_deliveries::claimed_by.eq(None::<String>),
             webhook_deliveries::claimed_until.eq(None::<NaiveDateTime>),
         ))

@@ -103,6 +103,58 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
     app.stop().await;
 }
 
+/// Every handler in the source, by its route attribute, against the served
+/// document: a route the document lacks fails here, however it was mounted.
+/// The answer page's HTML (`/s/…`) is for people, not part of the API.
+#[tokio::test]
+async fn no_route_in_the_source_is_missing_from_the_openapi_document() {
+    let app = spawn_app().await;
+    let doc: Value = app.get_json("/api/openapi.json", None).await;
+    let mut files = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src"
+    ))];
+    let mut routes = Vec::new();
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        for line in source.lines().map(str::trim) {
+            for method in ["get", "post", "put", "patch", "delete"] {
+                let Some(rest) = line.strip_prefix(&format!("#[{method}(\"")) else {
+                    continue;
+                };
+                let route = rest.split('"').next().unwrap().to_owned();
+                routes.push((method, route, path.clone()));
+            }
+        }
+    }
+    assert!(
+        routes.len() > 60,
+        "the source's routes were found: {routes:?}"
+    );
+    let mut missing = Vec::new();
+    for (method, route, file) in &routes {
+        let full = if route.starts_with("/s/") {
+            continue;
+        } else if file.ends_with("http/health.rs") {
+            route.clone()
+        } else {
+            format!("/api/v1{route}")
+        };
+        if !doc["paths"][&full][*method].is_object() {
+            missing.push(format!("{method} {full} ({})", file.display()));
+        }
+    }
+    assert!(missing.is_empty(), "not in the document: {missing:#?}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn the_docs_page_is_served_from_the_binary() {
     let app = spawn_app().await;

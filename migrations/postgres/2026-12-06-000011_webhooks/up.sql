@@ -28,8 +28,16 @@ CREATE INDEX webhooks_organisation ON webhooks (organisation_id);
 CREATE TABLE webhook_deliveries (
     id TEXT PRIMARY KEY NOT NULL,
     event_id TEXT NOT NULL,
-    webhook_id TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    -- No foreign key: an event queued while its endpoint is being deleted
+    -- must not fail the transaction that caused it (a wave opening); the
+    -- worker reads deliveries through their endpoint, and deleting an
+    -- endpoint deletes its deliveries.
+    webhook_id TEXT NOT NULL,
     organisation_id TEXT NOT NULL,
+    -- The wave the event is about: a wave's `delivery.failed` events are
+    -- deleted when it closes (who could not be invited is, after the close,
+    -- a fact about who could not have answered).
+    wave_id TEXT NOT NULL,
     event TEXT NOT NULL,
     -- The body as sent, byte for byte, on every attempt.
     payload TEXT NOT NULL,
@@ -44,6 +52,7 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at, id);
 CREATE INDEX webhook_deliveries_log ON webhook_deliveries (webhook_id, created_at);
+CREATE INDEX webhook_deliveries_wave ON webhook_deliveries (wave_id, event);
 
 -- The delivery log: one row per attempt, what the receiver answered.
 CREATE TABLE webhook_attempts (

@@ -159,6 +159,7 @@ pub fn open_locked(
     crate::webhooks::emit(
         conn,
         &organisation_id,
+        &wave.id,
         EventType::WaveOpened,
         &crate::webhooks::WaveOpened {
             wave_id: wave.id.clone(),
@@ -277,10 +278,12 @@ fn close(
     let summary = serde_json::to_string(&delivery).map_err(|e| ApiError::Unexpected(e.into()))?;
     store::set_delivery_summary(conn, wave_id, &summary)?;
     outbox::delete_for_wave(conn, wave_id)?;
+    crate::webhooks::store::forget_failures_of_wave(conn, wave_id)?;
     let wave = store::find(conn, wave_id)?;
     crate::webhooks::emit(
         conn,
         &wave.organisation_id,
+        wave_id,
         EventType::WaveClosed,
         &crate::webhooks::WaveClosed {
             wave_id: wave.id.clone(),
