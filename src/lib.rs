@@ -6,7 +6,8 @@
 //! holds storage; `domain` the small always-valid types; `http` the shared
 //! HTTP plumbing; each part of the domain (`auth`, `org`, …) has its own
 //! folder with its logic, its store and its handlers (`surveys` holds
-//! templates, pulses, waves and the schedule; `delivery` the outbox);
+//! templates, pulses, waves and the schedule; `delivery` the outbox;
+//! `mobility` the flows of people through the team tree);
 //! `webhooks` pushes events to integrations; `clock` is the time the
 //! schedule runs on; `jobs` runs beside the server;
 //! `admin` is the shell's way in.
@@ -24,6 +25,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod mobility;
 pub mod org;
 pub mod results;
 pub mod startup;

@@ -180,6 +180,7 @@ impl Application {
                         .configure(crate::delivery::http::routes)
                         .configure(crate::answers::http::routes)
                         .configure(crate::results::http::routes)
+                        .configure(crate::mobility::http::routes)
                         .configure(crate::webhooks::http::routes),
                 )
                 .split_for_parts();

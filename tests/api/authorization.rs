@@ -19,6 +19,7 @@ enum Rule {
     WritePeople,
     WritePulses,
     ReadResults,
+    ReadMobility,
 }
 
 fn rule(method: &str, path: &str) -> Option<Rule> {
@@ -44,6 +45,7 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             Rule::ReadResults
         }
         ("get", p) if p.starts_with("/api/v1/waves/{id}/results") => Rule::ReadResults,
+        ("get", p) if p.starts_with("/api/v1/mobility") => Rule::ReadMobility,
         (_, p)
             if p.starts_with("/api/v1/templates")
                 || p.starts_with("/api/v1/pulses")
@@ -75,13 +77,14 @@ fn allowed(who: Who, rule: Rule) -> bool {
         (Who::Admin | Who::OtherOrganisation, _) => true,
         (Who::Hr, Rule::Administer) => false,
         (Who::Hr, _) => true,
-        (Who::Manager, Rule::ReadTeams | Rule::ReadResults) => true,
+        (Who::Manager, Rule::ReadTeams | Rule::ReadResults | Rule::ReadMobility) => true,
         (Who::Manager, _) => false,
         (Who::Key(_), Rule::Administer) => false,
         (Who::Key(_), Rule::ReadTeams) => true,
         (Who::Key(scope), Rule::WritePeople) => scope == "people:write",
         (Who::Key(scope), Rule::WritePulses) => scope == "pulses:write",
         (Who::Key(scope), Rule::ReadResults) => scope == "results:read",
+        (Who::Key(scope), Rule::ReadMobility) => scope == "mobility:read",
     }
 }
 

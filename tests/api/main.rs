@@ -16,6 +16,7 @@ mod helpers;
 mod import;
 mod lifecycle;
 mod mail;
+mod mobility;
 mod organisation;
 mod page;
 mod people;

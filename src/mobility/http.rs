@@ -1,0 +1,596 @@
+//! `/api/v1/mobility/…`: mobility figures per team, subtree and
+//! organisation, the organisation-wide report, and the flow matrix. JSON,
+//! or CSV with `Accept: text/csv` for the report and the flows. Admin, HR
+//! and `mobility:read` keys see everything; a manager their own subtree.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::{Months, NaiveDate};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::figures::{Figures, Period};
+use super::{Computed, GroupKind};
+use crate::auth::caller::{Caller, Permission, Reach};
+use crate::clock::SharedClock;
+use crate::db::Db;
+use crate::error::{ApiError, FieldError, Missing, Problem, Refused};
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(organisation_mobility)
+        .service(team_mobility)
+        .service(subtree_mobility)
+        .service(mobility_report)
+        .service(mobility_flows);
+}
+
+const DEFAULT_STUCK_MONTHS: u32 = 36;
+/// Longest period asked at once.
+const MAX_YEARS: u32 = 50;
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PeriodQuery {
+    /// First day (in the organisation's time zone), included. Default: a
+    /// year before `to`.
+    #[param(value_type = Option<String>, format = Date)]
+    pub from: Option<String>,
+    /// The day after the last (in the organisation's time zone), excluded.
+    /// Default: tomorrow, so the period ends with today.
+    #[param(value_type = Option<String>, format = Date)]
+    pub to: Option<String>,
+    /// "Stuck" means in the same role longer than this many months (1 to
+    /// 600; default 36).
+    pub stuck_months: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FlowQuery {
+    #[param(value_type = Option<String>, format = Date)]
+    pub from: Option<String>,
+    #[param(value_type = Option<String>, format = Date)]
+    pub to: Option<String>,
+    /// Count moves between the teams' ancestors at this depth (1: the top
+    /// level), e.g. between departments; default: between teams.
+    pub depth: Option<usize>,
+}
+
+/// The period asked for, checked, with the organisation's today.
+fn period(from: Option<&str>, to: Option<&str>, today: NaiveDate) -> Result<Period, ApiError> {
+    let mut errors = Vec::new();
+    let day = |field: &str, text: Option<&str>, errors: &mut Vec<FieldError>| {
+        text.and_then(|t| match t.parse::<NaiveDate>() {
+            Ok(day) => Some(day),
+            Err(_) => {
+                errors.push(FieldError::new(field, "must be a date, YYYY-MM-DD"));
+                None
+            }
+        })
+    };
+    let to_day = day("to", to, &mut errors);
+    let from_day = day("from", from, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let to = to_day.unwrap_or_else(|| today.succ_opt().unwrap_or(today));
+    let from = match from_day {
+        Some(from) => from,
+        None => to
+            .checked_sub_months(Months::new(12))
+            .ok_or_else(|| ApiError::field("to", "is too early"))?,
+    };
+    if from >= to {
+        return Err(ApiError::field("to", "must be after from"));
+    }
+    if from.checked_add_months(Months::new(12 * MAX_YEARS)) < Some(to) {
+        return Err(ApiError::field(
+            "from",
+            "the period may be at most 50 years",
+        ));
+    }
+    Ok(Period { from, to })
+}
+
+/// Reads the history and adds it up, for the caller's organisation.
+async fn computed(
+    db: &Db,
+    clock: &SharedClock,
+    caller: &Caller,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<Computed, ApiError> {
+    let organisation_id = caller.organisation_id().to_owned();
+    let now = clock.now();
+    db.run(move |conn| {
+        let zone = crate::org::store::time_zone(conn, &organisation_id)?;
+        let today = now.with_timezone(&zone).date_naive();
+        let period = period(from.as_deref(), to.as_deref(), today)?;
+        Ok(super::compute(conn, &organisation_id, period)?)
+    })
+    .await
+}
+
+fn stuck_months(asked: Option<u32>) -> Result<u32, ApiError> {
+    let months = asked.unwrap_or(DEFAULT_STUCK_MONTHS);
+    if !(1..=600).contains(&months) {
+        return Err(ApiError::field("stuck_months", "must be between 1 and 600"));
+    }
+    Ok(months)
+}
+
+/// A group as the answers name it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GroupName {
+    /// `team` (its own members), `subtree` or `organisation`.
+    pub kind: &'static str,
+    /// None for the organisation.
+    pub team_id: Option<String>,
+    /// `Engineering/Platform`; none for the organisation.
+    pub path: Option<String>,
+}
+
+/// One group's figures over a period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupFigures {
+    pub group: GroupName,
+    pub period: Period,
+    pub figures: Figures,
+}
+
+/// One group's figures, if the caller may see its team.
+fn group_figures(
+    computed: &Computed,
+    reach: &Reach,
+    kind: GroupKind,
+    team: Option<&str>,
+    stuck: u32,
+) -> Result<GroupFigures, ApiError> {
+    let visible = match (reach, team) {
+        (Reach::Organisation, _) => true,
+        (Reach::Subtree(root), Some(team)) => computed.is_within(team, root),
+        (Reach::Subtree(_), None) => false,
+    };
+    let tally = computed
+        .tally(kind, team)
+        .filter(|_| visible)
+        .ok_or(ApiError::NotFound)?;
+    Ok(GroupFigures {
+        group: name(computed, kind, team),
+        period: computed.period,
+        figures: tally.figures(computed.period, stuck),
+    })
+}
+
+fn name(computed: &Computed, kind: GroupKind, team: Option<&str>) -> GroupName {
+    GroupName {
+        kind: match kind {
+            GroupKind::Team => "team",
+            GroupKind::Subtree => "subtree",
+            GroupKind::Organisation => "organisation",
+        },
+        team_id: team.map(str::to_owned),
+        path: team.and_then(|t| {
+            computed
+                .groups
+                .team(t)
+                .map(|i| computed.teams[i].path.clone())
+        }),
+    }
+}
+
+/// The organisation's mobility over a period (not for managers: theirs is
+/// their subtree).
+#[utoipa::path(
+    tag = "mobility",
+    security(("bearer" = [])),
+    params(PeriodQuery),
+    responses(
+        (status = 200, description = "OK", body = GroupFigures),
+        Refused,
+        Missing,
+        (status = 422, description = "A bad period or threshold", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/mobility/organisation")]
+pub async fn organisation_mobility(
+    db: web::Data<Db>,
+    clock: web::Data<SharedClock>,
+    caller: Caller,
+    query: web::Query<PeriodQuery>,
+) -> Result<web::Json<GroupFigures>, ApiError> {
+    let reach = caller.require(Permission::ReadMobility)?;
+    let query = query.into_inner();
+    let stuck = stuck_months(query.stuck_months)?;
+    let computed = computed(&db, &clock, &caller, query.from, query.to).await?;
+    Ok(web::Json(group_figures(
+        &computed,
+        &reach,
+        GroupKind::Organisation,
+        None,
+        stuck,
+    )?))
+}
+
+/// A team's own members' mobility over a period.
+#[utoipa::path(
+    tag = "mobility",
+    security(("bearer" = [])),
+    params(("team_id" = String, Path, description = "The team's id"), PeriodQuery),
+    responses(
+        (status = 200, description = "OK", body = GroupFigures),
+        Refused,
+        Missing,
+        (status = 422, description = "A bad period or threshold", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/mobility/teams/{team_id}")]
+pub async fn team_mobility(
+    db: web::Data<Db>,
+    clock: web::Data<SharedClock>,
+    caller: Caller,
+    team_id: web::Path<String>,
+    query: web::Query<PeriodQuery>,
+) -> Result<web::Json<GroupFigures>, ApiError> {
+    one_team(db, clock, caller, team_id, query, GroupKind::Team).await
+}
+
+/// A team's subtree's mobility over a period: moves between its teams are
+/// moves within.
+#[utoipa::path(
+    tag = "mobility",
+    security(("bearer" = [])),
+    params(("team_id" = String, Path, description = "The subtree's top team"), PeriodQuery),
+    responses(
+        (status = 200, description = "OK", body = GroupFigures),
+        Refused,
+        Missing,
+        (status = 422, description = "A bad period or threshold", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/mobility/subtrees/{team_id}")]
+pub async fn subtree_mobility(
+    db: web::Data<Db>,
+    clock: web::Data<SharedClock>,
+    caller: Caller,
+    team_id: web::Path<String>,
+    query: web::Query<PeriodQuery>,
+) -> Result<web::Json<GroupFigures>, ApiError> {
+    one_team(db, clock, caller, team_id, query, GroupKind::Subtree).await
+}
+
+async fn one_team(
+    db: web::Data<Db>,
+    clock: web::Data<SharedClock>,
+    caller: Caller,
+    team_id: web::Path<String>,
+    query: web::Query<PeriodQuery>,
+    kind: GroupKind,
+) -> Result<web::Json<GroupFigures>, ApiError> {
+    let reach = caller.require(Permission::ReadMobility)?;
+    let query = query.into_inner();
+    let stuck = stuck_months(query.stuck_months)?;
+    let computed = computed(&db, &clock, &caller, query.from, query.to).await?;
+    Ok(web::Json(group_figures(
+        &computed,
+        &reach,
+        kind,
+        Some(&team_id),
+        stuck,
+    )?))
+}
+
+/// Every group the caller may see, in one answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Report {
+    pub period: Period,
+    /// None for a manager.
+    pub organisation: Option<Figures>,
+    /// By path.
+    pub teams: Vec<TeamFigures>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamFigures {
+    pub team_id: String,
+    pub path: String,
+    /// The team's own members.
+    pub team: Figures,
+    /// The team and everything below it.
+    pub subtree: Figures,
+}
+
+fn wants_csv(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"))
+}
+
+fn csv_response(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((header::VARY, "Accept, Authorization"))
+        .body(body)
+}
+
+/// The organisation-wide report: the organisation, and every team's own
+/// members and subtree (a manager: the teams of their subtree). With
+/// `Accept: text/csv`, one row per group with the figures in columns.
+#[utoipa::path(
+    tag = "mobility",
+    security(("bearer" = [])),
+    params(PeriodQuery),
+    responses(
+        (status = 200, description = "OK", content(
+            (Report = "application/json"),
+            (String = "text/csv"),
+        )),
+        Refused,
+        (status = 422, description = "A bad period or threshold", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/mobility/report")]
+pub async fn mobility_report(
+    req: HttpRequest,
+    db: web::Data<Db>,
+    clock: web::Data<SharedClock>,
+    caller: Caller,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let reach = caller.require(Permission::ReadMobility)?;
+    let query = query.into_inner();
+    let stuck = stuck_months(query.stuck_months)?;
+    let computed = computed(&db, &clock, &caller, query.from, query.to).await?;
+    let period = computed.period;
+    let visible = |team: &str| match &reach {
+        Reach::Organisation => true,
+        Reach::Subtree(root) => computed.is_within(team, root),
+    };
+    let organisation = matches!(reach, Reach::Organisation).then(|| {
+        computed
+            .tally(GroupKind::Organisation, None)
+            .map(|t| t.figures(period, stuck))
+    });
+    let teams: Vec<TeamFigures> = computed
+        .teams
+        .iter()
+        .filter(|t| visible(&t.id))
+        .filter_map(|t| {
+            Some(TeamFigures {
+                team_id: t.id.clone(),
+                path: t.path.clone(),
+                team: computed
+                    .tally(GroupKind::Team, Some(&t.id))?
+                    .figures(period, stuck),
+                subtree: computed
+                    .tally(GroupKind::Subtree, Some(&t.id))?
+                    .figures(period, stuck),
+            })
+        })
+        .collect();
+    let report = Report {
+        period,
+        organisation: organisation.flatten(),
+        teams,
+    };
+    if wants_csv(&req) {
+        return Ok(csv_response(report_csv(&report)?));
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::VARY, "Accept, Authorization"))
+        .json(report))
+}
+
+const REPORT_COLUMNS: [&str; 32] = [
+    "group_kind",
+    "team_id",
+    "path",
+    "from",
+    "to",
+    "headcount_start",
+    "headcount_end",
+    "headcount_average",
+    "hires",
+    "rehires",
+    "moves_in",
+    "moves_out",
+    "moves_within",
+    "promotions",
+    "demotions",
+    "lateral_moves",
+    "exits",
+    "voluntary_exits",
+    "involuntary_exits",
+    "other_exits",
+    "hire_rate",
+    "move_in_rate",
+    "move_out_rate",
+    "promotion_rate",
+    "lateral_move_rate",
+    "exit_rate",
+    "voluntary_exit_rate",
+    "internal_fill_share",
+    "people_in_role",
+    "median_months_in_role",
+    "stuck_months",
+    "stuck_share",
+];
+
+fn report_csv(report: &Report) -> Result<Vec<u8>, ApiError> {
+    let unexpected = |e: csv::Error| ApiError::Unexpected(e.into());
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(REPORT_COLUMNS).map_err(unexpected)?;
+    let opt = |x: Option<f64>| x.map_or(String::new(), |x| x.to_string());
+    let mut row = |kind: &str, id: &str, path: &str, f: &Figures| {
+        let c = &f.counts;
+        let r = &f.rates;
+        let fields: Vec<String> = vec![
+            kind.to_owned(),
+            id.to_owned(),
+            path.to_owned(),
+            report.period.from.to_string(),
+            report.period.to.to_string(),
+            f.headcount.start.to_string(),
+            f.headcount.end.to_string(),
+            f.headcount.average.to_string(),
+            c.hires.to_string(),
+            c.rehires.to_string(),
+            c.moves_in.to_string(),
+            c.moves_out.to_string(),
+            c.moves_within.to_string(),
+            c.promotions.to_string(),
+            c.demotions.to_string(),
+            c.lateral_moves.to_string(),
+            c.exits.to_string(),
+            c.voluntary_exits.to_string(),
+            c.involuntary_exits.to_string(),
+            c.other_exits.to_string(),
+            opt(r.hires),
+            opt(r.moves_in),
+            opt(r.moves_out),
+            opt(r.promotions),
+            opt(r.lateral_moves),
+            opt(r.exits),
+            opt(r.voluntary_exits),
+            opt(f.internal_fill_share),
+            f.time_in_role.people.to_string(),
+            opt(f.time_in_role.median_months),
+            f.time_in_role.stuck_months.to_string(),
+            opt(f.time_in_role.stuck_share),
+        ];
+        out.write_record(&fields)
+    };
+    if let Some(f) = &report.organisation {
+        row("organisation", "", "", f).map_err(unexpected)?;
+    }
+    for t in &report.teams {
+        row("team", &t.team_id, &t.path, &t.team).map_err(unexpected)?;
+        row("subtree", &t.team_id, &t.path, &t.subtree).map_err(unexpected)?;
+    }
+    out.into_inner()
+        .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("{e}")))
+}
+
+/// Moves from one team (or department) to another.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Flow {
+    /// None: a team outside a manager's subtree.
+    pub from_team_id: Option<String>,
+    pub from_path: Option<String>,
+    pub to_team_id: Option<String>,
+    pub to_path: Option<String>,
+    pub moves: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Flows {
+    pub period: Period,
+    pub depth: Option<usize>,
+    /// Most moves first.
+    pub flows: Vec<Flow>,
+}
+
+/// The flow matrix: internal moves between teams in the period (or between
+/// their ancestors at `depth`), as a list of pairs — which teams export
+/// talent and which keep it. A manager sees the moves into, out of and
+/// within their subtree; a team outside it is left unnamed.
+#[utoipa::path(
+    tag = "mobility",
+    security(("bearer" = [])),
+    params(FlowQuery),
+    responses(
+        (status = 200, description = "OK", content(
+            (Flows = "application/json"),
+            (String = "text/csv"),
+        )),
+        Refused,
+        (status = 422, description = "A bad period or depth", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/mobility/flows")]
+pub async fn mobility_flows(
+    req: HttpRequest,
+    db: web::Data<Db>,
+    clock: web::Data<SharedClock>,
+    caller: Caller,
+    query: web::Query<FlowQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let reach = caller.require(Permission::ReadMobility)?;
+    let query = query.into_inner();
+    if query.depth.is_some_and(|d| !(1..=50).contains(&d)) {
+        return Err(ApiError::field("depth", "must be between 1 and 50"));
+    }
+    let computed = computed(&db, &clock, &caller, query.from, query.to).await?;
+    let path = |team: &str| {
+        computed
+            .groups
+            .team(team)
+            .map(|i| computed.teams[i].path.clone())
+    };
+    let shown = |team: &str| match &reach {
+        Reach::Organisation => true,
+        Reach::Subtree(root) => computed.is_within(team, root),
+    };
+    let mut merged: std::collections::BTreeMap<(Option<String>, Option<String>), u32> =
+        std::collections::BTreeMap::new();
+    for ((from, to), moves) in computed.flows(query.depth) {
+        let (from_shown, to_shown) = (shown(&from), shown(&to));
+        if !from_shown && !to_shown {
+            continue;
+        }
+        let key = (from_shown.then_some(from), to_shown.then_some(to));
+        *merged.entry(key).or_default() += moves;
+    }
+    let mut list: Vec<Flow> = merged
+        .into_iter()
+        .map(|((from, to), moves)| Flow {
+            from_path: from.as_deref().and_then(path),
+            to_path: to.as_deref().and_then(path),
+            from_team_id: from,
+            to_team_id: to,
+            moves,
+        })
+        .collect();
+    list.sort_by(|a, b| {
+        b.moves
+            .cmp(&a.moves)
+            .then_with(|| a.from_path.cmp(&b.from_path))
+    });
+    let flows = Flows {
+        period: computed.period,
+        depth: query.depth,
+        flows: list,
+    };
+    if wants_csv(&req) {
+        let unexpected = |e: csv::Error| ApiError::Unexpected(e.into());
+        let mut out = csv::Writer::from_writer(Vec::new());
+        out.write_record([
+            "from_team_id",
+            "from_path",
+            "to_team_id",
+            "to_path",
+            "moves",
+        ])
+        .map_err(unexpected)?;
+        for f in &flows.flows {
+            out.write_record([
+                f.from_team_id.as_deref().unwrap_or(""),
+                f.from_path.as_deref().unwrap_or(""),
+                f.to_team_id.as_deref().unwrap_or(""),
+                f.to_path.as_deref().unwrap_or(""),
+                &f.moves.to_string(),
+            ])
+            .map_err(unexpected)?;
+        }
+        let body = out
+            .into_inner()
+            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("{e}")))?;
+        return Ok(csv_response(body));
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::VARY, "Accept, Authorization"))
+        .json(flows))
+}
