@@ -103,7 +103,7 @@ pub struct Tally {
 }
 
 /// A period of calendar days, `[from, to)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 pub struct Period {
     pub from: NaiveDate,
     pub to: NaiveDate,

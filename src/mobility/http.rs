@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::figures::{Figures, Period};
+use super::pulses::{Correlation, correlation};
 use super::{Computed, GroupKind};
 use crate::auth::caller::{Caller, Permission, Reach};
 use crate::clock::SharedClock;
@@ -21,7 +22,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(team_mobility)
         .service(subtree_mobility)
         .service(mobility_report)
-        .service(mobility_flows);
+        .service(mobility_flows)
+        .service(beside_pulses);
 }
 
 const DEFAULT_STUCK_MONTHS: u32 = 36;
@@ -593,4 +595,222 @@ pub async fn mobility_flows(
     Ok(HttpResponse::Ok()
         .insert_header((header::VARY, "Accept, Authorization"))
         .json(flows))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BesideQuery {
+    /// The window after each score: this many months from the day its wave
+    /// closed (1 to 24; default 6).
+    pub months: Option<u32>,
+}
+
+/// A team's latest score whose window has passed, and what followed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamBeside {
+    pub team_id: String,
+    pub path: String,
+    pub wave_id: String,
+    /// The day the wave closed, in the organisation's time zone.
+    pub closed_on: NaiveDate,
+    /// The published theme score of the team's own members (1–5).
+    pub score: f64,
+    /// Its favourable share.
+    pub favourable: f64,
+    /// Respondents behind it (at least the wave's k: suppressed cells are
+    /// never used).
+    pub respondents: u32,
+    /// `[closed_on, closed_on + months)`.
+    pub window: Period,
+    pub average_headcount: f64,
+    /// Moves out of the team to another team, per 100 average headcount,
+    /// annualised.
+    pub internal_move_rate: Option<f64>,
+    pub exit_rate: Option<f64>,
+    pub voluntary_exit_rate: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThemeBeside {
+    /// `development_opportunities`, `career_outlook` or `psychological_safety`.
+    pub theme: String,
+    /// By path.
+    pub teams: Vec<TeamBeside>,
+    /// Across the teams: the score against each later rate.
+    pub internal_move_rate: Correlation,
+    pub exit_rate: Correlation,
+    pub voluntary_exit_rate: Correlation,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Beside {
+    pub months: u32,
+    pub themes: Vec<ThemeBeside>,
+}
+
+/// Mobility beside the pulses: per team and theme, the latest published
+/// score of the team's own members whose window of `months` after the
+/// wave's close has passed, next to the team's internal-move and exit rates
+/// in that window; and across teams, how score and rate go together
+/// (Pearson's r, 95% interval, the number of teams). Team level only: a
+/// response is never linked to a person, so what leavers answered cannot
+/// be asked, by design. A manager sees, and correlates, their own subtree.
+#[utoipa::path(
+    tag = "mobility",
+    security(("bearer" = [])),
+    params(BesideQuery),
+    responses(
+        (status = 200, description = "OK", body = Beside),
+        Refused,
+        (status = 422, description = "A bad window", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/mobility/pulses")]
+pub async fn beside_pulses(
+    db: web::Data<Db>,
+    clock: web::Data<SharedClock>,
+    caller: Caller,
+    query: web::Query<BesideQuery>,
+) -> Result<web::Json<Beside>, ApiError> {
+    let reach = caller.require(Permission::ReadMobility)?;
+    let months = query.months.unwrap_or(6);
+    if !(1..=24).contains(&months) {
+        return Err(ApiError::field("months", "must be between 1 and 24"));
+    }
+    let organisation_id = caller.organisation_id().to_owned();
+    let now = clock.now();
+    let beside = db
+        .run(move |conn| -> Result<Beside, ApiError> {
+            let zone = crate::org::store::time_zone(conn, &organisation_id)?;
+            let today = now.with_timezone(&zone).date_naive();
+            let tomorrow = today.succ_opt().unwrap_or(today);
+            let computed = super::compute(
+                conn,
+                &organisation_id,
+                Period {
+                    from: today,
+                    to: tomorrow,
+                },
+            )?;
+            let cells = crate::results::store::theme_history(conn, &organisation_id, "team", None)?;
+            beside(&computed, &reach, cells, months, zone, tomorrow)
+        })
+        .await?;
+    Ok(web::Json(beside))
+}
+
+fn beside(
+    computed: &Computed,
+    reach: &Reach,
+    cells: Vec<crate::results::store::HistoryRow>,
+    months: u32,
+    zone: chrono_tz::Tz,
+    tomorrow: NaiveDate,
+) -> Result<Beside, ApiError> {
+    use std::collections::{BTreeMap, HashMap};
+    /// A team's published score and the window after it.
+    struct Scored {
+        closed_on: NaiveDate,
+        window: Period,
+        wave_id: String,
+        score: f64,
+        favourable: f64,
+        respondents: u32,
+    }
+    // Per (theme, team): the latest usable cell; the history is oldest first.
+    let mut latest: BTreeMap<(String, String), Scored> = BTreeMap::new();
+    for row in cells {
+        let (Some(closed_at), None, Some(figures)) = (
+            row.closed_at,
+            row.cell.suppressed.as_ref(),
+            row.cell.figures.as_deref(),
+        ) else {
+            continue;
+        };
+        let visible = match reach {
+            Reach::Organisation => true,
+            Reach::Subtree(root) => computed.is_within(&row.team_id, root),
+        };
+        if !visible || computed.groups.team(&row.team_id).is_none() {
+            continue;
+        }
+        let closed_on = closed_at.and_utc().with_timezone(&zone).date_naive();
+        let Some(end) = closed_on.checked_add_months(Months::new(months)) else {
+            continue;
+        };
+        if end > tomorrow {
+            continue; // Its window has not passed yet.
+        }
+        let theme: crate::results::publish::ThemeFigures = serde_json::from_str(figures)
+            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored theme figures: {e}")))?;
+        latest.insert(
+            (row.cell.measure.clone(), row.team_id.clone()),
+            Scored {
+                closed_on,
+                window: Period {
+                    from: closed_on,
+                    to: end,
+                },
+                wave_id: row.wave_id,
+                score: theme.score,
+                favourable: theme.favourable,
+                respondents: theme.n,
+            },
+        );
+    }
+    let mut windows: HashMap<Period, Vec<super::figures::Tally>> = HashMap::new();
+    let mut themes: BTreeMap<String, Vec<TeamBeside>> = BTreeMap::new();
+    for ((theme, team), scored) in latest {
+        let Scored {
+            closed_on,
+            window,
+            wave_id,
+            score,
+            favourable,
+            respondents,
+        } = scored;
+        let tallies = windows
+            .entry(window)
+            .or_insert_with(|| computed.tallies_over(window));
+        let Some(index) = computed.groups.team(&team) else {
+            continue;
+        };
+        let figures = tallies[index].figures(window, DEFAULT_STUCK_MONTHS);
+        themes.entry(theme).or_default().push(TeamBeside {
+            path: computed.teams[index].path.clone(),
+            team_id: team,
+            wave_id,
+            closed_on,
+            score,
+            favourable,
+            respondents,
+            window,
+            average_headcount: figures.headcount.average,
+            internal_move_rate: figures.rates.moves_out,
+            exit_rate: figures.rates.exits,
+            voluntary_exit_rate: figures.rates.voluntary_exits,
+        });
+    }
+    let themes = themes
+        .into_iter()
+        .map(|(theme, mut teams)| {
+            teams.sort_by(|a, b| a.path.cmp(&b.path));
+            let against = |rate: fn(&TeamBeside) -> Option<f64>| {
+                let points: Vec<(f64, f64)> = teams
+                    .iter()
+                    .filter_map(|t| Some((t.score, rate(t)?)))
+                    .collect();
+                correlation(&points)
+            };
+            ThemeBeside {
+                internal_move_rate: against(|t| t.internal_move_rate),
+                exit_rate: against(|t| t.exit_rate),
+                voluntary_exit_rate: against(|t| t.voluntary_exit_rate),
+                theme,
+                teams,
+            }
+        })
+        .collect();
+    Ok(Beside { months, themes })
 }

@@ -15,6 +15,7 @@
 
 pub mod figures;
 pub mod http;
+pub mod pulses;
 pub mod timeline;
 
 use std::collections::{BTreeMap, HashMap};
@@ -147,6 +148,12 @@ impl Computed {
             (_, None) => return None,
         };
         self.tallies.get(index)
+    }
+
+    /// Every group's tally over another period, from the same history
+    /// (indexed as [`Groups`] says).
+    pub fn tallies_over(&self, period: Period) -> Vec<Tally> {
+        figures::tally(&self.groups, self.states.iter().map(Vec::as_slice), period)
     }
 
     /// Whether `team` is `root` or below it.

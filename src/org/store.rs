@@ -44,10 +44,14 @@ pub fn time_zone(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<
     Ok(zone.parse().unwrap_or(chrono_tz::Europe::Amsterdam))
 }
 
-/// Today's date in the organisation's time zone: the default effective date.
-pub fn today_in(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<chrono::NaiveDate> {
+/// The date `now` is in the organisation's time zone: the default effective date.
+pub fn today_in(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> QueryResult<chrono::NaiveDate> {
     let zone = time_zone(conn, organisation_id)?;
-    Ok(chrono::Utc::now().with_timezone(&zone).date_naive())
+    Ok(now.with_timezone(&zone).date_naive())
 }
 
 pub fn default_language(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<String> {

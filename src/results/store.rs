@@ -658,6 +658,7 @@ pub fn publication_cells(
 /// One published theme cell of a group in one wave's publication.
 #[derive(Debug, Clone)]
 pub struct HistoryRow {
+    pub team_id: String,
     pub wave_id: String,
     pub pulse_id: String,
     pub wave_number: Option<i32>,
@@ -666,12 +667,13 @@ pub struct HistoryRow {
 }
 
 /// A group's theme cells across the organisation's closed waves, oldest
-/// wave first, from each wave's latest publication.
+/// wave first, from each wave's latest publication; with `team_id` none,
+/// those of every group of the kind.
 pub fn theme_history(
     conn: &mut DbConnection,
     organisation_id: &str,
     group_kind: &str,
-    team_id: &str,
+    team_id: Option<&str>,
 ) -> QueryResult<Vec<HistoryRow>> {
     type Raw = (
         i32,
@@ -679,14 +681,18 @@ pub fn theme_history(
         String,
         Option<i32>,
         Option<NaiveDateTime>,
-        (String, Option<i32>, Option<String>, Option<String>),
+        (String, String, Option<i32>, Option<String>, Option<String>),
     );
-    let rows: Vec<Raw> = results::table
+    let mut query = results::table
         .inner_join(publications::table.inner_join(waves::table))
         .filter(publications::organisation_id.eq(organisation_id))
-        .filter(results::team_id.eq(team_id))
-        .filter(results::group_kind.eq(group_kind))
+        .filter(results::group_kind.eq(group_kind.to_owned()))
         .filter(results::measure_kind.eq("theme"))
+        .into_boxed();
+    if let Some(team_id) = team_id {
+        query = query.filter(results::team_id.eq(team_id.to_owned()));
+    }
+    let rows: Vec<Raw> = query
         .order((waves::closed_at, waves::id, publications::seq))
         .select((
             publications::seq,
@@ -695,6 +701,7 @@ pub fn theme_history(
             waves::number,
             waves::closed_at,
             (
+                results::team_id,
                 results::measure,
                 results::n,
                 results::suppressed,
@@ -714,9 +721,17 @@ pub fn theme_history(
         .filter(|(_, keep)| *keep)
         .map(
             |(
-                (_, wave_id, pulse_id, wave_number, closed_at, (theme, n, suppressed, figures)),
+                (
+                    _,
+                    wave_id,
+                    pulse_id,
+                    wave_number,
+                    closed_at,
+                    (team_id, theme, n, suppressed, figures),
+                ),
                 _,
             )| HistoryRow {
+                team_id,
                 wave_id,
                 pulse_id,
                 wave_number,

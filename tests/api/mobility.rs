@@ -621,3 +621,225 @@ async fn a_manager_sees_the_figures_of_their_own_subtree_only() {
     .await;
     app.stop().await;
 }
+
+/// Pearson's r, by the book, for checking the API's.
+fn pearson(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let syy: f64 = points.iter().map(|p| (p.1 - my).powi(2)).sum();
+    sxy / (sxx * syy).sqrt()
+}
+
+fn rounded(x: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (x * f).round() / f
+}
+
+#[tokio::test]
+async fn team_scores_stand_beside_what_their_people_did_afterwards() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    app.clock.set(at("2026-01-05T10:00:00Z"));
+    let names = ["Alpha", "Bravo", "Charlie", "Delta"];
+    let mut teams = Vec::new();
+    for name in names {
+        teams.push(crate::pulses::team_with_people(&app, &admin, name, None, 5).await);
+    }
+    // One career wave; each team answers alike, Alpha highest, Delta lowest.
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let mut body =
+        crate::helpers::weekly_pulse(&teams.iter().map(String::as_str).collect::<Vec<_>>());
+    body["templates"] = json!(["career"]);
+    let pulse = app.create_pulse_with(&admin, &body).await;
+    let wave = app.send_now(&admin, &pulse).await;
+    let keys = app.keys();
+    for (i, team) in teams.iter().enumerate() {
+        let level = 5 - i as i64;
+        // CAR4 is reverse-coded; CAR6 (0–10) is not in the 1–5 mean.
+        let set = json!({"CAR1": level, "CAR2": level, "CAR3": level, "CAR4": 6 - level, "CAR5": level, "CAR6": 7});
+        for id in team_invitations(&app, &wave, team).await {
+            let token = keys.invitation_token(&id).unwrap();
+            let stored = app
+                .post_json(
+                    &format!("/api/v1/answers/{token}"),
+                    &json!({"answers": set}),
+                    None,
+                )
+                .await;
+            assert_eq!(stored.status(), 201);
+        }
+    }
+    app.close_wave(&admin, &wave).await;
+
+    // Afterwards: Bravo loses one, Charlie sends one to Alpha and loses one,
+    // Delta loses two.
+    let people = |team: &str| {
+        let team = team.to_owned();
+        let app = &app;
+        let admin = &admin;
+        async move {
+            let list: Value = app
+                .get_json(&format!("/api/v1/people?team_id={team}"), Some(admin))
+                .await;
+            list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let bravo = people(&teams[1]).await;
+    let charlie = people(&teams[2]).await;
+    let delta = people(&teams[3]).await;
+    change(
+        &app,
+        &admin,
+        &bravo[0],
+        json!({"status": "left", "exit_kind": "voluntary", "effective_date": "2026-04-01"}),
+    )
+    .await;
+    change(
+        &app,
+        &admin,
+        &charlie[0],
+        json!({"team_id": teams[0], "effective_date": "2026-05-01"}),
+    )
+    .await;
+    change(
+        &app,
+        &admin,
+        &charlie[1],
+        json!({"status": "left", "exit_kind": "involuntary", "effective_date": "2026-06-01"}),
+    )
+    .await;
+    change(
+        &app,
+        &admin,
+        &delta[0],
+        json!({"status": "left", "exit_kind": "voluntary", "effective_date": "2026-04-15"}),
+    )
+    .await;
+    change(
+        &app,
+        &admin,
+        &delta[1],
+        json!({"status": "left", "exit_kind": "voluntary", "effective_date": "2026-07-01"}),
+    )
+    .await;
+
+    // Before the six months have passed there is nothing to set beside.
+    app.clock.set(at("2026-08-30T10:00:00Z"));
+    let early: Value = app.get_json("/api/v1/mobility/pulses", Some(&admin)).await;
+    assert_eq!(early["themes"], json!([]));
+
+    app.clock.set(at("2026-09-05T10:00:00Z"));
+    let beside: Value = app.get_json("/api/v1/mobility/pulses", Some(&admin)).await;
+    assert_eq!(beside["months"], 6);
+    let themes = beside["themes"].as_array().unwrap();
+    assert_eq!(themes.len(), 1);
+    let career = &themes[0];
+    assert_eq!(career["theme"], "career_outlook");
+    let rows = career["teams"].as_array().unwrap();
+    let paths: Vec<&str> = rows.iter().map(|t| t["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, names);
+    // [2 March, 2 September): 184 days. Person-days per team, and what left.
+    let days = 184.0;
+    let person_days = [
+        5.0 * days + 124.0,
+        4.0 * days + 30.0,
+        3.0 * days + 60.0 + 91.0,
+        3.0 * days + 44.0 + 121.0,
+    ];
+    let moves_out = [0.0, 0.0, 1.0, 0.0];
+    let exits = [0.0, 1.0, 1.0, 2.0];
+    let voluntary = [0.0, 1.0, 0.0, 2.0];
+    let rate = |n: f64, i: usize| {
+        let average = person_days[i] / days;
+        rounded(n * 100.0 / average * 365.0 / days, 2)
+    };
+    let mut scores = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row["wave_id"], wave);
+        assert_eq!(row["closed_on"], "2026-03-02");
+        assert_eq!(
+            row["window"],
+            json!({"from": "2026-03-02", "to": "2026-09-02"})
+        );
+        assert_eq!(row["respondents"], 5);
+        assert_eq!(
+            row["score"],
+            (5 - i) as f64,
+            "everyone in the team answered {}",
+            5 - i
+        );
+        assert_eq!(row["average_headcount"], rounded(person_days[i] / days, 2));
+        assert_eq!(row["internal_move_rate"], rate(moves_out[i], i));
+        assert_eq!(row["exit_rate"], rate(exits[i], i));
+        assert_eq!(row["voluntary_exit_rate"], rate(voluntary[i], i));
+        scores.push((5 - i) as f64);
+    }
+    let points = |rates: &[f64]| -> Vec<(f64, f64)> {
+        scores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (*s, rate(rates[i], i)))
+            .collect()
+    };
+    for (name, rates) in [
+        ("exit_rate", exits),
+        ("voluntary_exit_rate", voluntary),
+        ("internal_move_rate", moves_out),
+    ] {
+        let c = &career[name];
+        assert_eq!(c["teams"], 4, "{name}");
+        let r = pearson(&points(&rates));
+        assert_eq!(c["r"], rounded(r, 4), "{name}");
+        let (z, half) = (r.atanh(), 1.959963984540054);
+        assert_eq!(
+            c["ci95"],
+            json!([rounded((z - half).tanh(), 4), rounded((z + half).tanh(), 4)]),
+            "{name}"
+        );
+    }
+    assert!(
+        career["exit_rate"]["r"].as_f64().unwrap() < -0.8,
+        "lower scores, more exits"
+    );
+
+    // A manager of one team sees that team only, and no correlation.
+    let (_, manager) = app.account_token(&admin, "manager", Some(&teams[3])).await;
+    let theirs: Value = app
+        .get_json("/api/v1/mobility/pulses", Some(&manager))
+        .await;
+    let rows = theirs["themes"][0]["teams"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["team_id"], teams[3]);
+    assert!(theirs["themes"][0]["exit_rate"]["r"].is_null());
+    let bad = app
+        .get("/api/v1/mobility/pulses?months=0", Some(&admin))
+        .await;
+    let problem = assert_problem(bad, 422, "validation").await;
+    assert_eq!(problem_fields(&problem), ["months"]);
+    app.stop().await;
+}
+
+async fn team_invitations(app: &TestApp, wave: &str, team: &str) -> Vec<String> {
+    use diesel::prelude::*;
+    use peil::db::DbError;
+    use peil::db::schema::invitations;
+    let (wave, team) = (wave.to_owned(), team.to_owned());
+    app.db()
+        .run(move |conn| -> Result<_, DbError> {
+            Ok(invitations::table
+                .filter(invitations::wave_id.eq(&wave))
+                .filter(invitations::team_id.eq(&team))
+                .select(invitations::id)
+                .load(conn)?)
+        })
+        .await
+        .unwrap()
+}

@@ -13,6 +13,7 @@ use validator::Validate;
 use super::store::{self, EventRow, PersonRow};
 use super::{EventKind, PersonInput, import, in_force, save};
 use crate::auth::caller::{Caller, Permission};
+use crate::clock::SharedClock;
 use crate::db::{self, Db, DbConnection};
 use crate::domain::{
     EmailAddress, ExitKind, ExternalId, Invalid, JobTitle, Language, Level, PersonName,
@@ -361,10 +362,12 @@ pub async fn list_people(
 #[post("/people")]
 pub async fn create_person(
     db: web::Data<Db>,
+    clock: web::Data<SharedClock>,
     caller: Caller,
     body: ValidJson<CreatePerson>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::WritePeople)?;
+    let now = clock.now();
     let request = body.into_inner()?;
     let mut errors = Vec::new();
     let email = parse_field("email", EmailAddress::parse(&request.email), &mut errors);
@@ -421,7 +424,7 @@ pub async fn create_person(
                 check_person(conn, &organisation_id, None, &input)?;
                 let effective = match request.effective_date {
                     Some(date) => date,
-                    None => crate::org::store::today_in(conn, &organisation_id)?,
+                    None => crate::org::store::today_in(conn, &organisation_id, now)?,
                 };
                 let (id, _) = save(conn, &organisation_id, None, &input, effective)?;
                 Ok::<_, ApiError>(store::find_in(conn, &organisation_id, &id)?)
@@ -474,11 +477,13 @@ pub async fn get_person(
 #[patch("/people/{id}")]
 pub async fn update_person(
     db: web::Data<Db>,
+    clock: web::Data<SharedClock>,
     caller: Caller,
     id: web::Path<String>,
     body: ValidJson<UpdatePerson>,
 ) -> Result<web::Json<Person>, ApiError> {
     caller.require(Permission::WritePeople)?;
+    let now = clock.now();
     let request = body.into_inner()?;
     let organisation_id = caller.organisation_id().to_owned();
     let id = id.into_inner();
@@ -535,7 +540,7 @@ pub async fn update_person(
                 check_person(conn, &organisation_id, Some(&id), &input)?;
                 let effective = match request.effective_date {
                     Some(date) => date,
-                    None => crate::org::store::today_in(conn, &organisation_id)?,
+                    None => crate::org::store::today_in(conn, &organisation_id, now)?,
                 };
                 save(conn, &organisation_id, Some(&current), &input, effective)?;
                 Ok(store::find_in(conn, &organisation_id, &id)?)
@@ -559,11 +564,13 @@ pub async fn update_person(
 #[delete("/people/{id}")]
 pub async fn remove_person(
     db: web::Data<Db>,
+    clock: web::Data<SharedClock>,
     caller: Caller,
     id: web::Path<String>,
     query: web::Query<RemoveQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::WritePeople)?;
+    let now = clock.now();
     let query = query.into_inner();
     let organisation_id = caller.organisation_id().to_owned();
     let id = id.into_inner();
@@ -578,7 +585,7 @@ pub async fn remove_person(
             input.exit_kind = Some(query.exit_kind.unwrap_or(ExitKind::Other));
             let effective = match query.effective_date {
                 Some(date) => date,
-                None => crate::org::store::today_in(conn, &organisation_id)?,
+                None => crate::org::store::today_in(conn, &organisation_id, now)?,
             };
             save(conn, &organisation_id, Some(&current), &input, effective)?;
             Ok::<_, ApiError>(())
@@ -813,12 +820,14 @@ impl From<ApiError> for ImportFlow {
 pub async fn import_people(
     req: actix_web::HttpRequest,
     db: web::Data<Db>,
+    clock: web::Data<SharedClock>,
     settings: web::Data<crate::config::Settings>,
     caller: Caller,
     query: web::Query<ImportQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::WritePeople)?;
+    let now = clock.now();
     let query = query.into_inner();
     let key = idempotency::key_of(&req)?;
     let is_csv = match actix_web::HttpMessage::mime_type(&req) {
@@ -859,7 +868,7 @@ pub async fn import_people(
                 return Ok((replay.status, replay.body));
             }
             let outcome = db::write(conn, |conn| -> Result<String, ImportFlow> {
-                let today = crate::org::store::today_in(conn, &organisation_id)?;
+                let today = crate::org::store::today_in(conn, &organisation_id, now)?;
                 let language = crate::org::store::default_language(conn, &organisation_id)?
                     .parse()
                     .map_err(stored)?;

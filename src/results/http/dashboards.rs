@@ -431,7 +431,7 @@ fn trends_of(
     let group_ref = group_ref(&super::lineage(conn, organisation_id, group)?, reach, group)?;
     let (group_kind, team_id) = store::group_key(group, organisation_id);
     let mut by_theme: BTreeMap<usize, ThemeTrend> = BTreeMap::new();
-    for row in store::theme_history(conn, organisation_id, group_kind, &team_id)? {
+    for row in store::theme_history(conn, organisation_id, group_kind, Some(&team_id))? {
         let Some(theme) = Theme::parse(&row.cell.measure) else {
             continue;
         };
