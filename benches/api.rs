@@ -41,12 +41,16 @@
 //! the heatmap, a trend and the CSV feed over a data set of 100,000 people
 //! and 52 closed waves, built once and reused.
 //!
+//! Then mobility (`mobility`, in `support/mobility.rs`): the
+//! organisation-wide report for 100,000 people with five years of history.
+//!
 //! Options: `PEIL_BENCH_BACKEND_URL=postgres://…` to measure on PostgreSQL
 //! (a database that will be migrated and bootstrapped; default: SQLite in a
 //! temporary directory), `PEIL_BENCH_SECS` per measurement (default 3),
 //! `PEIL_BENCH_RUNS` (default 5), `PEIL_BENCH_CONCURRENCY` (default 32),
 //! `PEIL_BENCH_ONLY=wave` (or a comma-separated list of `api`, `import`,
-//! `demo`, `wave`, `mail`, `answers`, `results`) to run only those sections.
+//! `demo`, `wave`, `mail`, `answers`, `results`, `mobility`) to run only
+//! those sections.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,6 +64,8 @@ use serde_json::json;
 mod answers;
 #[path = "support/mail.rs"]
 mod mail;
+#[path = "support/mobility.rs"]
+mod mobility;
 #[path = "support/results.rs"]
 mod results;
 // The tests' SMTP server; the benchmark uses only part of it.
@@ -121,6 +127,9 @@ fn main() -> anyhow::Result<()> {
         }
         if selected("results") {
             results::results(&plan, full).await?;
+        }
+        if selected("mobility") {
+            mobility::mobility(&plan, full).await?;
         }
         Ok(())
     })

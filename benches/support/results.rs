@@ -265,7 +265,7 @@ pub async fn results(plan: &Plan, full: bool) -> anyhow::Result<()> {
 
 /// A token for the demo's admin: its one-time password replaced at the
 /// first run, the benchmark's own afterwards.
-async fn token(
+pub async fn token(
     client: &reqwest::Client,
     address: &str,
     email: &str,
@@ -284,7 +284,7 @@ async fn token(
 }
 
 /// p50 and p95 in milliseconds of `n` sequential GETs.
-async fn latencies(
+pub async fn latencies(
     client: &reqwest::Client,
     url: &str,
     token: Option<&str>,

@@ -114,6 +114,18 @@ pub fn tree_shape(people: usize, team_size: usize) -> Vec<usize> {
 struct Leaf {
     id: String,
     department: usize,
+    /// How good a place to grow the team is, from −1 to 1: where it is
+    /// low, people answer lower, leave more and move on less — so the
+    /// demo's pulses and mobility tell the story Peil exists for.
+    climate: f64,
+}
+
+/// A team's climate, from the seed and its place: drawn apart from the
+/// generator's own stream, so adding it changed no other choice.
+fn climate(seed: u64, leaf: usize) -> f64 {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ (leaf as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    rng.random_range(-1.0..1.0)
 }
 
 /// Generates into `db`: a new organisation with an admin, an hr and a
@@ -146,6 +158,7 @@ pub fn generate(
             &organisation_id,
             spec.people,
             spec.team_size,
+            spec.seed,
             &mut summary,
         )
     })?;
@@ -186,8 +199,10 @@ pub fn generate(
     let (pulse_id, _) = db::write(&mut conn, |conn| {
         create_pulse(conn, &summary.organisation_id, first_wave)
     })?;
-    (summary.past_waves, summary.responses) =
-        waves::past_waves(&mut conn, keys, &mut rng, &pulse_id, spec.waves, today)?;
+    let climates = leaves.iter().map(|l| (l.id.clone(), l.climate)).collect();
+    (summary.past_waves, summary.responses) = waves::past_waves(
+        &mut conn, keys, &mut rng, &pulse_id, spec.waves, today, &climates,
+    )?;
     let next_wave_at = db::write(&mut conn, |conn| -> anyhow::Result<_> {
         reschedule(conn, &pulse_id, Utc::now())
     })?;
@@ -281,6 +296,7 @@ fn build_tree(
     organisation_id: &str,
     people: usize,
     team_size: usize,
+    seed: u64,
     summary: &mut DemoSummary,
 ) -> anyhow::Result<Vec<Leaf>> {
     let fanouts = tree_shape(people, team_size);
@@ -310,7 +326,13 @@ fn build_tree(
     }
     Ok(level
         .into_iter()
-        .filter_map(|(id, department)| id.map(|id| Leaf { id, department }))
+        .filter_map(|(id, department)| id.map(|id| (id, department)))
+        .enumerate()
+        .map(|(i, (id, department))| Leaf {
+            id,
+            department,
+            climate: climate(seed, i),
+        })
         .collect())
 }
 
@@ -363,7 +385,8 @@ fn simulate(
         exit_kind: None,
     };
     let mut steps = Vec::new();
-    // Month by month: promotions, moves, exits, rehires.
+    // Month by month: promotions, moves, exits, rehires; a team's climate
+    // makes leaving likelier and moving on rarer where it is low.
     let mut month = hired.max(start);
     while let Some(next) = month
         .checked_add_months(Months::new(1))
@@ -371,12 +394,17 @@ fn simulate(
     {
         month = next;
         let roll: f64 = rng.random();
+        let climate = leaves[step.leaf].climate;
+        let leave = 0.010 * (1.0 - 0.6 * climate);
+        let promote = leave + 0.012 * (1.0 + 0.3 * climate);
+        let moving = promote + 0.008 * (1.0 + 0.4 * climate);
         let mut changed = None;
         match step.status {
-            PersonStatus::Active if roll < 0.010 => {
+            PersonStatus::Active if roll < leave => {
+                let voluntary = if climate < 0.0 { 0..=7 } else { 0..=5 };
                 let kind = match rng.random_range(0..10) {
-                    0..=6 => ExitKind::Voluntary,
-                    7 | 8 => ExitKind::Involuntary,
+                    k if voluntary.contains(&k) => ExitKind::Voluntary,
+                    8 => ExitKind::Involuntary,
                     _ => ExitKind::Other,
                 };
                 changed = Some(Step {
@@ -385,13 +413,13 @@ fn simulate(
                     ..copy(&step, month)
                 });
             }
-            PersonStatus::Active if roll < 0.022 && step.level < 8 => {
+            PersonStatus::Active if roll < promote && step.level < 8 => {
                 changed = Some(Step {
                     level: step.level + 1,
                     ..copy(&step, month)
                 });
             }
-            PersonStatus::Active if roll < 0.030 => {
+            PersonStatus::Active if roll < moving => {
                 // Most moves stay in the department.
                 let same: Vec<usize> = (0..leaves.len())
                     .filter(|l| {

@@ -1,9 +1,10 @@
 //! The demo's past: waves of its pulse, one every two weeks before today,
 //! opened, answered and closed through the same code as real ones, so
 //! their results are published and sealed as any wave's are. Answers
-//! differ by team and drift over time: each team has a level per theme
-//! and a slope per wave, and each person answers around their team's
-//! level. Emails of past waves count as sent (none goes out).
+//! differ by team and drift over time: each team has a level per theme,
+//! around its climate (which also shapes who leaves and who moves on, see
+//! `super::simulate`), and a slope per wave, and each person answers
+//! around their team's level. Emails of past waves count as sent (none goes out).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -55,7 +56,8 @@ struct Mood {
 }
 
 impl Mood {
-    fn of_team(&mut self, rng: &mut ChaCha8Rng, team: &str) {
+    /// A team's mood, around its climate (−1 to 1; 0 for a team that has none).
+    fn of_team(&mut self, rng: &mut ChaCha8Rng, team: &str, climate: f64) {
         if self.participation.contains_key(team) {
             return;
         }
@@ -63,7 +65,10 @@ impl Mood {
             .insert(team.to_owned(), rng.random_range(0.45..0.9));
         for theme in Theme::ALL {
             let key = (team.to_owned(), theme);
-            self.level.insert(key.clone(), rng.random_range(2.4..4.4));
+            self.level.insert(
+                key.clone(),
+                3.4 + 0.8 * climate + rng.random_range(-0.4..0.4),
+            );
             self.slope.insert(key, rng.random_range(-0.12..0.12));
         }
     }
@@ -85,6 +90,7 @@ pub fn past_waves(
     pulse_id: &str,
     count: usize,
     today: DateTime<Utc>,
+    climates: &HashMap<String, f64>,
 ) -> anyhow::Result<(usize, usize)> {
     let mut mood = Mood {
         level: HashMap::new(),
@@ -123,7 +129,7 @@ pub fn past_waves(
                 .load(conn)?;
             let mut stored = 0;
             for (invitation, team, language) in &invited {
-                mood.of_team(rng, team);
+                mood.of_team(rng, team, climates.get(team).copied().unwrap_or(0.0));
                 if !rng.random_bool(mood.participation[team]) {
                     continue;
                 }

@@ -602,7 +602,7 @@ pub async fn mobility_flows(
 #[into_params(parameter_in = Query)]
 pub struct BesideQuery {
     /// The window after each score: this many months from the day its wave
-    /// closed (1 to 24; default 6).
+    /// closed (1 to 24; default 3).
     pub months: Option<u32>,
 }
 
@@ -674,7 +674,7 @@ pub async fn beside_pulses(
     query: web::Query<BesideQuery>,
 ) -> Result<web::Json<Beside>, ApiError> {
     let reach = caller.require(Permission::ReadMobility)?;
-    let months = query.months.unwrap_or(6);
+    let months = query.months.unwrap_or(3);
     if !(1..=24).contains(&months) {
         return Err(ApiError::field("months", "must be between 1 and 24"));
     }

@@ -222,5 +222,42 @@ async fn the_demo_has_past_waves_worth_reading() {
         .collect();
     assert!(within.len() > 1, "{within:?}");
     assert_eq!(rows(&managed), within);
+
+    // Mobility worth reading: the year up to the demo's today has every
+    // kind of flow, for every team, and the pulses stand beside it.
+    app.clock.set("2026-11-01T12:00:00Z".parse().unwrap());
+    let report: Value = app.get_json("/api/v1/mobility/report", Some(&token)).await;
+    assert_eq!(report["period"]["to"], "2026-11-02");
+    let counts = &report["organisation"]["counts"];
+    for count in [
+        "hires",
+        "moves_within",
+        "promotions",
+        "exits",
+        "voluntary_exits",
+    ] {
+        assert!(counts[count].as_u64() > Some(0), "no {count}: {counts}");
+    }
+    assert!(report["organisation"]["time_in_role"]["median_months"].as_f64() > Some(1.0));
+    assert_eq!(report["teams"].as_array().unwrap().len(), teams.len());
+    let flows: Value = app
+        .get_json("/api/v1/mobility/flows?depth=1", Some(&token))
+        .await;
+    assert!(!flows["flows"].as_array().unwrap().is_empty(), "{flows}");
+    let beside: Value = app
+        .get_json("/api/v1/mobility/pulses?months=1", Some(&token))
+        .await;
+    let themes = beside["themes"].as_array().unwrap();
+    assert!(!themes.is_empty(), "{beside}");
+    for theme in themes {
+        let teams = theme["teams"].as_array().unwrap();
+        assert!(teams.len() >= 3, "{theme}");
+        assert_eq!(theme["exit_rate"]["teams"], teams.len(), "{theme}");
+        assert!(
+            teams
+                .iter()
+                .all(|t| t["average_headcount"].as_f64() > Some(0.0))
+        );
+    }
     app.stop().await;
 }

@@ -733,11 +733,15 @@ async fn team_scores_stand_beside_what_their_people_did_afterwards() {
 
     // Before the six months have passed there is nothing to set beside.
     app.clock.set(at("2026-08-30T10:00:00Z"));
-    let early: Value = app.get_json("/api/v1/mobility/pulses", Some(&admin)).await;
+    let early: Value = app
+        .get_json("/api/v1/mobility/pulses?months=6", Some(&admin))
+        .await;
     assert_eq!(early["themes"], json!([]));
 
     app.clock.set(at("2026-09-05T10:00:00Z"));
-    let beside: Value = app.get_json("/api/v1/mobility/pulses", Some(&admin)).await;
+    let beside: Value = app
+        .get_json("/api/v1/mobility/pulses?months=6", Some(&admin))
+        .await;
     assert_eq!(beside["months"], 6);
     let themes = beside["themes"].as_array().unwrap();
     assert_eq!(themes.len(), 1);

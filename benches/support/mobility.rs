@@ -1,0 +1,236 @@
+//! The mobility section of `cargo bench --bench api` (`mobility`): the
+//! organisation-wide report (`GET /api/v1/mobility/report`: the
+//! organisation and every team's own and subtree figures over the last
+//! year) for the demo organisation of `PEIL_BENCH_MOBILITY_PEOPLE` (default
+//! 100,000) people with `PEIL_BENCH_MOBILITY_YEARS` (default 5) years of
+//! history, in leaf teams of about 63 (2,004 teams in five levels). Built
+//! once into `PEIL_BENCH_MOBILITY_DIR` (default `target/bench-mobility`) and
+//! reused; CI's smoke run uses 300 people.
+//!
+//! Measured, `PEIL_BENCH_RUNS` times, medians: p50 and p95 of
+//! `PEIL_BENCH_MOBILITY_REQUESTS` (default 20) sequential requests of the
+//! report and of the organisation's figures alone, beside `GET /healthz`
+//! and beside the raw query the report starts from (every history event's
+//! columns it reads, loaded in one query).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use diesel::prelude::*;
+use peil::db::schema::person_events;
+use peil::startup::Application;
+use serde_json::Value;
+
+use super::results::{latencies, token};
+use super::{Plan, backend_name, env_or, median};
+
+pub async fn mobility(plan: &Plan, full: bool) -> anyhow::Result<()> {
+    let (people, years, requests) = if full {
+        (
+            env_or("PEIL_BENCH_MOBILITY_PEOPLE", 100_000),
+            env_or("PEIL_BENCH_MOBILITY_YEARS", 5),
+            env_or("PEIL_BENCH_MOBILITY_REQUESTS", 20),
+        )
+    } else {
+        (300, 2, 3)
+    };
+    let temporary = tempfile::tempdir()?;
+    let url = std::env::var("PEIL_BENCH_BACKEND_URL").ok();
+    let dir = if full {
+        let root: PathBuf = env_or(
+            "PEIL_BENCH_MOBILITY_DIR",
+            "target/bench-mobility".to_owned(),
+        )
+        .into();
+        root.join(format!(
+            "{}-{people}-{years}y",
+            if url.is_some() { "postgres" } else { "sqlite" }
+        ))
+    } else {
+        temporary.path().to_owned()
+    };
+    std::fs::create_dir_all(&dir)?;
+    let url = url.unwrap_or_else(|| format!("sqlite://{}", dir.join("peil.db").display()));
+    let base = format!(
+        "data_dir = \"{}\"\n[server]\nport = 0\n[database]\nurl = \"{url}\"\npool_size = 8\n[log]\nlevel = \"warn\"\n[scheduler]\nenabled = false\n[mail]\nenabled = false\n[webhooks]\nenabled = false\n",
+        dir.join("data").display()
+    );
+    let mut settings = peil::config::Settings::from_toml(&[&base])?;
+    let keys = settings.server_keys()?;
+
+    let marker = dir.join("ready.json");
+    let built = if marker.exists() {
+        None
+    } else {
+        let started = Instant::now();
+        let prepared = settings.clone();
+        let made = tokio::task::spawn_blocking(move || {
+            let (db, _) = peil::startup::prepare_storage(&prepared, false)?;
+            let spec = peil::demo::DemoSpec {
+                people,
+                seed: 1,
+                years,
+                today: chrono::Utc::now().date_naive(),
+                waves: 0,
+                team_size: 63,
+            };
+            peil::demo::generate(&db, &keys, &spec, |_| {})
+        })
+        .await??;
+        let (_, email, password) = &made.accounts[0];
+        let events: usize = made.events.values().sum();
+        std::fs::write(
+            &marker,
+            serde_json::to_string(&serde_json::json!({
+                "email": email,
+                "password": password.expose(),
+                "organisation_id": made.organisation_id,
+                "teams": made.teams,
+                "events": events,
+            }))?,
+        )?;
+        Some(started.elapsed().as_secs_f64())
+    };
+    let set: Value = serde_json::from_str(&std::fs::read_to_string(&marker)?)?;
+    let text = |key: &str| set[key].as_str().unwrap_or_default().to_owned();
+    let organisation_id = text("organisation_id");
+    let db = peil::db::Db::new(&settings.database);
+
+    let app = Application::build(settings.clone()).await?;
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let token = token(&client, &address, &text("email"), &text("password")).await?;
+
+    let (mut healthz, mut report, mut organisation, mut raw) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut report_bytes = 0;
+    for _ in 0..plan.runs {
+        healthz.push(latencies(&client, &format!("{address}/healthz"), None, requests).await?);
+        report.push(
+            latencies(
+                &client,
+                &format!("{address}/api/v1/mobility/report"),
+                Some(&token),
+                requests,
+            )
+            .await?,
+        );
+        organisation.push(
+            latencies(
+                &client,
+                &format!("{address}/api/v1/mobility/organisation"),
+                Some(&token),
+                requests,
+            )
+            .await?,
+        );
+        let (db, organisation_id) = (db.clone(), organisation_id.clone());
+        raw.push(
+            tokio::task::spawn_blocking(move || raw_history_ms(&db, &organisation_id)).await??,
+        );
+    }
+    let sample = client
+        .get(format!("{address}/api/v1/mobility/report"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    report_bytes += sample.len();
+    let parsed: Value = serde_json::from_slice(&sample)?;
+    let _ = stop.send(());
+    server.await??;
+
+    let pick = |runs: &[(f64, f64)], q: usize| {
+        median(
+            &mut runs
+                .iter()
+                .map(|r| if q == 50 { r.0 } else { r.1 })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let (h50, h95) = (pick(&healthz, 50), pick(&healthz, 95));
+    let (r50, r95) = (pick(&report, 50), pick(&report, 95));
+    let (o50, o95) = (pick(&organisation, 50), pick(&organisation, 95));
+    let raw = median(&mut raw);
+    println!(
+        "\nMobility ({}; {people} people in {} teams, {years} years, {} history events{}; report {} KiB; {} runs × {requests} requests; medians)\n",
+        backend_name(&url),
+        set["teams"],
+        set["events"],
+        built.map_or_else(
+            || ", data set reused".to_owned(),
+            |s| format!(", data set built in {s:.0} s")
+        ),
+        report_bytes / 1024,
+        plan.runs,
+    );
+    println!("| what | p50 | p95 | ratio (p50) to the raw query | target |");
+    println!("| --- | ---: | ---: | ---: | --- |");
+    println!(
+        "| GET /healthz | {h50:.2} ms | {h95:.2} ms | {:.3} | |",
+        h50 / raw
+    );
+    println!(
+        "| reading every history event the report reads, one query (baseline) | {raw:.0} ms | | 1.0 | |"
+    );
+    println!(
+        "| GET /api/v1/mobility/report (organisation, every team and subtree) | {r50:.0} ms | {r95:.0} ms | {:.2} | < 500 ms |",
+        r50 / raw
+    );
+    println!(
+        "| GET /api/v1/mobility/organisation | {o50:.0} ms | {o95:.0} ms | {:.2} | |",
+        o50 / raw
+    );
+    let teams = parsed["teams"].as_array().map_or(0, Vec::len);
+    anyhow::ensure!(teams > 0, "the report named no team");
+    anyhow::ensure!(
+        parsed["organisation"]["headcount"]["end"].as_u64() > Some(0),
+        "the report counted nobody"
+    );
+    if !full {
+        println!("\n(smoke run; `cargo bench --bench api` measures)");
+    }
+    Ok(())
+}
+
+/// Milliseconds to load every history event's columns the report reads.
+fn raw_history_ms(db: &peil::db::Db, organisation_id: &str) -> anyhow::Result<f64> {
+    type Row = (
+        String,
+        String,
+        i32,
+        chrono::NaiveDate,
+        String,
+        Option<String>,
+        Option<i32>,
+        String,
+        Option<String>,
+        Option<String>,
+    );
+    let mut conn = db.get()?;
+    let started = Instant::now();
+    let rows: Vec<Row> = person_events::table
+        .filter(person_events::organisation_id.eq(organisation_id))
+        .order((person_events::person_id, person_events::seq))
+        .select((
+            person_events::person_id,
+            person_events::id,
+            person_events::seq,
+            person_events::effective_date,
+            person_events::team_id,
+            person_events::job_title,
+            person_events::level,
+            person_events::status,
+            person_events::exit_kind,
+            person_events::supersedes_id,
+        ))
+        .load(&mut conn)?;
+    anyhow::ensure!(!rows.is_empty(), "no history");
+    Ok(started.elapsed().as_secs_f64() * 1e3)
+}
