@@ -139,6 +139,7 @@ impl Application {
         let clock_data = web::Data::new(clock.clone());
         let scheduler = settings.scheduler.clone();
         let db_data = web::Data::new(db.clone());
+        let timelines = web::Data::new(crate::mobility::Timelines::default());
         let committer = web::Data::new(crate::answers::commit::Committer::start(db.clone()));
         let link_limit = web::Data::new(crate::answers::admission::LinkLimit(
             http::rate_limit::RateLimit::new(&settings.answers.rate_limit),
@@ -155,6 +156,7 @@ impl Application {
                 .app_data(keys_data.clone())
                 .app_data(clock_data.clone())
                 .app_data(committer.clone())
+                .app_data(timelines.clone())
                 .app_data(link_limit.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(BodyLimit(body_limit))

@@ -9,15 +9,15 @@
 //!
 //! Measured, `PEIL_BENCH_RUNS` times, medians: p50 and p95 of
 //! `PEIL_BENCH_MOBILITY_REQUESTS` (default 20) sequential requests of the
-//! report and of the organisation's figures alone, beside `GET /healthz`
-//! and beside the raw query the report starts from (every history event's
-//! columns it reads, loaded in one query).
+//! report and of the organisation's figures alone (timelines kept after
+//! the first request, as in use), beside `GET /healthz` and beside the raw
+//! query the report starts from (every history event's columns it reads,
+//! loaded in one query); and the figures computed with nothing kept, the
+//! cost of the first read after the history changed.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use diesel::prelude::*;
-use peil::db::schema::person_events;
 use peil::startup::Application;
 use serde_json::Value;
 
@@ -105,8 +105,8 @@ pub async fn mobility(plan: &Plan, full: bool) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let token = token(&client, &address, &text("email"), &text("password")).await?;
 
-    let (mut healthz, mut report, mut organisation, mut raw) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut healthz, mut report, mut organisation, mut raw, mut cold) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut report_bytes = 0;
     for _ in 0..plan.runs {
         healthz.push(latencies(&client, &format!("{address}/healthz"), None, requests).await?);
@@ -128,10 +128,12 @@ pub async fn mobility(plan: &Plan, full: bool) -> anyhow::Result<()> {
             )
             .await?,
         );
-        let (db, organisation_id) = (db.clone(), organisation_id.clone());
+        let (db2, organisation_id2) = (db.clone(), organisation_id.clone());
         raw.push(
-            tokio::task::spawn_blocking(move || raw_history_ms(&db, &organisation_id)).await??,
+            tokio::task::spawn_blocking(move || raw_history_ms(&db2, &organisation_id2)).await??,
         );
+        let (db2, organisation_id2) = (db.clone(), organisation_id.clone());
+        cold.push(tokio::task::spawn_blocking(move || cold_ms(&db2, &organisation_id2)).await??);
     }
     let sample = client
         .get(format!("{address}/api/v1/mobility/report"))
@@ -158,6 +160,7 @@ pub async fn mobility(plan: &Plan, full: bool) -> anyhow::Result<()> {
     let (r50, r95) = (pick(&report, 50), pick(&report, 95));
     let (o50, o95) = (pick(&organisation, 50), pick(&organisation, 95));
     let raw = median(&mut raw);
+    let cold = median(&mut cold);
     println!(
         "\nMobility ({}; {people} people in {} teams, {years} years, {} history events{}; report {} KiB; {} runs × {requests} requests; medians)\n",
         backend_name(&url),
@@ -187,6 +190,10 @@ pub async fn mobility(plan: &Plan, full: bool) -> anyhow::Result<()> {
         "| GET /api/v1/mobility/organisation | {o50:.0} ms | {o95:.0} ms | {:.2} | |",
         o50 / raw
     );
+    println!(
+        "| the report's figures with no timelines kept (the first read after the history changed; no HTTP, no JSON) | {cold:.0} ms | | {:.2} | |",
+        cold / raw
+    );
     let teams = parsed["teams"].as_array().map_or(0, Vec::len);
     anyhow::ensure!(teams > 0, "the report named no team");
     anyhow::ensure!(
@@ -199,38 +206,37 @@ pub async fn mobility(plan: &Plan, full: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Milliseconds to load every history event's columns the report reads.
+/// Milliseconds to compute every group's figures from the database with no
+/// timelines kept: the cost of the first read after the history changed.
+fn cold_ms(db: &peil::db::Db, organisation_id: &str) -> anyhow::Result<f64> {
+    let mut conn = db.get()?;
+    let today = chrono::Utc::now().date_naive();
+    let period = peil::mobility::figures::Period {
+        from: today - chrono::Duration::days(365),
+        to: today,
+    };
+    let started = Instant::now();
+    let computed = peil::mobility::compute(
+        &mut conn,
+        &peil::mobility::Timelines::default(),
+        organisation_id,
+        period,
+    )?;
+    let counted: u64 = computed
+        .tallies
+        .iter()
+        .map(|t| u64::from(t.figures(period, 36).headcount.end))
+        .sum();
+    anyhow::ensure!(counted > 0, "nobody counted");
+    Ok(started.elapsed().as_secs_f64() * 1e3)
+}
+
+/// Milliseconds to load every history event's columns the report reads,
+/// with the very query the report starts from.
 fn raw_history_ms(db: &peil::db::Db, organisation_id: &str) -> anyhow::Result<f64> {
-    type Row = (
-        String,
-        String,
-        i32,
-        chrono::NaiveDate,
-        String,
-        Option<String>,
-        Option<i32>,
-        String,
-        Option<String>,
-        Option<String>,
-    );
     let mut conn = db.get()?;
     let started = Instant::now();
-    let rows: Vec<Row> = person_events::table
-        .filter(person_events::organisation_id.eq(organisation_id))
-        .order((person_events::person_id, person_events::seq))
-        .select((
-            person_events::person_id,
-            person_events::id,
-            person_events::seq,
-            person_events::effective_date,
-            person_events::team_id,
-            person_events::job_title,
-            person_events::level,
-            person_events::status,
-            person_events::exit_kind,
-            person_events::supersedes_id,
-        ))
-        .load(&mut conn)?;
+    let rows = peil::mobility::history(&mut conn, organisation_id)?;
     anyhow::ensure!(!rows.is_empty(), "no history");
     Ok(started.elapsed().as_secs_f64() * 1e3)
 }

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::figures::{Figures, Period};
 use super::pulses::{Correlation, correlation};
-use super::{Computed, GroupKind};
+use super::{Computed, GroupKind, Timelines};
 use crate::auth::caller::{Caller, Permission, Reach};
 use crate::clock::SharedClock;
 use crate::db::Db;
@@ -100,17 +100,19 @@ fn period(from: Option<&str>, to: Option<&str>, today: NaiveDate) -> Result<Peri
 async fn computed(
     db: &Db,
     clock: &SharedClock,
+    timelines: &web::Data<Timelines>,
     caller: &Caller,
     from: Option<String>,
     to: Option<String>,
 ) -> Result<Computed, ApiError> {
     let organisation_id = caller.organisation_id().to_owned();
     let now = clock.now();
+    let timelines = timelines.clone();
     db.run(move |conn| {
         let zone = crate::org::store::time_zone(conn, &organisation_id)?;
         let today = now.with_timezone(&zone).date_naive();
         let period = period(from.as_deref(), to.as_deref(), today)?;
-        Ok(super::compute(conn, &organisation_id, period)?)
+        Ok(super::compute(conn, &timelines, &organisation_id, period)?)
     })
     .await
 }
@@ -150,10 +152,9 @@ fn group_figures(
     team: Option<&str>,
     stuck: u32,
 ) -> Result<GroupFigures, ApiError> {
-    let visible = match (reach, team) {
-        (Reach::Organisation, _) => true,
-        (Reach::Subtree(root), Some(team)) => computed.is_within(team, root),
-        (Reach::Subtree(_), None) => false,
+    let visible = match team {
+        Some(team) => computed.reaches(reach, team),
+        None => matches!(reach, Reach::Organisation),
     };
     let tally = computed
         .tally(kind, team)
@@ -200,13 +201,14 @@ fn name(computed: &Computed, kind: GroupKind, team: Option<&str>) -> GroupName {
 pub async fn organisation_mobility(
     db: web::Data<Db>,
     clock: web::Data<SharedClock>,
+    timelines: web::Data<Timelines>,
     caller: Caller,
     query: web::Query<PeriodQuery>,
 ) -> Result<web::Json<GroupFigures>, ApiError> {
     let reach = caller.require(Permission::ReadMobility)?;
     let query = query.into_inner();
     let stuck = stuck_months(query.stuck_months)?;
-    let computed = computed(&db, &clock, &caller, query.from, query.to).await?;
+    let computed = computed(&db, &clock, &timelines, &caller, query.from, query.to).await?;
     Ok(web::Json(group_figures(
         &computed,
         &reach,
@@ -232,11 +234,21 @@ pub async fn organisation_mobility(
 pub async fn team_mobility(
     db: web::Data<Db>,
     clock: web::Data<SharedClock>,
+    timelines: web::Data<Timelines>,
     caller: Caller,
     team_id: web::Path<String>,
     query: web::Query<PeriodQuery>,
 ) -> Result<web::Json<GroupFigures>, ApiError> {
-    one_team(db, clock, caller, team_id, query, GroupKind::Team).await
+    one_team(
+        db,
+        clock,
+        timelines,
+        caller,
+        team_id,
+        query,
+        GroupKind::Team,
+    )
+    .await
 }
 
 /// A team's subtree's mobility over a period: moves between its teams are
@@ -256,16 +268,27 @@ pub async fn team_mobility(
 pub async fn subtree_mobility(
     db: web::Data<Db>,
     clock: web::Data<SharedClock>,
+    timelines: web::Data<Timelines>,
     caller: Caller,
     team_id: web::Path<String>,
     query: web::Query<PeriodQuery>,
 ) -> Result<web::Json<GroupFigures>, ApiError> {
-    one_team(db, clock, caller, team_id, query, GroupKind::Subtree).await
+    one_team(
+        db,
+        clock,
+        timelines,
+        caller,
+        team_id,
+        query,
+        GroupKind::Subtree,
+    )
+    .await
 }
 
 async fn one_team(
     db: web::Data<Db>,
     clock: web::Data<SharedClock>,
+    timelines: web::Data<Timelines>,
     caller: Caller,
     team_id: web::Path<String>,
     query: web::Query<PeriodQuery>,
@@ -274,7 +297,7 @@ async fn one_team(
     let reach = caller.require(Permission::ReadMobility)?;
     let query = query.into_inner();
     let stuck = stuck_months(query.stuck_months)?;
-    let computed = computed(&db, &clock, &caller, query.from, query.to).await?;
+    let computed = computed(&db, &clock, &timelines, &caller, query.from, query.to).await?;
     Ok(web::Json(group_figures(
         &computed,
         &reach,
@@ -339,18 +362,16 @@ pub async fn mobility_report(
     req: HttpRequest,
     db: web::Data<Db>,
     clock: web::Data<SharedClock>,
+    timelines: web::Data<Timelines>,
     caller: Caller,
     query: web::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let reach = caller.require(Permission::ReadMobility)?;
     let query = query.into_inner();
     let stuck = stuck_months(query.stuck_months)?;
-    let computed = computed(&db, &clock, &caller, query.from, query.to).await?;
+    let computed = computed(&db, &clock, &timelines, &caller, query.from, query.to).await?;
     let period = computed.period;
-    let visible = |team: &str| match &reach {
-        Reach::Organisation => true,
-        Reach::Subtree(root) => computed.is_within(team, root),
-    };
+    let visible = |team: &str| computed.reaches(&reach, team);
     let organisation = matches!(reach, Reach::Organisation).then(|| {
         computed
             .tally(GroupKind::Organisation, None)
@@ -421,15 +442,27 @@ const REPORT_COLUMNS: [&str; 32] = [
     "stuck_share",
 ];
 
-fn report_csv(report: &Report) -> Result<Vec<u8>, ApiError> {
+/// A CSV document of a header and rows.
+fn csv_document(
+    header: &[&str],
+    rows: impl IntoIterator<Item = Vec<String>>,
+) -> Result<Vec<u8>, ApiError> {
     let unexpected = |e: csv::Error| ApiError::Unexpected(e.into());
     let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record(REPORT_COLUMNS).map_err(unexpected)?;
+    out.write_record(header).map_err(unexpected)?;
+    for row in rows {
+        out.write_record(&row).map_err(unexpected)?;
+    }
+    out.into_inner()
+        .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("{e}")))
+}
+
+fn report_csv(report: &Report) -> Result<Vec<u8>, ApiError> {
     let opt = |x: Option<f64>| x.map_or(String::new(), |x| x.to_string());
-    let mut row = |kind: &str, id: &str, path: &str, f: &Figures| {
+    let row = |kind: &str, id: &str, path: &str, f: &Figures| -> Vec<String> {
         let c = &f.counts;
         let r = &f.rates;
-        let fields: Vec<String> = vec![
+        vec![
             kind.to_owned(),
             id.to_owned(),
             path.to_owned(),
@@ -462,18 +495,19 @@ fn report_csv(report: &Report) -> Result<Vec<u8>, ApiError> {
             opt(f.time_in_role.median_months),
             f.time_in_role.stuck_months.to_string(),
             opt(f.time_in_role.stuck_share),
-        ];
-        out.write_record(&fields)
+        ]
     };
-    if let Some(f) = &report.organisation {
-        row("organisation", "", "", f).map_err(unexpected)?;
-    }
-    for t in &report.teams {
-        row("team", &t.team_id, &t.path, &t.team).map_err(unexpected)?;
-        row("subtree", &t.team_id, &t.path, &t.subtree).map_err(unexpected)?;
-    }
-    out.into_inner()
-        .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("{e}")))
+    let organisation = report
+        .organisation
+        .iter()
+        .map(|f| row("organisation", "", "", f));
+    let teams = report.teams.iter().flat_map(|t| {
+        [
+            row("team", &t.team_id, &t.path, &t.team),
+            row("subtree", &t.team_id, &t.path, &t.subtree),
+        ]
+    });
+    csv_document(&REPORT_COLUMNS, organisation.chain(teams))
 }
 
 /// Moves from one team (or department) to another.
@@ -517,6 +551,7 @@ pub async fn mobility_flows(
     req: HttpRequest,
     db: web::Data<Db>,
     clock: web::Data<SharedClock>,
+    timelines: web::Data<Timelines>,
     caller: Caller,
     query: web::Query<FlowQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -525,17 +560,14 @@ pub async fn mobility_flows(
     if query.depth.is_some_and(|d| !(1..=50).contains(&d)) {
         return Err(ApiError::field("depth", "must be between 1 and 50"));
     }
-    let computed = computed(&db, &clock, &caller, query.from, query.to).await?;
+    let computed = computed(&db, &clock, &timelines, &caller, query.from, query.to).await?;
     let path = |team: &str| {
         computed
             .groups
             .team(team)
             .map(|i| computed.teams[i].path.clone())
     };
-    let shown = |team: &str| match &reach {
-        Reach::Organisation => true,
-        Reach::Subtree(root) => computed.is_within(team, root),
-    };
+    let shown = |team: &str| computed.reaches(&reach, team);
     let mut merged: std::collections::BTreeMap<(Option<String>, Option<String>), u32> =
         std::collections::BTreeMap::new();
     for ((from, to), moves) in computed.flows(query.depth) {
@@ -567,29 +599,26 @@ pub async fn mobility_flows(
         flows: list,
     };
     if wants_csv(&req) {
-        let unexpected = |e: csv::Error| ApiError::Unexpected(e.into());
-        let mut out = csv::Writer::from_writer(Vec::new());
-        out.write_record([
-            "from_team_id",
-            "from_path",
-            "to_team_id",
-            "to_path",
-            "moves",
-        ])
-        .map_err(unexpected)?;
-        for f in &flows.flows {
-            out.write_record([
-                f.from_team_id.as_deref().unwrap_or(""),
-                f.from_path.as_deref().unwrap_or(""),
-                f.to_team_id.as_deref().unwrap_or(""),
-                f.to_path.as_deref().unwrap_or(""),
-                &f.moves.to_string(),
-            ])
-            .map_err(unexpected)?;
-        }
-        let body = out
-            .into_inner()
-            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("{e}")))?;
+        let text = |x: &Option<String>| x.clone().unwrap_or_default();
+        let rows = flows.flows.iter().map(|f| {
+            vec![
+                text(&f.from_team_id),
+                text(&f.from_path),
+                text(&f.to_team_id),
+                text(&f.to_path),
+                f.moves.to_string(),
+            ]
+        });
+        let body = csv_document(
+            &[
+                "from_team_id",
+                "from_path",
+                "to_team_id",
+                "to_path",
+                "moves",
+            ],
+            rows,
+        )?;
         return Ok(csv_response(body));
     }
     Ok(HttpResponse::Ok()
@@ -670,6 +699,7 @@ pub struct Beside {
 pub async fn beside_pulses(
     db: web::Data<Db>,
     clock: web::Data<SharedClock>,
+    timelines: web::Data<Timelines>,
     caller: Caller,
     query: web::Query<BesideQuery>,
 ) -> Result<web::Json<Beside>, ApiError> {
@@ -680,6 +710,7 @@ pub async fn beside_pulses(
     }
     let organisation_id = caller.organisation_id().to_owned();
     let now = clock.now();
+    let timelines = timelines.clone();
     let beside = db
         .run(move |conn| -> Result<Beside, ApiError> {
             let zone = crate::org::store::time_zone(conn, &organisation_id)?;
@@ -687,6 +718,7 @@ pub async fn beside_pulses(
             let tomorrow = today.succ_opt().unwrap_or(today);
             let computed = super::compute(
                 conn,
+                &timelines,
                 &organisation_id,
                 Period {
                     from: today,
@@ -728,11 +760,7 @@ fn beside(
         ) else {
             continue;
         };
-        let visible = match reach {
-            Reach::Organisation => true,
-            Reach::Subtree(root) => computed.is_within(&row.team_id, root),
-        };
-        if !visible || computed.groups.team(&row.team_id).is_none() {
+        if !computed.reaches(reach, &row.team_id) || computed.groups.team(&row.team_id).is_none() {
             continue;
         }
         let closed_on = closed_at.and_utc().with_timezone(&zone).date_naive();

@@ -19,6 +19,9 @@ pub mod pulses;
 pub mod timeline;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use chrono::NaiveDateTime;
 
 use diesel::prelude::*;
 
@@ -42,7 +45,59 @@ pub struct Computed {
     pub teams: Vec<Team>,
     pub groups: Groups,
     pub tallies: Vec<Tally>,
-    states: Vec<Vec<State>>,
+    states: Arc<Vec<Vec<State>>>,
+}
+
+/// Every person's timeline, per organisation, kept between requests for as
+/// long as the history has not changed: dashboards read mobility far more
+/// often than HR records change. The history only grows (a correction is a
+/// new event), so its version is how many events it holds and the latest
+/// recorded; both come from an index. A few organisations are kept.
+#[derive(Default)]
+pub struct Timelines {
+    kept: Mutex<Vec<Kept>>,
+}
+
+type Version = (i64, Option<NaiveDateTime>);
+/// An organisation's timelines and the version of the history they hold.
+type Kept = (String, Version, Arc<Vec<Vec<State>>>);
+
+/// Organisations whose timelines are kept at once.
+const KEPT: usize = 4;
+
+impl Timelines {
+    /// The organisation's timelines: kept ones if the history is unchanged.
+    /// (A change between reading the version and the history only makes
+    /// the next request read again.)
+    pub fn of(
+        &self,
+        conn: &mut DbConnection,
+        organisation_id: &str,
+    ) -> QueryResult<Arc<Vec<Vec<State>>>> {
+        let version: Version = person_events::table
+            .filter(person_events::organisation_id.eq(organisation_id))
+            .select((
+                diesel::dsl::count_star(),
+                diesel::dsl::max(person_events::recorded_at),
+            ))
+            .first(conn)?;
+        let kept = |kept: &[Kept]| {
+            kept.iter()
+                .find(|(o, v, _)| o == organisation_id && *v == version)
+                .map(|(_, _, states)| states.clone())
+        };
+        if let Some(states) = kept(&self.kept.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(states);
+        }
+        let states = Arc::new(all_states(conn, organisation_id)?);
+        let mut all = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|(o, _, _)| o != organisation_id);
+        all.push((organisation_id.to_owned(), version, states.clone()));
+        if all.len() > KEPT {
+            all.remove(0);
+        }
+        Ok(states)
+    }
 }
 
 /// The organisation's team tree: teams in a stable order, each with the
@@ -89,7 +144,17 @@ fn tree(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<(Vec<Team
 
 /// Every person's states, from the organisation's whole history.
 fn all_states(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<Vec<Vec<State>>> {
-    let events: Vec<Event> = person_events::table
+    let events = history(conn, organisation_id)?;
+    Ok(events
+        .chunk_by(|a, b| a.person_id == b.person_id)
+        .map(|history| timeline::states(&timeline::in_force(history)))
+        .collect())
+}
+
+/// The organisation's whole history, by person and in recording order:
+/// the one query every mobility answer starts from.
+pub fn history(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<Vec<Event>> {
+    person_events::table
         .filter(person_events::organisation_id.eq(organisation_id))
         .order((person_events::person_id, person_events::seq))
         .select((
@@ -104,21 +169,19 @@ fn all_states(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<Vec
             person_events::exit_kind,
             person_events::supersedes_id,
         ))
-        .load(conn)?;
-    Ok(events
-        .chunk_by(|a, b| a.person_id == b.person_id)
-        .map(|history| timeline::states(&timeline::in_force(history)))
-        .collect())
+        .load(conn)
 }
 
-/// Reads the tree and the history and adds everything up over `period`.
+/// Reads the tree and the history (or the timelines kept of it) and adds
+/// everything up over `period`.
 pub fn compute(
     conn: &mut DbConnection,
+    timelines: &Timelines,
     organisation_id: &str,
     period: Period,
 ) -> QueryResult<Computed> {
     let (teams, groups) = tree(conn, organisation_id)?;
-    let states = all_states(conn, organisation_id)?;
+    let states = timelines.of(conn, organisation_id)?;
     let tallies = figures::tally(&groups, states.iter().map(Vec::as_slice), period);
     Ok(Computed {
         period,
@@ -154,6 +217,14 @@ impl Computed {
     /// (indexed as [`Groups`] says).
     pub fn tallies_over(&self, period: Period) -> Vec<Tally> {
         figures::tally(&self.groups, self.states.iter().map(Vec::as_slice), period)
+    }
+
+    /// Whether a caller of this reach may see `team`'s figures.
+    pub fn reaches(&self, reach: &crate::auth::caller::Reach, team: &str) -> bool {
+        match reach {
+            crate::auth::caller::Reach::Organisation => true,
+            crate::auth::caller::Reach::Subtree(root) => self.is_within(team, root),
+        }
     }
 
     /// Whether `team` is `root` or below it.
@@ -198,7 +269,7 @@ impl Computed {
         };
         let mut flows = BTreeMap::new();
         let within = |day| self.period.from <= day && day < self.period.to;
-        for states in &self.states {
+        for states in self.states.iter() {
             for (i, state) in states.iter().enumerate() {
                 if !within(state.from) {
                     continue;

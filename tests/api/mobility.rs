@@ -619,6 +619,33 @@ async fn a_manager_sees_the_figures_of_their_own_subtree_only() {
         "forbidden",
     )
     .await;
+
+    // A change to the history shows at once (nothing stale is kept).
+    let page: Value = app.get_json("/api/v1/people?limit=100", Some(&admin)).await;
+    let gus = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Gus")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    change(
+        &app,
+        &admin,
+        &gus,
+        json!({"status": "left", "exit_kind": "voluntary", "effective_date": "2025-07-01"}),
+    )
+    .await;
+    let again: Value = app
+        .get_json(
+            &format!("/api/v1/mobility/subtrees/{eng}?{YEAR}"),
+            Some(&manager),
+        )
+        .await;
+    assert_eq!(again["figures"]["counts"]["exits"], 3);
+    assert_eq!(again["figures"]["headcount"]["end"], 2);
     app.stop().await;
 }
 
@@ -660,7 +687,7 @@ async fn team_scores_stand_beside_what_their_people_did_afterwards() {
         let level = 5 - i as i64;
         // CAR4 is reverse-coded; CAR6 (0–10) is not in the 1–5 mean.
         let set = json!({"CAR1": level, "CAR2": level, "CAR3": level, "CAR4": 6 - level, "CAR5": level, "CAR6": 7});
-        for id in team_invitations(&app, &wave, team).await {
+        for id in crate::results::invitations_of_team(&app, &wave, team).await {
             let token = keys.invitation_token(&id).unwrap();
             let stored = app
                 .post_json(
@@ -829,21 +856,4 @@ async fn team_scores_stand_beside_what_their_people_did_afterwards() {
     let problem = assert_problem(bad, 422, "validation").await;
     assert_eq!(problem_fields(&problem), ["months"]);
     app.stop().await;
-}
-
-async fn team_invitations(app: &TestApp, wave: &str, team: &str) -> Vec<String> {
-    use diesel::prelude::*;
-    use peil::db::DbError;
-    use peil::db::schema::invitations;
-    let (wave, team) = (wave.to_owned(), team.to_owned());
-    app.db()
-        .run(move |conn| -> Result<_, DbError> {
-            Ok(invitations::table
-                .filter(invitations::wave_id.eq(&wave))
-                .filter(invitations::team_id.eq(&team))
-                .select(invitations::id)
-                .load(conn)?)
-        })
-        .await
-        .unwrap()
 }

@@ -45,7 +45,7 @@ async fn answer(app: &TestApp, wave: &str, team: Option<&str>, sets: &[Value]) {
     }
 }
 
-async fn invitations_of_team(app: &TestApp, wave: &str, team: &str) -> Vec<String> {
+pub async fn invitations_of_team(app: &TestApp, wave: &str, team: &str) -> Vec<String> {
     use diesel::prelude::*;
     use peil::db::DbError;
     use peil::db::schema::invitations;

@@ -1,0 +1,2 @@
+DROP INDEX person_events_recorded;
+DROP INDEX person_events_timeline;
