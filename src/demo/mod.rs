@@ -401,11 +401,12 @@ fn simulate(
         let mut changed = None;
         match step.status {
             PersonStatus::Active if roll < leave => {
-                let voluntary = if climate < 0.0 { 0..=7 } else { 0..=5 };
+                // Where the climate is low, more of those who leave chose to.
+                let voluntary = if climate < 0.0 { 8 } else { 6 };
                 let kind = match rng.random_range(0..10) {
-                    k if voluntary.contains(&k) => ExitKind::Voluntary,
-                    8 => ExitKind::Involuntary,
-                    _ => ExitKind::Other,
+                    k if k < voluntary => ExitKind::Voluntary,
+                    9 => ExitKind::Other,
+                    _ => ExitKind::Involuntary,
                 };
                 changed = Some(Step {
                     status: PersonStatus::Left,

@@ -234,6 +234,8 @@ pub struct Rates {
     pub lateral_moves: Option<f64>,
     pub exits: Option<f64>,
     pub voluntary_exits: Option<f64>,
+    pub involuntary_exits: Option<f64>,
+    pub other_exits: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -351,6 +353,8 @@ impl Tally {
                 lateral_moves: rate(self.lateral_moves),
                 exits: rate(exits),
                 voluntary_exits: rate(self.exits[0]),
+                involuntary_exits: rate(self.exits[1]),
+                other_exits: rate(self.exits[2]),
             },
             internal_fill_share: (came > 0)
                 .then(|| round(f64::from(internal) / f64::from(came), 4)),

@@ -407,7 +407,7 @@ pub async fn mobility_report(
         .json(report))
 }
 
-const REPORT_COLUMNS: [&str; 32] = [
+const REPORT_COLUMNS: [&str; 35] = [
     "group_kind",
     "team_id",
     "path",
@@ -429,12 +429,15 @@ const REPORT_COLUMNS: [&str; 32] = [
     "involuntary_exits",
     "other_exits",
     "hire_rate",
+    "rehire_rate",
     "move_in_rate",
     "move_out_rate",
     "promotion_rate",
     "lateral_move_rate",
     "exit_rate",
     "voluntary_exit_rate",
+    "involuntary_exit_rate",
+    "other_exit_rate",
     "internal_fill_share",
     "people_in_role",
     "median_months_in_role",
@@ -484,12 +487,15 @@ fn report_csv(report: &Report) -> Result<Vec<u8>, ApiError> {
             c.involuntary_exits.to_string(),
             c.other_exits.to_string(),
             opt(r.hires),
+            opt(r.rehires),
             opt(r.moves_in),
             opt(r.moves_out),
             opt(r.promotions),
             opt(r.lateral_moves),
             opt(r.exits),
             opt(r.voluntary_exits),
+            opt(r.involuntary_exits),
+            opt(r.other_exits),
             opt(f.internal_fill_share),
             f.time_in_role.people.to_string(),
             opt(f.time_in_role.median_months),
@@ -682,7 +688,8 @@ pub struct Beside {
 /// score of the team's own members whose window of `months` after the
 /// wave's close has passed, next to the team's internal-move and exit rates
 /// in that window; and across teams, how score and rate go together
-/// (Pearson's r, 95% interval, the number of teams). Team level only: a
+/// (Pearson's r, 95% interval, the number of teams). Needs both
+/// `mobility:read` and `results:read` for a key. Team level only: a
 /// response is never linked to a person, so what leavers answered cannot
 /// be asked, by design. A manager sees, and correlates, their own subtree.
 #[utoipa::path(
@@ -703,7 +710,9 @@ pub async fn beside_pulses(
     caller: Caller,
     query: web::Query<BesideQuery>,
 ) -> Result<web::Json<Beside>, ApiError> {
+    // Theme scores are results: an integration needs both scopes.
     let reach = caller.require(Permission::ReadMobility)?;
+    caller.require(Permission::ReadResults)?;
     let months = query.months.unwrap_or(3);
     if !(1..=24).contains(&months) {
         return Err(ApiError::field("months", "must be between 1 and 24"));
@@ -726,7 +735,7 @@ pub async fn beside_pulses(
                 },
             )?;
             let cells = crate::results::store::theme_history(conn, &organisation_id, "team", None)?;
-            beside(&computed, &reach, cells, months, zone, tomorrow)
+            beside(&computed, &reach, cells, months, zone, today)
         })
         .await?;
     Ok(web::Json(beside))
@@ -738,7 +747,7 @@ fn beside(
     cells: Vec<crate::results::store::HistoryRow>,
     months: u32,
     zone: chrono_tz::Tz,
-    tomorrow: NaiveDate,
+    today: NaiveDate,
 ) -> Result<Beside, ApiError> {
     use std::collections::{BTreeMap, HashMap};
     /// A team's published score and the window after it.
@@ -767,8 +776,8 @@ fn beside(
         let Some(end) = closed_on.checked_add_months(Months::new(months)) else {
             continue;
         };
-        if end > tomorrow {
-            continue; // Its window has not passed yet.
+        if end > today {
+            continue; // Its window has not passed yet (today may still change).
         }
         let theme: crate::results::publish::ThemeFigures = serde_json::from_str(figures)
             .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored theme figures: {e}")))?;

@@ -52,7 +52,9 @@ pub struct Computed {
 /// long as the history has not changed: dashboards read mobility far more
 /// often than HR records change. The history only grows (a correction is a
 /// new event), so its version is how many events it holds and the latest
-/// recorded; both come from an index. A few organisations are kept.
+/// recorded; both come from an index. A few organisations are kept. (A
+/// writer that ever rewrites events in place must change that version
+/// too: an erasure moving events to a placeholder, say.)
 #[derive(Default)]
 pub struct Timelines {
     kept: Mutex<Vec<Kept>>,
@@ -161,6 +163,7 @@ pub fn history(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<Ve
             person_events::person_id,
             person_events::id,
             person_events::seq,
+            person_events::kind,
             person_events::effective_date,
             person_events::team_id,
             person_events::job_title,

@@ -9,6 +9,9 @@ pub struct Event {
     pub person_id: String,
     pub id: String,
     pub seq: i32,
+    /// What the event records (`joined`, `moved`, …): only that part of
+    /// the placement it holds is taken from it (see [`states`]).
+    pub kind: String,
     pub effective_date: NaiveDate,
     pub team_id: String,
     pub job_title: Option<String>,
@@ -19,19 +22,35 @@ pub struct Event {
 }
 
 /// One person's events still in force (a correction replaces the event it
-/// supersedes), by day and then in recording order: as
-/// [`crate::org::people::in_force`] orders them.
+/// supersedes), by day and then in recording order — a correction in the
+/// place of the event it corrects, not after everything recorded since.
 pub fn in_force(history: &[Event]) -> Vec<&Event> {
-    let superseded: std::collections::HashSet<&str> = history
+    use std::collections::{HashMap, HashSet};
+    let superseded: HashSet<&str> = history
         .iter()
         .filter_map(|e| e.supersedes_id.as_deref())
         .collect();
-    let mut events: Vec<&Event> = history
+    let by_id: HashMap<&str, &Event> = history.iter().map(|e| (e.id.as_str(), e)).collect();
+    // The recording place of a correction chain's first event.
+    let place = |event: &Event| {
+        let mut root = event;
+        let mut steps = 0;
+        while let Some(earlier) = root.supersedes_id.as_deref().and_then(|id| by_id.get(id)) {
+            root = earlier;
+            steps += 1;
+            if steps > history.len() {
+                break;
+            }
+        }
+        root.seq
+    };
+    let mut events: Vec<(&Event, i32)> = history
         .iter()
         .filter(|e| !superseded.contains(e.id.as_str()))
+        .map(|e| (e, place(e)))
         .collect();
-    events.sort_by_key(|e| (e.effective_date, e.seq));
-    events
+    events.sort_by_key(|(e, place)| (e.effective_date, *place, e.seq));
+    events.into_iter().map(|(e, _)| e).collect()
 }
 
 /// Where a person stood from a day on, until the next state.
@@ -96,11 +115,17 @@ pub enum Step {
 }
 
 /// The states of one person from their events in force ([`in_force`]).
-/// Several events on one day make one state, the last one's.
+/// An event holds the whole placement as it was when it was recorded, but
+/// only its own part is taken: a move its team, a title change its title,
+/// and so on (a joining or rejoining all of it). So a change recorded
+/// later but dated earlier (back-dated) changes only what it says, rather
+/// than replaying the placement of its recording day. Several events on
+/// one day make one state.
 pub fn states(events: &[&Event]) -> Vec<State> {
     let mut states: Vec<State> = Vec::with_capacity(events.len());
+    let mut current: Option<State> = None;
     for event in events {
-        let state = State {
+        let whole = State {
             from: event.effective_date,
             team: event.team_id.clone(),
             title: event.job_title.clone(),
@@ -108,6 +133,32 @@ pub fn states(events: &[&Event]) -> Vec<State> {
             active: event.status == "active",
             exit_kind: event.exit_kind.clone(),
         };
+        let state = match (current.take(), event.kind.as_str()) {
+            (Some(mut now), "moved") => {
+                now.team = whole.team;
+                now
+            }
+            (Some(mut now), "title_changed") => {
+                now.title = whole.title;
+                now
+            }
+            (Some(mut now), "level_changed") => {
+                now.level = whole.level;
+                now
+            }
+            (Some(mut now), "left") => {
+                now.active = false;
+                now.exit_kind = whole.exit_kind;
+                now
+            }
+            // Joining, rejoining, or nothing before: the whole placement.
+            _ => whole,
+        };
+        let state = State {
+            from: event.effective_date,
+            ..state
+        };
+        current = Some(state.clone());
         match states.last_mut() {
             Some(last) if last.from == state.from => *last = state,
             _ => states.push(state),
@@ -159,10 +210,16 @@ pub fn at(states: &[State], day: NaiveDate) -> Option<(usize, &State)> {
 }
 
 /// The day the role of `states[i]` began: when the person last came into
-/// this team, title and level, or (re)joined.
+/// this team, title and level, or (re)joined. A level first recorded
+/// where there was none is no new role.
 pub fn role_start(states: &[State], i: usize) -> NaiveDate {
     let mut start = i;
-    while start > 0 && states[start - 1].active && states[start - 1].same_role(&states[i]) {
+    while start > 0 && states[start - 1].active && {
+        let (before, after) = (&states[start - 1], &states[start]);
+        before.team == after.team
+            && before.title == after.title
+            && (before.level == after.level || before.level.is_none())
+    } {
         start -= 1;
     }
     states[start].from
@@ -231,6 +288,79 @@ mod tests {
         assert_eq!(at(&states, "2020-01-01".parse().unwrap()), None);
         assert_eq!(at(&states, "2020-01-02".parse().unwrap()).unwrap().0, 0);
         assert_eq!(at(&states, "2023-01-01".parse().unwrap()).unwrap().0, 3);
+    }
+
+    fn event(id: &str, seq: i32, kind: &str, date: &str, team: &str, level: i32) -> Event {
+        Event {
+            person_id: "p".into(),
+            id: id.into(),
+            seq,
+            kind: kind.into(),
+            effective_date: date.parse().unwrap(),
+            team_id: team.into(),
+            job_title: Some("Engineer".into()),
+            level: Some(level),
+            status: "active".into(),
+            exit_kind: None,
+            supersedes_id: None,
+        }
+    }
+
+    #[test]
+    fn a_back_dated_change_changes_only_what_it_says() {
+        // Promoted on 1 March (recorded first), then a move back-dated to
+        // 1 February, recorded when the person was already at level 3.
+        let history = vec![
+            event("j", 1, "joined", "2020-01-01", "a", 2),
+            event("p", 2, "level_changed", "2025-03-01", "a", 3),
+            event("m", 3, "moved", "2025-02-01", "b", 3),
+        ];
+        let states = states(&in_force(&history));
+        let placed: Vec<(&str, Option<i32>)> =
+            states.iter().map(|s| (s.team.as_str(), s.level)).collect();
+        assert_eq!(placed, [("a", Some(2)), ("b", Some(2)), ("b", Some(3))]);
+        assert_eq!(
+            change(&states, 1),
+            Some(Change::Internal {
+                from: "a",
+                to: "b",
+                step: Step::Lateral
+            })
+        );
+        assert_eq!(
+            change(&states, 2),
+            Some(Change::Internal {
+                from: "b",
+                to: "b",
+                step: Step::Promotion
+            })
+        );
+    }
+
+    #[test]
+    fn a_correction_takes_the_place_of_what_it_corrects() {
+        // Joined and promoted the same day; the joining is then corrected
+        // (another team): the promotion, recorded after the joining, stays.
+        let mut corrected = event("c", 3, "joined", "2024-05-01", "b", 2);
+        corrected.supersedes_id = Some("j".into());
+        let history = vec![
+            event("j", 1, "joined", "2024-05-01", "a", 2),
+            event("p", 2, "level_changed", "2024-05-01", "a", 3),
+            corrected,
+        ];
+        let states = states(&in_force(&history));
+        assert_eq!(states.len(), 1);
+        assert_eq!((states[0].team.as_str(), states[0].level), ("b", Some(3)));
+    }
+
+    #[test]
+    fn a_level_recorded_for_the_first_time_starts_no_new_role() {
+        let mut first = state("2020-01-01", "a", None, true);
+        first.exit_kind = None;
+        let mut known = state("2024-01-01", "a", Some(3), true);
+        known.exit_kind = None;
+        let states = vec![first, known];
+        assert_eq!(role_start(&states, 1), "2020-01-01".parse().unwrap());
     }
 
     #[test]

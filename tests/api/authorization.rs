@@ -20,6 +20,7 @@ enum Rule {
     WritePulses,
     ReadResults,
     ReadMobility,
+    ReadMobilityAndResults,
 }
 
 fn rule(method: &str, path: &str) -> Option<Rule> {
@@ -45,6 +46,8 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             Rule::ReadResults
         }
         ("get", p) if p.starts_with("/api/v1/waves/{id}/results") => Rule::ReadResults,
+        // Theme scores beside mobility: both scopes.
+        ("get", "/api/v1/mobility/pulses") => Rule::ReadMobilityAndResults,
         ("get", p) if p.starts_with("/api/v1/mobility") => Rule::ReadMobility,
         (_, p)
             if p.starts_with("/api/v1/templates")
@@ -77,7 +80,10 @@ fn allowed(who: Who, rule: Rule) -> bool {
         (Who::Admin | Who::OtherOrganisation, _) => true,
         (Who::Hr, Rule::Administer) => false,
         (Who::Hr, _) => true,
-        (Who::Manager, Rule::ReadTeams | Rule::ReadResults | Rule::ReadMobility) => true,
+        (
+            Who::Manager,
+            Rule::ReadTeams | Rule::ReadResults | Rule::ReadMobility | Rule::ReadMobilityAndResults,
+        ) => true,
         (Who::Manager, _) => false,
         (Who::Key(_), Rule::Administer) => false,
         (Who::Key(_), Rule::ReadTeams) => true,
@@ -85,6 +91,8 @@ fn allowed(who: Who, rule: Rule) -> bool {
         (Who::Key(scope), Rule::WritePulses) => scope == "pulses:write",
         (Who::Key(scope), Rule::ReadResults) => scope == "results:read",
         (Who::Key(scope), Rule::ReadMobility) => scope == "mobility:read",
+        // The walk's keys have one scope each: neither has both.
+        (Who::Key(_), Rule::ReadMobilityAndResults) => false,
     }
 }
 

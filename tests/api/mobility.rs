@@ -850,6 +850,22 @@ async fn team_scores_stand_beside_what_their_people_did_afterwards() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["team_id"], teams[3]);
     assert!(theirs["themes"][0]["exit_rate"]["r"].is_null());
+    // Scores are results: a key needs both scopes.
+    let (_, both) = app
+        .api_key(&admin, &["mobility:read", "results:read"])
+        .await;
+    let (_, mobility_only) = app.api_key(&admin, &["mobility:read"]).await;
+    let read: Value = app
+        .get_json("/api/v1/mobility/pulses?months=6", Some(&both))
+        .await;
+    assert_eq!(read["themes"][0]["teams"].as_array().unwrap().len(), 4);
+    assert_problem(
+        app.get("/api/v1/mobility/pulses", Some(&mobility_only))
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
     let bad = app
         .get("/api/v1/mobility/pulses?months=0", Some(&admin))
         .await;

@@ -3,7 +3,7 @@
 -- in that order, so the read is one ordered pass over the index (an
 -- index-only scan once vacuumed) instead of a sort.
 CREATE INDEX person_events_timeline ON person_events (organisation_id, person_id, seq)
-    INCLUDE (id, effective_date, team_id, job_title, level, status, exit_kind, supersedes_id);
+    INCLUDE (id, kind, effective_date, team_id, job_title, level, status, exit_kind, supersedes_id);
 -- The history's version (how many events, the latest recorded), to know
 -- whether timelines kept in memory still hold.
 CREATE INDEX person_events_recorded ON person_events (organisation_id, recorded_at);

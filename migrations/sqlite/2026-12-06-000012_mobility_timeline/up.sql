@@ -4,7 +4,7 @@
 -- a lookup of each row in the table and a sort.
 CREATE INDEX person_events_timeline ON person_events (
     organisation_id, person_id, seq,
-    id, effective_date, team_id, job_title, level, status, exit_kind, supersedes_id
+    id, kind, effective_date, team_id, job_title, level, status, exit_kind, supersedes_id
 );
 -- The history's version (how many events, the latest recorded): read from
 -- the index alone, to know whether timelines kept in memory still hold.
