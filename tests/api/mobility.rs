@@ -270,6 +270,16 @@ async fn every_figure_of_a_known_history_is_exact() {
     assert_eq!(f["rates"]["exits"], 43.98);
     assert_eq!(f["rates"]["voluntary_exits"], 14.66);
     assert_eq!(f["rates"]["moves_in"], 0.0);
+    for one in [
+        "rehires",
+        "promotions",
+        "lateral_moves",
+        "involuntary_exits",
+        "other_exits",
+    ] {
+        assert_eq!(f["rates"][one], 14.66, "{one}: one a year over 6.82");
+    }
+    assert_eq!(f["rates"]["moves_out"], 0.0);
     // Of three who came into a team (a hire, a rehire, Bob), one from inside.
     assert_eq!(f["internal_fill_share"], 0.3333);
     // In role at the end: Cem 122 days, Bob 200, Ann 275, Eve 365, Gus 382,
