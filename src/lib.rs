@@ -8,7 +8,8 @@
 //! folder with its logic, its store and its handlers (`surveys` holds
 //! templates, pulses, waves and the schedule; `delivery` the outbox;
 //! `mobility` the flows of people through the team tree);
-//! `webhooks` pushes events to integrations; `clock` is the time the
+//! `webhooks` pushes events to integrations; `privacy` states what Peil
+//! keeps and who sees it; `clock` is the time the
 //! schedule runs on; `jobs` runs beside the server;
 //! `admin` is the shell's way in.
 
@@ -27,6 +28,7 @@ pub mod http;
 pub mod jobs;
 pub mod mobility;
 pub mod org;
+pub mod privacy;
 pub mod results;
 pub mod startup;
 pub mod surveys;

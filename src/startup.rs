@@ -183,6 +183,7 @@ impl Application {
                         .configure(crate::answers::http::routes)
                         .configure(crate::results::http::routes)
                         .configure(crate::mobility::http::routes)
+                        .configure(crate::privacy::routes)
                         .configure(crate::webhooks::http::routes),
                 )
                 .split_for_parts();

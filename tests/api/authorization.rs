@@ -38,7 +38,7 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         {
             Rule::Administer
         }
-        ("get", "/api/v1/teams" | "/api/v1/teams/{id}") => Rule::ReadTeams,
+        ("get", "/api/v1/teams" | "/api/v1/teams/{id}" | "/api/v1/privacy") => Rule::ReadTeams,
         (_, p) if p.starts_with("/api/v1/teams") || p.starts_with("/api/v1/people") => {
             Rule::WritePeople
         }

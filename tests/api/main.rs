@@ -20,6 +20,7 @@ mod mobility;
 mod organisation;
 mod page;
 mod people;
+mod privacy;
 mod problems;
 mod pulses;
 mod results;
