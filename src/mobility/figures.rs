@@ -68,6 +68,11 @@ impl Groups {
         self.index.get(id).copied()
     }
 
+    /// A team and its ancestors, by index, itself first.
+    pub fn chain(&self, team: usize) -> &[usize] {
+        &self.ancestors[team]
+    }
+
     /// The groups of a fact about `team`, as tally indices: own group
     /// `i`, subtree `n + a`, organisation `2n`. A team not in the tree
     /// (gone since) counts for the organisation only.

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::figures::{Figures, Period};
 use super::pulses::{Correlation, correlation};
-use super::{Computed, GroupKind, Timelines};
+use super::{Computed, GroupKind, History, Timelines};
 use crate::auth::caller::{Caller, Permission, Reach};
 use crate::clock::SharedClock;
 use crate::db::Db;
@@ -153,7 +153,7 @@ fn group_figures(
     stuck: u32,
 ) -> Result<GroupFigures, ApiError> {
     let visible = match team {
-        Some(team) => computed.reaches(reach, team),
+        Some(team) => computed.history.reaches(reach, team),
         None => matches!(reach, Reach::Organisation),
     };
     let tally = computed
@@ -175,12 +175,7 @@ fn name(computed: &Computed, kind: GroupKind, team: Option<&str>) -> GroupName {
             GroupKind::Organisation => "organisation",
         },
         team_id: team.map(str::to_owned),
-        path: team.and_then(|t| {
-            computed
-                .groups
-                .team(t)
-                .map(|i| computed.teams[i].path.clone())
-        }),
+        path: team.and_then(|t| computed.history.path(t)),
     }
 }
 
@@ -371,13 +366,14 @@ pub async fn mobility_report(
     let stuck = stuck_months(query.stuck_months)?;
     let computed = computed(&db, &clock, &timelines, &caller, query.from, query.to).await?;
     let period = computed.period;
-    let visible = |team: &str| computed.reaches(&reach, team);
+    let visible = |team: &str| computed.history.reaches(&reach, team);
     let organisation = matches!(reach, Reach::Organisation).then(|| {
         computed
             .tally(GroupKind::Organisation, None)
             .map(|t| t.figures(period, stuck))
     });
     let teams: Vec<TeamFigures> = computed
+        .history
         .teams
         .iter()
         .filter(|t| visible(&t.id))
@@ -567,13 +563,8 @@ pub async fn mobility_flows(
         return Err(ApiError::field("depth", "must be between 1 and 50"));
     }
     let computed = computed(&db, &clock, &timelines, &caller, query.from, query.to).await?;
-    let path = |team: &str| {
-        computed
-            .groups
-            .team(team)
-            .map(|i| computed.teams[i].path.clone())
-    };
-    let shown = |team: &str| computed.reaches(&reach, team);
+    let history = &computed.history;
+    let shown = |team: &str| history.reaches(&reach, team);
     let mut merged: std::collections::BTreeMap<(Option<String>, Option<String>), u32> =
         std::collections::BTreeMap::new();
     for ((from, to), moves) in computed.flows(query.depth) {
@@ -587,8 +578,8 @@ pub async fn mobility_flows(
     let mut list: Vec<Flow> = merged
         .into_iter()
         .map(|((from, to), moves)| Flow {
-            from_path: from.as_deref().and_then(path),
-            to_path: to.as_deref().and_then(path),
+            from_path: from.as_deref().and_then(|t| history.path(t)),
+            to_path: to.as_deref().and_then(|t| history.path(t)),
             from_team_id: from,
             to_team_id: to,
             moves,
@@ -724,25 +715,16 @@ pub async fn beside_pulses(
         .run(move |conn| -> Result<Beside, ApiError> {
             let zone = crate::org::store::time_zone(conn, &organisation_id)?;
             let today = now.with_timezone(&zone).date_naive();
-            let tomorrow = today.succ_opt().unwrap_or(today);
-            let computed = super::compute(
-                conn,
-                &timelines,
-                &organisation_id,
-                Period {
-                    from: today,
-                    to: tomorrow,
-                },
-            )?;
+            let history = History::load(conn, &timelines, &organisation_id)?;
             let cells = crate::results::store::theme_history(conn, &organisation_id, "team", None)?;
-            beside(&computed, &reach, cells, months, zone, today)
+            beside(&history, &reach, cells, months, zone, today)
         })
         .await?;
     Ok(web::Json(beside))
 }
 
 fn beside(
-    computed: &Computed,
+    history: &History,
     reach: &Reach,
     cells: Vec<crate::results::store::HistoryRow>,
     months: u32,
@@ -769,7 +751,7 @@ fn beside(
         ) else {
             continue;
         };
-        if !computed.reaches(reach, &row.team_id) || computed.groups.team(&row.team_id).is_none() {
+        if !history.reaches(reach, &row.team_id) || history.groups.team(&row.team_id).is_none() {
             continue;
         }
         let closed_on = closed_at.and_utc().with_timezone(&zone).date_naive();
@@ -809,13 +791,13 @@ fn beside(
         } = scored;
         let tallies = windows
             .entry(window)
-            .or_insert_with(|| computed.tallies_over(window));
-        let Some(index) = computed.groups.team(&team) else {
+            .or_insert_with(|| history.tallies(window));
+        let Some(index) = history.groups.team(&team) else {
             continue;
         };
         let figures = tallies[index].figures(window, DEFAULT_STUCK_MONTHS);
         themes.entry(theme).or_default().push(TeamBeside {
-            path: computed.teams[index].path.clone(),
+            path: history.teams[index].path.clone(),
             team_id: team,
             wave_id,
             closed_on,

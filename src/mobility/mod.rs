@@ -38,14 +38,19 @@ pub struct Team {
     pub path: String,
 }
 
-/// Everything a mobility answer is made from: the tree, every person's
-/// states, and every group's tally over the period.
-pub struct Computed {
-    pub period: Period,
+/// What every mobility answer is made from: the team tree and every
+/// person's timeline.
+pub struct History {
     pub teams: Vec<Team>,
     pub groups: Groups,
-    pub tallies: Vec<Tally>,
     states: Arc<Vec<Vec<State>>>,
+}
+
+/// A history added up over a period: every group's tally.
+pub struct Computed {
+    pub history: History,
+    pub period: Period,
+    pub tallies: Vec<Tally>,
 }
 
 /// Every person's timeline, per organisation, kept between requests for as
@@ -175,6 +180,61 @@ pub fn history(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<Ve
         .load(conn)
 }
 
+impl History {
+    /// The tree and the timelines (kept ones while the history is unchanged).
+    pub fn load(
+        conn: &mut DbConnection,
+        timelines: &Timelines,
+        organisation_id: &str,
+    ) -> QueryResult<Self> {
+        let (teams, groups) = tree(conn, organisation_id)?;
+        let states = timelines.of(conn, organisation_id)?;
+        Ok(Self {
+            teams,
+            groups,
+            states,
+        })
+    }
+
+    /// Every group's tally over `period` (indexed as [`Groups`] says).
+    pub fn tallies(&self, period: Period) -> Vec<Tally> {
+        figures::tally(&self.groups, self.states.iter().map(Vec::as_slice), period)
+    }
+
+    /// `Engineering/Platform`, for a team in the tree.
+    pub fn path(&self, team: &str) -> Option<String> {
+        self.groups.team(team).map(|i| self.teams[i].path.clone())
+    }
+
+    /// Whether a caller of this reach may see `team`'s figures.
+    pub fn reaches(&self, reach: &crate::auth::caller::Reach, team: &str) -> bool {
+        match reach {
+            crate::auth::caller::Reach::Organisation => true,
+            crate::auth::caller::Reach::Subtree(root) => self.is_within(team, root),
+        }
+    }
+
+    /// Whether `team` is `root` or below it.
+    pub fn is_within(&self, team: &str, root: &str) -> bool {
+        team == root
+            || match (self.groups.team(team), self.groups.team(root)) {
+                (Some(team), Some(root)) => self.groups.chain(team).contains(&root),
+                _ => false,
+            }
+    }
+
+    /// `team`'s ancestor at `depth` (1: the top level); a team shallower
+    /// than `depth`, or not in the tree, stands for itself.
+    fn at_depth<'a>(&'a self, team: &'a str, depth: usize) -> &'a str {
+        let Some(index) = self.groups.team(team) else {
+            return team;
+        };
+        let chain = self.groups.chain(index);
+        let from_top = depth.min(chain.len());
+        &self.teams[chain[chain.len() - from_top]].id
+    }
+}
+
 /// Reads the tree and the history (or the timelines kept of it) and adds
 /// everything up over `period`.
 pub fn compute(
@@ -183,15 +243,12 @@ pub fn compute(
     organisation_id: &str,
     period: Period,
 ) -> QueryResult<Computed> {
-    let (teams, groups) = tree(conn, organisation_id)?;
-    let states = timelines.of(conn, organisation_id)?;
-    let tallies = figures::tally(&groups, states.iter().map(Vec::as_slice), period);
+    let history = History::load(conn, timelines, organisation_id)?;
+    let tallies = history.tallies(period);
     Ok(Computed {
+        history,
         period,
-        teams,
-        groups,
         tallies,
-        states,
     })
 }
 
@@ -206,73 +263,27 @@ pub enum GroupKind {
 impl Computed {
     /// A group's tally; `None` for a team not in the tree.
     pub fn tally(&self, kind: GroupKind, team: Option<&str>) -> Option<&Tally> {
-        let n = self.groups.teams();
+        let groups = &self.history.groups;
+        let n = groups.teams();
         let index = match (kind, team) {
             (GroupKind::Organisation, _) => 2 * n,
-            (GroupKind::Team, Some(team)) => self.groups.team(team)?,
-            (GroupKind::Subtree, Some(team)) => n + self.groups.team(team)?,
+            (GroupKind::Team, Some(team)) => groups.team(team)?,
+            (GroupKind::Subtree, Some(team)) => n + groups.team(team)?,
             (_, None) => return None,
         };
         self.tallies.get(index)
     }
 
-    /// Every group's tally over another period, from the same history
-    /// (indexed as [`Groups`] says).
-    pub fn tallies_over(&self, period: Period) -> Vec<Tally> {
-        figures::tally(&self.groups, self.states.iter().map(Vec::as_slice), period)
-    }
-
-    /// Whether a caller of this reach may see `team`'s figures.
-    pub fn reaches(&self, reach: &crate::auth::caller::Reach, team: &str) -> bool {
-        match reach {
-            crate::auth::caller::Reach::Organisation => true,
-            crate::auth::caller::Reach::Subtree(root) => self.is_within(team, root),
-        }
-    }
-
-    /// Whether `team` is `root` or below it.
-    pub fn is_within(&self, team: &str, root: &str) -> bool {
-        let mut current = Some(team);
-        let mut steps = 0;
-        while let Some(id) = current {
-            if id == root {
-                return true;
-            }
-            steps += 1;
-            if steps > self.teams.len() {
-                return false;
-            }
-            current = self
-                .groups
-                .team(id)
-                .and_then(|i| self.teams[i].parent.as_deref());
-        }
-        false
-    }
-
     /// Moves between teams in the period, counted per pair of teams — or of
-    /// their ancestors at `depth` (1: the top level), for departments. A
-    /// team shallower than `depth` stands for itself.
+    /// their ancestors at `depth` (1: the top level), for departments.
     pub fn flows(&self, depth: Option<usize>) -> BTreeMap<(String, String), u32> {
-        let at_depth = |team: &str| -> String {
-            let Some(depth) = depth else {
-                return team.to_owned();
-            };
-            let mut chain = vec![team];
-            while let Some(parent) = self
-                .groups
-                .team(chain[chain.len() - 1])
-                .and_then(|i| self.teams[i].parent.as_deref())
-                .filter(|_| chain.len() <= self.teams.len())
-            {
-                chain.push(parent);
-            }
-            chain.reverse();
-            chain[depth.min(chain.len()) - 1].to_owned()
+        let history = &self.history;
+        let at = |team: &'_ str| -> String {
+            depth.map_or(team, |d| history.at_depth(team, d)).to_owned()
         };
         let mut flows = BTreeMap::new();
         let within = |day| self.period.from <= day && day < self.period.to;
-        for states in self.states.iter() {
+        for states in history.states.iter() {
             for (i, state) in states.iter().enumerate() {
                 if !within(state.from) {
                     continue;
@@ -280,7 +291,7 @@ impl Computed {
                 if let Some(Change::Internal { from, to, .. }) = timeline::change(states, i)
                     && from != to
                 {
-                    let (from, to) = (at_depth(from), at_depth(to));
+                    let (from, to) = (at(from), at(to));
                     if from != to {
                         *flows.entry((from, to)).or_default() += 1;
                     }

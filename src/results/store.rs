@@ -65,6 +65,7 @@ pub fn publish_wave(
         conn,
         &Publishing {
             wave_id,
+            pulse_id: &wave.pulse_id,
             organisation_id: &wave.organisation_id,
             k: wave.min_group_size,
             teams: &teams,
@@ -303,6 +304,7 @@ pub fn republish_wave(
         conn,
         &Publishing {
             wave_id,
+            pulse_id: &wave.pulse_id,
             organisation_id: &organisation_id,
             k: wave.min_group_size,
             teams: &teams_json,
@@ -384,6 +386,7 @@ fn lock_publications(conn: &mut DbConnection, organisation_id: &str) -> QueryRes
 /// What a publication row records besides its cells.
 struct Publishing<'a> {
     wave_id: &'a str,
+    pulse_id: &'a str,
     organisation_id: &'a str,
     k: i32,
     /// The team tree, as JSON.
@@ -399,6 +402,7 @@ fn store(
 ) -> Result<i32, ApiError> {
     let Publishing {
         wave_id,
+        pulse_id,
         organisation_id,
         k,
         teams,
@@ -427,7 +431,6 @@ fn store(
     for chunk in rows.chunks(2_000) {
         crate::batch_insert!(conn, results::table, chunk.to_vec())?;
     }
-    let pulse_id = crate::surveys::waves::store::find(conn, wave_id)?.pulse_id;
     crate::webhooks::emit(
         conn,
         organisation_id,
@@ -435,7 +438,7 @@ fn store(
         crate::webhooks::EventType::ResultsPublished,
         &crate::webhooks::ResultsPublished {
             wave_id: wave_id.to_owned(),
-            pulse_id,
+            pulse_id: pulse_id.to_owned(),
             publication: seq,
             min_group_size: k,
             published_at: now,
