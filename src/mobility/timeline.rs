@@ -21,36 +21,25 @@ pub struct Event {
     pub supersedes_id: Option<String>,
 }
 
-/// One person's events still in force (a correction replaces the event it
-/// supersedes), by day and then in recording order — a correction in the
-/// place of the event it corrects, not after everything recorded since.
+impl crate::org::people::Recorded for Event {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn seq(&self) -> i32 {
+        self.seq
+    }
+    fn effective_date(&self) -> NaiveDate {
+        self.effective_date
+    }
+    fn supersedes(&self) -> Option<&str> {
+        self.supersedes_id.as_deref()
+    }
+}
+
+/// One person's events in force, as the people's history reads them
+/// ([`crate::org::people::in_force`]).
 pub fn in_force(history: &[Event]) -> Vec<&Event> {
-    use std::collections::{HashMap, HashSet};
-    let superseded: HashSet<&str> = history
-        .iter()
-        .filter_map(|e| e.supersedes_id.as_deref())
-        .collect();
-    let by_id: HashMap<&str, &Event> = history.iter().map(|e| (e.id.as_str(), e)).collect();
-    // The recording place of a correction chain's first event.
-    let place = |event: &Event| {
-        let mut root = event;
-        let mut steps = 0;
-        while let Some(earlier) = root.supersedes_id.as_deref().and_then(|id| by_id.get(id)) {
-            root = earlier;
-            steps += 1;
-            if steps > history.len() {
-                break;
-            }
-        }
-        root.seq
-    };
-    let mut events: Vec<(&Event, i32)> = history
-        .iter()
-        .filter(|e| !superseded.contains(e.id.as_str()))
-        .map(|e| (e, place(e)))
-        .collect();
-    events.sort_by_key(|(e, place)| (e.effective_date, *place, e.seq));
-    events.into_iter().map(|(e, _)| e).collect()
+    crate::org::people::in_force(history)
 }
 
 /// Where a person stood from a day on, until the next state.

@@ -253,19 +253,57 @@ pub fn save(
     Ok((id, saved))
 }
 
-/// The events still in force (not superseded), latest last by effective
-/// date and then by recording order.
-pub fn in_force(history: &[EventRow]) -> Vec<&EventRow> {
-    let superseded: std::collections::HashSet<&str> = history
+/// What [`in_force`] needs of a history event, whatever row it was read as.
+pub trait Recorded {
+    fn id(&self) -> &str;
+    /// Its place in the person's recording order.
+    fn seq(&self) -> i32;
+    fn effective_date(&self) -> NaiveDate;
+    /// The event this one corrects.
+    fn supersedes(&self) -> Option<&str>;
+}
+
+impl Recorded for EventRow {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn seq(&self) -> i32 {
+        self.seq
+    }
+    fn effective_date(&self) -> NaiveDate {
+        self.effective_date
+    }
+    fn supersedes(&self) -> Option<&str> {
+        self.supersedes_id.as_deref()
+    }
+}
+
+/// The events still in force (a correction replaces the event it
+/// supersedes), latest last by effective date and then by recording order
+/// — a correction in the place of the first event of its chain, not after
+/// everything recorded since.
+pub fn in_force<E: Recorded>(history: &[E]) -> Vec<&E> {
+    use std::collections::{HashMap, HashSet};
+    let superseded: HashSet<&str> = history.iter().filter_map(|e| e.supersedes()).collect();
+    let by_id: HashMap<&str, &E> = history.iter().map(|e| (e.id(), e)).collect();
+    let place = |event: &E| {
+        let mut root = event;
+        // Bounded: a chain is never longer than the history.
+        for _ in 0..history.len() {
+            match root.supersedes().and_then(|id| by_id.get(id)) {
+                Some(earlier) => root = earlier,
+                None => break,
+            }
+        }
+        root.seq()
+    };
+    let mut events: Vec<(&E, i32)> = history
         .iter()
-        .filter_map(|e| e.supersedes_id.as_deref())
+        .filter(|e| !superseded.contains(e.id()))
+        .map(|e| (e, place(e)))
         .collect();
-    let mut events: Vec<&EventRow> = history
-        .iter()
-        .filter(|e| !superseded.contains(e.id.as_str()))
-        .collect();
-    events.sort_by_key(|e| (e.effective_date, e.seq));
-    events
+    events.sort_by_key(|(e, place)| (e.effective_date(), *place, e.seq()));
+    events.into_iter().map(|(e, _)| e).collect()
 }
 
 #[cfg(test)]
