@@ -10,3 +10,12 @@ pub mod openapi;
 pub mod rate_limit;
 
 pub use json::{BodyLimit, ValidJson};
+
+/// Whether the request's `Accept` names `media_type` (e.g. `text/csv`):
+/// how the endpoints that speak more than JSON choose.
+pub fn accepts(req: &actix_web::HttpRequest, media_type: &str) -> bool {
+    req.headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains(media_type))
+}

@@ -322,13 +322,6 @@ pub struct TeamFigures {
     pub subtree: Figures,
 }
 
-fn wants_csv(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/csv"))
-}
-
 fn csv_response(body: Vec<u8>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
@@ -395,7 +388,7 @@ pub async fn mobility_report(
         organisation: organisation.flatten(),
         teams,
     };
-    if wants_csv(&req) {
+    if crate::http::accepts(&req, "text/csv") {
         return Ok(csv_response(report_csv(&report)?));
     }
     Ok(HttpResponse::Ok()
@@ -595,7 +588,7 @@ pub async fn mobility_flows(
         depth: query.depth,
         flows: list,
     };
-    if wants_csv(&req) {
+    if crate::http::accepts(&req, "text/csv") {
         let text = |x: &Option<String>| x.clone().unwrap_or_default();
         let rows = flows.flows.iter().map(|f| {
             vec![

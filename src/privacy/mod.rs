@@ -58,6 +58,17 @@ fn words() -> &'static Words {
     })
 }
 
+/// The page's template, parsed once (part of the binary; the tests render it).
+fn page() -> &'static minijinja::Environment<'static> {
+    static PAGE: OnceLock<minijinja::Environment<'static>> = OnceLock::new();
+    PAGE.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        env.add_template("privacy.html", include_str!("privacy.html"))
+            .expect("the privacy page template parses");
+        env
+    })
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrganisationName {
     pub id: String,
@@ -174,17 +185,9 @@ pub async fn privacy_statement(
             webhooks_require_https: settings.webhooks.require_https,
         },
     };
-    let wants_html = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
     let vary = (header::VARY, "Accept, Authorization");
-    if wants_html {
-        let mut env = minijinja::Environment::new();
-        env.add_template("privacy.html", include_str!("privacy.html"))
-            .map_err(|e| ApiError::Unexpected(e.into()))?;
-        let page = env
+    if crate::http::accepts(&req, "text/html") {
+        let page = page()
             .get_template("privacy.html")
             .and_then(|t| t.render(minijinja::value::Serde(&statement)))
             .map_err(|e| ApiError::Unexpected(e.into()))?;

@@ -125,12 +125,11 @@ pub async fn feed(
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::field("limit", "Between 1 and 1000000."));
     }
-    let wants_csv = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/csv"));
-    let format = if wants_csv { Format::Csv } else { Format::Json };
+    let format = if crate::http::accepts(&req, "text/csv") {
+        Format::Csv
+    } else {
+        Format::Json
+    };
 
     let organisation_id = caller.organisation_id().to_owned();
     let (teams, version) = {
