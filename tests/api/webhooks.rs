@@ -714,3 +714,59 @@ async fn endpoints_into_the_internal_network_are_refused_unless_allowed() {
     app.stop().await;
     receiver.stop().await;
 }
+
+#[tokio::test]
+async fn a_reminder_that_fails_for_good_raises_no_event() {
+    // Who is reminded is who has not answered: no event may say so.
+    let receiver = Receiver::start().await;
+    let smtp = SmtpServer::start().await;
+    let mail = format!(
+        "[mail]\nenabled = true\npoll_interval_ms = 20\nfrom = \"Peil <peil@example.org>\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\ntimeout_secs = 5\n",
+        smtp.port
+    );
+    let app = spawn_app_with(&format!("{mail}{}", webhook_settings(""))).await;
+    let admin = app.ready_admin_token().await;
+    let (webhook, _) = register(
+        &app,
+        &admin,
+        &receiver.url,
+        &["delivery.failed", "wave.opened"],
+    )
+    .await;
+    let team = team_with_people(&app, &admin, "Legal", None, 3).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let pulse = app.create_pulse(&admin, &[&team]).await;
+    let wave = app.send_now(&admin, &pulse).await;
+    smtp.wait_for(3, 20).await;
+    receiver.wait_for(1).await;
+
+    // The invitations arrived; now one address refuses, and the reminder
+    // to it (nobody has answered) fails permanently.
+    smtp.refuse("legal1@example.org");
+    app.clock.set(at("2026-03-04T10:00:00Z"));
+    assert_eq!(app.run_schedule().await.reminders_queued, 3);
+    smtp.wait_for(5, 20).await;
+    for _ in 0..250 {
+        let detail: Value = app
+            .get_json(&format!("/api/v1/waves/{wave}"), Some(&admin))
+            .await;
+        if detail["delivery"]["reminders"]["failed"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let detail: Value = app
+        .get_json(&format!("/api/v1/waves/{wave}"), Some(&admin))
+        .await;
+    assert_eq!(detail["delivery"]["reminders"]["failed"], 1, "{detail}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events: Vec<String> = deliveries(&app, &admin, &webhook)
+        .await
+        .iter()
+        .map(|d| d["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(events, ["wave.opened"]);
+    assert!(receiver.posted().iter().all(|p| p.event() == "wave.opened"));
+    app.stop().await;
+    receiver.stop().await;
+}
