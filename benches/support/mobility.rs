@@ -15,13 +15,12 @@
 //! loaded in one query); and the figures computed with nothing kept, the
 //! cost of the first read after the history changed.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use peil::startup::Application;
 use serde_json::Value;
 
-use super::results::{latencies, token};
+use super::results::{data_set, latencies, token};
 use super::{Plan, backend_name, env_or, median};
 
 pub async fn mobility(plan: &Plan, full: bool) -> anyhow::Result<()> {
@@ -35,22 +34,11 @@ pub async fn mobility(plan: &Plan, full: bool) -> anyhow::Result<()> {
         (300, 2, 3)
     };
     let temporary = tempfile::tempdir()?;
-    let url = std::env::var("PEIL_BENCH_BACKEND_URL").ok();
-    let dir = if full {
-        let root: PathBuf = env_or(
-            "PEIL_BENCH_MOBILITY_DIR",
-            "target/bench-mobility".to_owned(),
-        )
-        .into();
-        root.join(format!(
-            "{}-{people}-{years}y",
-            if url.is_some() { "postgres" } else { "sqlite" }
-        ))
-    } else {
-        temporary.path().to_owned()
-    };
-    std::fs::create_dir_all(&dir)?;
-    let url = url.unwrap_or_else(|| format!("sqlite://{}", dir.join("peil.db").display()));
+    let (dir, url) = data_set(
+        full.then_some(("PEIL_BENCH_MOBILITY_DIR", "target/bench-mobility")),
+        &format!("{people}-{years}y"),
+        temporary.path(),
+    )?;
     let base = format!(
         "data_dir = \"{}\"\n[server]\nport = 0\n[database]\nurl = \"{url}\"\npool_size = 8\n[log]\nlevel = \"warn\"\n[scheduler]\nenabled = false\n[mail]\nenabled = false\n[webhooks]\nenabled = false\n",
         dir.join("data").display()

@@ -53,19 +53,11 @@ pub async fn results(plan: &Plan, full: bool) -> anyhow::Result<()> {
         (300, 3, peil::demo::TEAM_SIZE, 5)
     };
     let temporary = tempfile::tempdir()?;
-    let url = std::env::var("PEIL_BENCH_BACKEND_URL").ok();
-    let dir = if full {
-        let root: PathBuf =
-            env_or("PEIL_BENCH_RESULTS_DIR", "target/bench-results".to_owned()).into();
-        root.join(format!(
-            "{}-{people}-{waves}-t{team_size}",
-            if url.is_some() { "postgres" } else { "sqlite" }
-        ))
-    } else {
-        temporary.path().to_owned()
-    };
-    std::fs::create_dir_all(&dir)?;
-    let url = url.unwrap_or_else(|| format!("sqlite://{}", dir.join("peil.db").display()));
+    let (dir, url) = data_set(
+        full.then_some(("PEIL_BENCH_RESULTS_DIR", "target/bench-results")),
+        &format!("{people}-{waves}-t{team_size}"),
+        temporary.path(),
+    )?;
     let base = format!(
         "data_dir = \"{}\"\n[server]\nport = 0\n[database]\nurl = \"{url}\"\npool_size = 16\n[log]\nlevel = \"warn\"\n[scheduler]\nenabled = false\n[mail]\nenabled = false\n[answers.rate_limit]\nper_minute = 0\n",
         dir.join("data").display()
@@ -261,6 +253,30 @@ pub async fn results(plan: &Plan, full: bool) -> anyhow::Result<()> {
         println!("\n(smoke run; `cargo bench --bench api` measures)");
     }
     Ok(())
+}
+
+/// Where a section's data set lives, and the database URL for it: for a
+/// full run a folder kept under the root `full` names (its environment
+/// variable and default), one per backend and `name`, so the data set is
+/// built once; for a smoke run the temporary folder. PostgreSQL's database
+/// is `PEIL_BENCH_BACKEND_URL`'s.
+pub fn data_set(
+    full: Option<(&str, &str)>,
+    name: &str,
+    temporary: &std::path::Path,
+) -> anyhow::Result<(PathBuf, String)> {
+    let url = std::env::var("PEIL_BENCH_BACKEND_URL").ok();
+    let dir = match full {
+        Some((key, default)) => {
+            let root: PathBuf = env_or(key, default.to_owned()).into();
+            let backend = if url.is_some() { "postgres" } else { "sqlite" };
+            root.join(format!("{backend}-{name}"))
+        }
+        None => temporary.to_owned(),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let url = url.unwrap_or_else(|| format!("sqlite://{}", dir.join("peil.db").display()));
+    Ok((dir, url))
 }
 
 /// A token for the demo's admin: its one-time password replaced at the
