@@ -708,13 +708,22 @@ fn announce_failures(
             invitations::person_id,
         ))
         .load(conn)?;
+    // Per organisation (a batch rarely spans more than one), its endpoints
+    // looked up once however many failed.
+    let mut per_organisation: HashMap<String, Vec<crate::webhooks::DeliveryFailed>> =
+        HashMap::new();
     for (organisation_id, wave_id, person_id) in rows {
-        crate::webhooks::emit(
+        per_organisation
+            .entry(organisation_id)
+            .or_default()
+            .push(crate::webhooks::DeliveryFailed { wave_id, person_id });
+    }
+    for (organisation_id, failures) in &per_organisation {
+        crate::webhooks::emit_all(
             conn,
-            &organisation_id,
-            &wave_id.clone(),
+            organisation_id,
             crate::webhooks::EventType::DeliveryFailed,
-            &crate::webhooks::DeliveryFailed { wave_id, person_id },
+            failures.iter().map(|f| (f.wave_id.as_str(), f)),
             now,
         )?;
     }

@@ -138,10 +138,10 @@ struct Envelope<'a, T> {
     data: &'a T,
 }
 
-/// Queues `data` as an event of `kind` for every endpoint of the
-/// organisation that takes it (enabled or not: a disabled endpoint gets it
-/// once enabled again). Part of the caller's transaction; without such an
-/// endpoint it writes nothing.
+/// Queues `data` as an event of `kind` about `wave_id` for every endpoint
+/// of the organisation that takes it (enabled or not: a disabled endpoint
+/// gets it once enabled again). Part of the caller's transaction; without
+/// such an endpoint it writes nothing.
 pub fn emit<T: Serialize>(
     conn: &mut DbConnection,
     organisation_id: &str,
@@ -150,27 +150,43 @@ pub fn emit<T: Serialize>(
     data: &T,
     now: DateTime<Utc>,
 ) -> Result<usize, crate::error::ApiError> {
+    emit_all(conn, organisation_id, kind, [(wave_id, data)], now)
+}
+
+/// [`emit`] for several events of one kind, each about its wave: the
+/// organisation's endpoints are looked up once.
+pub fn emit_all<'a, T: Serialize + 'a>(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    kind: EventType,
+    events: impl IntoIterator<Item = (&'a str, &'a T)>,
+    now: DateTime<Utc>,
+) -> Result<usize, crate::error::ApiError> {
     let endpoints = store::subscribed(conn, organisation_id, kind)?;
     if endpoints.is_empty() {
         return Ok(0);
     }
-    let payload = serde_json::to_string(&Envelope {
-        event: kind.as_str(),
-        timestamp: now,
-        data,
-    })
-    .map_err(|e| crate::error::ApiError::Unexpected(e.into()))?;
-    let event_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-    Ok(store::queue(
-        conn,
-        organisation_id,
-        wave_id,
-        &endpoints,
-        &event_id,
-        kind,
-        &payload,
-        now,
-    )?)
+    let mut queued = 0;
+    for (wave_id, data) in events {
+        let payload = serde_json::to_string(&Envelope {
+            event: kind.as_str(),
+            timestamp: now,
+            data,
+        })
+        .map_err(|e| crate::error::ApiError::Unexpected(e.into()))?;
+        let event_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+        queued += store::queue(
+            conn,
+            organisation_id,
+            wave_id,
+            &endpoints,
+            &event_id,
+            kind,
+            &payload,
+            now,
+        )?;
+    }
+    Ok(queued)
 }
 
 /// The prefix of a signing secret, as Standard Webhooks writes them.
