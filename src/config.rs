@@ -28,6 +28,7 @@ struct RawSettings {
     scheduler: SchedulerSettings,
     mail: RawMail,
     answers: AnswerSettings,
+    rate_limits: RateLimits,
     webhooks: WebhookSettings,
 }
 
@@ -97,7 +98,33 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     pub mail: MailSettings,
     pub answers: AnswerSettings,
+    pub rate_limits: RateLimits,
     pub webhooks: WebhookSettings,
+}
+
+/// The API's rate limits (answer links have their own, `answers.rate_limit`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    /// Every request under `/api/v1` but the answer links, per client address.
+    pub api_per_address: RateLimitSettings,
+    /// Every authenticated request, per account (all its sessions) or API key.
+    pub api_per_credential: RateLimitSettings,
+    /// `POST /api/v1/auth/login`, per client address.
+    pub sign_in_per_address: RateLimitSettings,
+    /// `POST /api/v1/auth/login`, per email address tried (known or not).
+    pub sign_in_per_account: RateLimitSettings,
+}
+
+impl RateLimits {
+    fn named(&self) -> [(&'static str, RateLimitSettings); 4] {
+        [
+            ("api_per_address", self.api_per_address),
+            ("api_per_credential", self.api_per_credential),
+            ("sign_in_per_address", self.sign_in_per_address),
+            ("sign_in_per_account", self.sign_in_per_account),
+        ]
+    }
 }
 
 /// Webhooks: the delivery worker, and which endpoints may be registered.
@@ -527,12 +554,21 @@ impl Settings {
                 "must be a cron expression with six fields (seconds first), e.g. \"0 * * * * *\"",
             ));
         }
-        let limit = raw.answers.rate_limit;
-        if limit.per_minute > 0 && limit.burst == 0 {
-            return Err(ConfigError::key(
-                "answers.rate_limit.burst",
-                "must be at least 1 while the limit is on",
-            ));
+        let limits = raw
+            .rate_limits
+            .named()
+            .map(|(name, limit)| (format!("rate_limits.{name}.burst"), limit));
+        let answers = [(
+            "answers.rate_limit.burst".to_owned(),
+            raw.answers.rate_limit,
+        )];
+        for (key, limit) in answers.into_iter().chain(limits) {
+            if limit.per_minute > 0 && limit.burst == 0 {
+                return Err(ConfigError::key(
+                    &key,
+                    "must be at least 1 while the limit is on",
+                ));
+            }
         }
         let mail = Self::validate_mail(raw.mail, &raw.data_dir)?;
         validate_webhooks(&raw.webhooks)?;
@@ -574,6 +610,7 @@ impl Settings {
             scheduler: raw.scheduler,
             mail,
             answers: raw.answers,
+            rate_limits: raw.rate_limits,
             webhooks: raw.webhooks,
         })
     }
@@ -832,6 +869,15 @@ mod tests {
         let error = Settings::from_toml(&[&missing]).unwrap_err();
         assert_eq!(error.key, "mail.smtp.ca_file");
         assert!(error.message.contains("cannot read"), "{}", error.message);
+    }
+
+    #[test]
+    fn an_api_rate_limit_that_is_on_needs_a_burst() {
+        let error = Settings::from_toml(&[
+            "[rate_limits]\nsign_in_per_address = { per_minute = 10, burst = 0 }\n",
+        ])
+        .unwrap_err();
+        assert_eq!(error.key, "rate_limits.sign_in_per_address.burst");
     }
 
     #[test]

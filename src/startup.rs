@@ -144,6 +144,7 @@ impl Application {
         let link_limit = web::Data::new(crate::answers::admission::LinkLimit(
             http::rate_limit::RateLimit::new(&settings.answers.rate_limit),
         ));
+        let api_limits = web::Data::new(http::rate_limit::ApiLimits::new(&settings.rate_limits));
         let cors_origins = settings.server.cors_origins.clone();
         let settings_data = web::Data::new(settings);
 
@@ -158,6 +159,7 @@ impl Application {
                 .app_data(committer.clone())
                 .app_data(timelines.clone())
                 .app_data(link_limit.clone())
+                .app_data(api_limits.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(BodyLimit(body_limit))
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {
@@ -199,6 +201,7 @@ impl Application {
                     !cors_origins.is_empty(),
                     middleware::cors(&cors_origins),
                 ))
+                .wrap(from_fn(middleware::limit_rate))
                 .wrap(from_fn(middleware::access_log))
         })
         .workers(workers)

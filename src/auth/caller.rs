@@ -171,7 +171,9 @@ async fn resolve_key(req: &HttpRequest, token: &str) -> Result<KeyCaller, ApiErr
             super::api_keys::store::touch_live_key(conn, &digest).map_err(ApiError::from)
         })
         .await?;
-    found.ok_or(ApiError::Unauthenticated(
+    let key = found.ok_or(ApiError::Unauthenticated(
         "The API key is unknown or has been revoked.",
-    ))
+    ))?;
+    crate::http::rate_limit::ApiLimits::admit_credential(req, &format!("key:{}", key.key_id))?;
+    Ok(key)
 }

@@ -14,6 +14,7 @@ use crate::domain::{NewPassword, Role};
 use crate::error::{ApiError, Problem};
 use crate::http::ValidJson;
 use crate::http::json::rule;
+use crate::http::rate_limit::ApiLimits;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(login)
@@ -51,17 +52,19 @@ pub struct LoginResponse {
         (status = 200, description = "Signed in", body = LoginResponse),
         (status = 401, description = "Wrong email address or password", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed attempts for this account; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address or for this account; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/auth/login")]
 pub async fn login(
     db: web::Data<Db>,
     settings: web::Data<Settings>,
+    limits: web::Data<ApiLimits>,
     body: ValidJson<LoginRequest>,
 ) -> Result<web::Json<LoginResponse>, ApiError> {
     let request = body.into_inner()?;
     let email = request.email.trim().to_lowercase();
+    limits.admit_sign_in(&email)?;
     let account = db
         .run(move |conn| {
             use diesel::OptionalExtension;

@@ -16,6 +16,7 @@ use super::token::hash_token;
 use crate::db::Db;
 use crate::domain::Role;
 use crate::error::ApiError;
+use crate::http::rate_limit::ApiLimits;
 
 /// The account behind a request's bearer token.
 #[derive(Clone)]
@@ -109,6 +110,7 @@ pub(crate) async fn resolve_session(req: &HttpRequest, token: &str) -> Result<Si
     if account.disabled {
         return Err(ApiError::Unauthenticated("This account is disabled."));
     }
+    ApiLimits::admit_credential(req, &format!("account:{}", account.id))?;
     signed_in(account, organisation_name, token_hash)
 }
 

@@ -65,6 +65,23 @@ pub async fn access_log(
     }
 }
 
+/// Refuses a request over its client address's API limits with 429 and
+/// `Retry-After` before it reaches a handler (see [`super::rate_limit`]).
+pub async fn limit_rate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let verdict = req
+        .app_data::<web::Data<super::rate_limit::ApiLimits>>()
+        .map_or(Ok(()), |limits| limits.admit(req.request()));
+    if let Err(refused) = verdict {
+        let (request, _) = req.into_parts();
+        let response = actix_web::ResponseError::error_response(&refused);
+        return Ok(ServiceResponse::new(request, response));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 /// For `ErrorHandlers::default_handler`: error responses that are not yet
 /// problem documents (unknown routes, framework-level body errors) become one.
 pub fn problemise<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {

@@ -86,7 +86,8 @@ pub fn complete(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenA
             }
         }
     }
-    for item in openapi.paths.paths.values_mut() {
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let limited = path.starts_with("/api/v1/");
         let shared_parameters = item.parameters.as_ref().is_some_and(|p| !p.is_empty());
         let operations = [
             &mut item.get,
@@ -114,6 +115,12 @@ pub fn complete(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenA
             if body {
                 add("413", "The body is larger than the server accepts.");
                 add("415", "The body is not of a type this operation reads.");
+            }
+            if limited {
+                add(
+                    "429",
+                    "Over a rate limit of this client address or credential; see Retry-After.",
+                );
             }
         }
     }

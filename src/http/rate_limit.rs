@@ -1,6 +1,8 @@
-//! Rate limits per client address (governor's GCRA: a steady rate with a
-//! burst on top), and which address a request comes from.
+//! Rate limits per client address or per credential (governor's GCRA: a
+//! steady rate with a burst on top), which address a request comes from,
+//! and the API's limits ([`ApiLimits`], `rate_limits` in the settings).
 
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,20 +11,22 @@ use actix_web::HttpRequest;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use crate::config::RateLimitSettings;
+use crate::config::{RateLimitSettings, RateLimits, Settings};
+use crate::error::ApiError;
 
 /// Requests between sweeps of addresses that have been quiet long enough
 /// to be back at a full burst (they would be allowed anyway; this bounds
 /// the memory a stream of new addresses can take).
 const SWEEP_EVERY: u64 = 10_000;
 
-/// A per-address limit; `None` inside when configured off.
-pub struct RateLimit {
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+/// A limit per key (a client address unless said otherwise); `None`
+/// inside when configured off.
+pub struct RateLimit<K: Hash + Eq + Clone = IpAddr> {
+    limiter: Option<DefaultKeyedRateLimiter<K>>,
     seen: AtomicU64,
 }
 
-impl RateLimit {
+impl<K: Hash + Eq + Clone> RateLimit<K> {
     pub fn new(settings: &RateLimitSettings) -> Self {
         let limiter = NonZeroU32::new(settings.per_minute).map(|rate| {
             let burst = NonZeroU32::new(settings.burst).unwrap_or(rate);
@@ -34,21 +38,98 @@ impl RateLimit {
         }
     }
 
-    /// Counts a request from `client`: `Err(seconds)` to wait when over the
+    /// Counts a request under `key`: `Err(seconds)` to wait when over the
     /// limit.
-    pub fn check(&self, client: IpAddr) -> Result<(), u64> {
+    pub fn check_key(&self, key: &K) -> Result<(), u64> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
         if self.seen.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             limiter.retain_recent();
         }
-        limiter.check_key(&bucket(client)).map_err(|not_until| {
+        limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             // Rounded up: a client that waits exactly this long gets in.
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })
     }
+}
+
+impl RateLimit {
+    /// Counts a request from `client`: `Err(seconds)` to wait when over the
+    /// limit.
+    pub fn check(&self, client: IpAddr) -> Result<(), u64> {
+        self.check_key(&bucket(client))
+    }
+}
+
+/// The API's limits, one set shared by every HTTP worker.
+pub struct ApiLimits {
+    per_address: RateLimit,
+    per_credential: RateLimit<String>,
+    sign_in_per_address: RateLimit,
+    sign_in_per_account: RateLimit<String>,
+}
+
+/// What the per-address limits count: every API path but the answer links
+/// (their own limit, `answers.rate_limit`, is tuned for a whole office
+/// answering from one address at once).
+fn counted(path: &str) -> bool {
+    path.starts_with("/api/v1/") && !path.starts_with("/api/v1/answers/")
+}
+
+impl ApiLimits {
+    pub fn new(settings: &RateLimits) -> Self {
+        Self {
+            per_address: RateLimit::new(&settings.api_per_address),
+            per_credential: RateLimit::new(&settings.api_per_credential),
+            sign_in_per_address: RateLimit::new(&settings.sign_in_per_address),
+            sign_in_per_account: RateLimit::new(&settings.sign_in_per_account),
+        }
+    }
+
+    /// Counts a request against its client address's limits (before any
+    /// handler runs, so a refused request costs nothing else).
+    pub fn admit(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        if !counted(req.path()) {
+            return Ok(());
+        }
+        let trusted = req
+            .app_data::<actix_web::web::Data<Settings>>()
+            .map(|s| s.server.trusted_proxies.as_slice())
+            .unwrap_or_default();
+        // No peer address: an in-process request, nothing to count.
+        let Some(client) = client_address(req, trusted) else {
+            return Ok(());
+        };
+        self.per_address.check(client).map_err(too_many)?;
+        if req.method() == actix_web::http::Method::POST && req.path() == "/api/v1/auth/login" {
+            self.sign_in_per_address.check(client).map_err(too_many)?;
+        }
+        Ok(())
+    }
+
+    /// Counts an authenticated request against its credential's limit.
+    pub fn admit_credential(req: &HttpRequest, credential: &str) -> Result<(), ApiError> {
+        match req.app_data::<actix_web::web::Data<ApiLimits>>() {
+            Some(limits) => limits
+                .per_credential
+                .check_key(&credential.to_owned())
+                .map_err(too_many),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a sign-in attempt against the email address it names.
+    pub fn admit_sign_in(&self, email: &str) -> Result<(), ApiError> {
+        self.sign_in_per_account
+            .check_key(&email.to_owned())
+            .map_err(too_many)
+    }
+}
+
+fn too_many(retry_after_secs: u64) -> ApiError {
+    ApiError::TooManyRequests { retry_after_secs }
 }
 
 /// The key an address is counted under: IPv6 by its /64, which is what one

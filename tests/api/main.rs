@@ -15,6 +15,7 @@ mod health;
 mod helpers;
 mod import;
 mod lifecycle;
+mod limits;
 mod mail;
 mod mobility;
 mod organisation;
