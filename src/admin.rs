@@ -1,6 +1,7 @@
 //! `peil admin …`: administration from the shell, for the operator who has no
 //! API account yet (or has lost it). Blocking; runs before any server starts.
 
+use crate::audit::Actor;
 use anyhow::{Context, bail};
 use diesel::OptionalExtension;
 
@@ -44,7 +45,7 @@ pub fn create_account(
         {
             bail!("an account with this email address already exists");
         }
-        store::insert_account(
+        let id = store::insert_account(
             conn,
             &store::NewAccount {
                 organisation_id,
@@ -54,6 +55,11 @@ pub fn create_account(
                 team_id: None,
             },
         )?;
+        Actor::shell(organisation_id)
+            .did("account.created")
+            .on("account", &id)
+            .with(serde_json::json!({"email": email.as_str(), "role": role.as_str()}))
+            .record(conn)?;
         Ok(())
     })?;
     Ok(one_time)
@@ -70,6 +76,10 @@ pub fn reset_password(db: &Db, email: &EmailAddress) -> anyhow::Result<NewPasswo
             .context("no account has this email address")?;
         store::set_password(conn, &account.id, &hash, true)?;
         store::delete_sessions_of(conn, &account.id, None)?;
+        Actor::shell(&account.organisation_id)
+            .did("account.password_reset")
+            .on("account", &account.id)
+            .record(conn)?;
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(one_time)

@@ -8,13 +8,14 @@
 //! folder with its logic, its store and its handlers (`surveys` holds
 //! templates, pulses, waves and the schedule; `delivery` the outbox;
 //! `mobility` the flows of people through the team tree);
-//! `webhooks` pushes events to integrations; `privacy` states what Peil
+//! `webhooks` pushes events to integrations; `audit` records who did what; `privacy` states what Peil
 //! keeps and who sees it; `clock` is the time the
 //! schedule runs on; `jobs` runs beside the server;
 //! `admin` is the shell's way in.
 
 pub mod admin;
 pub mod answers;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -186,7 +186,8 @@ impl Application {
                         .configure(crate::results::http::routes)
                         .configure(crate::mobility::http::routes)
                         .configure(crate::privacy::routes)
-                        .configure(crate::webhooks::http::routes),
+                        .configure(crate::webhooks::http::routes)
+                        .configure(crate::audit::http::routes),
                 )
                 .split_for_parts();
             let openapi = http::openapi::complete(openapi);

@@ -9,9 +9,8 @@ use std::future::{Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 
-use crate::config::Settings;
 use crate::error::ApiError;
-use crate::http::rate_limit::{RateLimit, client_address};
+use crate::http::rate_limit::{RateLimit, client_of};
 
 /// The answer links' own limit, apart from any other in the service.
 pub struct LinkLimit(pub RateLimit);
@@ -34,11 +33,7 @@ impl FromRequest for Admission {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let limit = req.app_data::<web::Data<LinkLimit>>();
-        let trusted = req
-            .app_data::<web::Data<Settings>>()
-            .map(|s| s.server.trusted_proxies.as_slice())
-            .unwrap_or_default();
-        let verdict = match (limit, client_address(req, trusted)) {
+        let verdict = match (limit, client_of(req)) {
             (Some(limit), Some(client)) => limit.0.check(client),
             // No peer address: an in-process request (tests), nothing to count.
             _ => Ok(()),

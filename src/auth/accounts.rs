@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use diesel::OptionalExtension;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 use validator::Validate;
 
@@ -188,6 +189,7 @@ pub async fn create_account(
     .await
     .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("hashing: {e}")))??;
     let organisation_id = caller.organisation_id().to_owned();
+    let audit = caller.audit("account.created");
     let row = db
         .run(move |conn| {
             db::write(conn, |conn| {
@@ -210,6 +212,10 @@ pub async fn create_account(
                         team_id: request.team_id.as_deref(),
                     },
                 )?;
+                audit
+                    .on("account", &id)
+                    .with(json!({"email": email.as_str(), "role": role.as_str(), "team_id": request.team_id}))
+                    .record(conn)?;
                 Ok::<_, ApiError>(store::find_account(conn, &id)?)
             })
         })
@@ -273,6 +279,7 @@ pub async fn update_account(
     let request = body.into_inner()?;
     let organisation_id = caller.organisation_id().to_owned();
     let id = id.into_inner();
+    let audit = caller.audit("account.updated");
     let row = db
         .run(move |conn| {
             db::write(conn, |conn| {
@@ -295,6 +302,10 @@ pub async fn update_account(
                 if disabled && !current.disabled {
                     store::delete_sessions_of(conn, &id, None)?;
                 }
+                audit
+                    .on("account", &id)
+                    .with(json!({"role": role.as_str(), "team_id": team_id, "disabled": disabled}))
+                    .record(conn)?;
                 Ok::<_, ApiError>(store::find_account(conn, &id)?)
             })
         })
@@ -323,12 +334,18 @@ pub async fn delete_account(
     caller.require(Permission::Administer)?;
     let organisation_id = caller.organisation_id().to_owned();
     let id = id.into_inner();
+    let audit = caller.audit("account.deleted");
     db.run(move |conn| {
         db::write(conn, |conn| {
-            store::find_account_in(conn, &organisation_id, &id)?;
+            let account = store::find_account_in(conn, &organisation_id, &id)?;
             store::delete_sessions_of(conn, &id, None)?;
             store::delete_account(conn, &id)?;
-            keep_an_admin(conn, &organisation_id)
+            keep_an_admin(conn, &organisation_id)?;
+            audit
+                .on("account", &id)
+                .with(json!({"email": account.email, "role": account.role}))
+                .record(conn)?;
+            Ok::<_, ApiError>(())
         })
     })
     .await?;
@@ -356,7 +373,7 @@ pub async fn reset_password(
     caller.require(Permission::Administer)?;
     // A reset ends the account's sessions: an admin's own would lock them
     // out with a password they never saw written down anywhere else.
-    if matches!(&caller, Caller::Account(me) if me.account_id == *id) {
+    if caller.account_id() == Some(id.as_str()) {
         return Err(ApiError::Conflict(
             "This is your own account: change its password with POST /api/v1/auth/password.".into(),
         ));
@@ -370,12 +387,14 @@ pub async fn reset_password(
     .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("hashing: {e}")))??;
     let organisation_id = caller.organisation_id().to_owned();
     let id = id.into_inner();
+    let audit = caller.audit("account.password_reset");
     let row = db
         .run(move |conn| {
             db::write(conn, |conn| {
                 store::find_account_in(conn, &organisation_id, &id)?;
                 store::set_password(conn, &id, &hash, true)?;
                 store::delete_sessions_of(conn, &id, None)?;
+                audit.on("account", &id).record(conn)?;
                 Ok::<_, ApiError>(store::find_account(conn, &id)?)
             })
         })

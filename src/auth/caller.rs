@@ -4,18 +4,21 @@
 //! manager's subtree) or 403.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::session::{Principal, bearer_token, resolve_session};
+use super::session::{Principal, SignedIn, bearer_token, resolve_session};
 use super::token::API_KEY_PREFIX;
+use crate::audit::{Actor, ActorKind, Entry};
 use crate::crypto::ServerKeys;
 use crate::db::Db;
 use crate::domain::Role;
 use crate::error::ApiError;
+use crate::http::rate_limit::client_of;
 
 /// What an API key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -81,30 +84,67 @@ pub enum Reach {
 #[derive(Debug, Clone)]
 pub struct KeyCaller {
     pub key_id: String,
+    pub name: String,
     pub organisation_id: String,
     pub scopes: Vec<Scope>,
 }
 
-/// Whoever is calling: an account that may use the API, or an API key.
+/// What a request is authenticated with.
 #[derive(Debug, Clone)]
-pub enum Caller {
+pub enum Credential {
+    /// An account that may use the API.
     Account(Principal),
     Key(KeyCaller),
 }
 
+/// Whoever is calling, and from where.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub credential: Credential,
+    /// The client address (behind a trusted proxy, the one it forwarded).
+    pub client: Option<IpAddr>,
+}
+
 impl Caller {
     pub fn organisation_id(&self) -> &str {
-        match self {
-            Self::Account(principal) => &principal.organisation_id,
-            Self::Key(key) => &key.organisation_id,
+        match &self.credential {
+            Credential::Account(principal) => &principal.organisation_id,
+            Credential::Key(key) => &key.organisation_id,
         }
+    }
+
+    /// The signed-in account's id; none for an API key.
+    pub fn account_id(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Account(principal) => Some(&principal.account_id),
+            Credential::Key(_) => None,
+        }
+    }
+
+    /// The caller as the audit log names it.
+    pub fn actor(&self) -> Actor {
+        match &self.credential {
+            Credential::Account(principal) => account_actor(principal, self.client),
+            Credential::Key(key) => Actor {
+                organisation_id: key.organisation_id.clone(),
+                kind: ActorKind::ApiKey,
+                id: Some(key.key_id.clone()),
+                label: Some(key.name.clone()),
+                client: self.client,
+            },
+        }
+    }
+
+    /// An audit entry of `action` by this caller, to record with the change.
+    pub fn audit(&self, action: &'static str) -> Entry {
+        self.actor().did(action)
     }
 
     /// The reach this caller has for `permission`, or 403.
     pub fn require(&self, permission: Permission) -> Result<Reach, ApiError> {
         use Permission::*;
-        match self {
-            Self::Account(principal) => match (principal.role, permission) {
+        match &self.credential {
+            Credential::Account(principal) => match (principal.role, permission) {
                 (Role::Admin, _) => Ok(Reach::Organisation),
                 (Role::Hr, Administer) => Err(ApiError::Forbidden("This needs an admin account.")),
                 (Role::Hr, _) => Ok(Reach::Organisation),
@@ -118,7 +158,7 @@ impl Caller {
                     "Manager accounts may read their own subtree's results only.",
                 )),
             },
-            Self::Key(key) => {
+            Credential::Key(key) => {
                 let accepted: &[Scope] = match permission {
                     Administer => &[],
                     WritePeople => &[Scope::PeopleWrite],
@@ -147,12 +187,27 @@ impl FromRequest for Caller {
         let req = req.clone();
         Box::pin(async move {
             let token = bearer_token(&req)?;
-            if token.starts_with(API_KEY_PREFIX) {
-                return resolve_key(&req, &token).await.map(Caller::Key);
-            }
-            let signed_in = resolve_session(&req, &token).await?;
-            Principal::check(signed_in).map(Caller::Account)
+            let credential = if token.starts_with(API_KEY_PREFIX) {
+                Credential::Key(resolve_key(&req, &token).await?)
+            } else {
+                Credential::Account(Principal::check(resolve_session(&req, &token).await?)?)
+            };
+            Ok(Caller {
+                credential,
+                client: client_of(&req),
+            })
         })
+    }
+}
+
+/// A signed-in account as the audit log names it.
+pub fn account_actor(signed_in: &SignedIn, client: Option<IpAddr>) -> Actor {
+    Actor {
+        organisation_id: signed_in.organisation_id.clone(),
+        kind: ActorKind::Account,
+        id: Some(signed_in.account_id.clone()),
+        label: Some(signed_in.email.clone()),
+        client,
     }
 }
 

@@ -1,20 +1,22 @@
 //! `/api/v1/auth`: sign in, sign out, set a password, who am I.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
+use super::caller::account_actor;
 use super::session::{Principal, SignedIn};
 use super::{password, store, token};
+use crate::audit::{Actor, ActorKind};
 use crate::config::Settings;
 use crate::db::{self, Db};
 use crate::domain::{NewPassword, Role};
 use crate::error::{ApiError, Problem};
 use crate::http::ValidJson;
 use crate::http::json::rule;
-use crate::http::rate_limit::ApiLimits;
+use crate::http::rate_limit::{ApiLimits, client_of};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(login)
@@ -60,6 +62,7 @@ pub async fn login(
     db: web::Data<Db>,
     settings: web::Data<Settings>,
     limits: web::Data<ApiLimits>,
+    req: HttpRequest,
     body: ValidJson<LoginRequest>,
 ) -> Result<web::Json<LoginResponse>, ApiError> {
     let request = body.into_inner()?;
@@ -99,19 +102,38 @@ pub async fn login(
     let Some(account) = account else {
         return Err(ApiError::InvalidCredentials);
     };
+    // Attempts on accounts that exist are the organisation's to see.
+    let actor = Actor {
+        organisation_id: account.organisation_id.clone(),
+        kind: ActorKind::Account,
+        id: Some(account.id.clone()),
+        label: Some(account.email.clone()),
+        client: client_of(&req),
+    };
     if !verified {
-        db.run(move |conn| store::record_failed_sign_in(conn, &account.id).map_err(ApiError::from))
-            .await?;
+        let audit = actor
+            .did("account.sign_in_failed")
+            .on("account", &account.id);
+        db.run(move |conn| {
+            db::write(conn, |conn| {
+                store::record_failed_sign_in(conn, &account.id)?;
+                audit.record(conn)
+            })
+            .map_err(ApiError::from)
+        })
+        .await?;
         return Err(ApiError::InvalidCredentials);
     }
 
     let (token, token_hash) = token::new_session_token();
     let expires_at = db::now() + chrono::Duration::hours(i64::from(settings.auth.session_hours));
     let account_id = account.id.clone();
+    let audit = actor.did("account.signed_in").on("account", &account.id);
     db.run(move |conn| {
         db::write(conn, |conn| {
             store::insert_session(conn, &token_hash, &account_id, expires_at)?;
-            store::record_sign_in(conn, &account_id)
+            store::record_sign_in(conn, &account_id)?;
+            audit.record(conn)
         })
         .map_err(ApiError::from)
     })
@@ -172,6 +194,7 @@ pub struct ChangePasswordRequest {
 pub async fn change_password(
     db: web::Data<Db>,
     caller: SignedIn,
+    req: HttpRequest,
     body: ValidJson<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner()?;
@@ -204,10 +227,14 @@ pub async fn change_password(
     .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("password hashing: {e}")))??;
     let account_id = caller.account_id.clone();
     let keep = caller.token_hash.clone();
+    let audit = account_actor(&caller, client_of(&req))
+        .did("account.password_changed")
+        .on("account", &caller.account_id);
     db.run(move |conn| {
         db::write(conn, |conn| {
             store::set_password(conn, &account_id, &hash, false)?;
-            store::delete_sessions_of(conn, &account_id, Some(&keep))
+            store::delete_sessions_of(conn, &account_id, Some(&keep))?;
+            audit.record(conn)
         })
         .map_err(ApiError::from)
     })

@@ -163,14 +163,13 @@ pub fn delete_expired_sessions(conn: &mut DbConnection, now: NaiveDateTime) -> Q
 /// locked for a doubling time (1 s, 2 s, 4 s … at most 15 minutes): slow
 /// enough to make guessing useless, short enough that nobody is locked out
 /// for long by someone else's typing.
+/// Counts a failed sign-in; call inside a [`crate::db::write`] transaction.
 pub fn record_failed_sign_in(conn: &mut DbConnection, account_id: &str) -> QueryResult<()> {
-    crate::db::write(conn, |conn| {
-        let before: i32 = accounts::table
-            .find(account_id)
-            .select(accounts::failed_sign_ins)
-            .first(conn)?;
-        lock_after_failure(conn, account_id, before.saturating_add(1))
-    })
+    let before: i32 = accounts::table
+        .find(account_id)
+        .select(accounts::failed_sign_ins)
+        .first(conn)?;
+    lock_after_failure(conn, account_id, before.saturating_add(1))
 }
 
 fn lock_after_failure(conn: &mut DbConnection, account_id: &str, failures: i32) -> QueryResult<()> {

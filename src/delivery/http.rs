@@ -134,6 +134,10 @@ pub async fn resend(
     let organisation_id = caller.organisation_id().to_owned();
     let (wave_id, person_id) = path.into_inner();
     let now = to_stored(clock.now());
+    let audit = caller
+        .audit("invitation.resent")
+        .on("person", &person_id)
+        .with(serde_json::json!({ "wave_id": wave_id }));
     let resent = db
         .run(move |conn| {
             db::write(conn, |conn| {
@@ -164,6 +168,7 @@ pub async fn resend(
                     outbox::claimed_until.eq(None::<NaiveDateTime>),
                 ))
                 .execute(conn)?;
+                audit.record(conn)?;
                 Ok::<_, ApiError>(Resent { person_id, queued })
             })
         })

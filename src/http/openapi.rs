@@ -29,6 +29,7 @@ use crate::error::{FieldError, Problem};
         (name = "results", description = "Published results per group, suppressed where the anonymity rules say so"),
         (name = "mobility", description = "Inflow, internal moves and outflow per team, from HR's dated records: counts, never people. Team level only: responses are never linked to a person, so what leavers answered cannot be asked, by design"),
         (name = "webhooks", description = "Events pushed to integrations, signed (Standard Webhooks), with a delivery log (admin)"),
+        (name = "audit", description = "Who did what: accounts, keys, settings, people, pulses, webhooks, imports, exports, erasures (admin)"),
         (name = "answers", description = "Answering through an invitation's link: no credentials, the token is one"),
     )
 )]

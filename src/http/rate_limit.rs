@@ -94,12 +94,8 @@ impl ApiLimits {
         if !counted(req.path()) {
             return Ok(());
         }
-        let trusted = req
-            .app_data::<actix_web::web::Data<Settings>>()
-            .map(|s| s.server.trusted_proxies.as_slice())
-            .unwrap_or_default();
         // No peer address: an in-process request, nothing to count.
-        let Some(client) = client_address(req, trusted) else {
+        let Some(client) = client_of(req) else {
             return Ok(());
         };
         self.per_address.check(client).map_err(too_many)?;
@@ -143,6 +139,16 @@ fn bucket(client: IpAddr) -> IpAddr {
         }
         v4 => v4,
     }
+}
+
+/// The client address of a request, as the rate limits and the audit log
+/// see it: [`client_address`] with the configured trusted proxies.
+pub fn client_of(req: &HttpRequest) -> Option<IpAddr> {
+    let trusted = req
+        .app_data::<actix_web::web::Data<Settings>>()
+        .map(|s| s.server.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    client_address(req, trusted)
 }
 
 /// The address a request comes from: the peer, or, when the peer is one of

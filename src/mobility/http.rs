@@ -389,7 +389,13 @@ pub async fn mobility_report(
         teams,
     };
     if crate::http::accepts(&req, "text/csv") {
-        return Ok(csv_response(report_csv(&report)?));
+        let csv = report_csv(&report)?;
+        caller
+            .audit("export.mobility_report")
+            .with(serde_json::json!({ "from": period.from, "to": period.to }))
+            .record_now(&db)
+            .await?;
+        return Ok(csv_response(csv));
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::VARY, "Accept, Authorization"))
@@ -589,6 +595,15 @@ pub async fn mobility_flows(
         flows: list,
     };
     if crate::http::accepts(&req, "text/csv") {
+        caller
+            .audit("export.mobility_flows")
+            .with(serde_json::json!({
+                "from": flows.period.from,
+                "to": flows.period.to,
+                "depth": flows.depth,
+            }))
+            .record_now(&db)
+            .await?;
         let text = |x: &Option<String>| x.clone().unwrap_or_default();
         let rows = flows.flows.iter().map(|f| {
             vec![

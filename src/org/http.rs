@@ -145,9 +145,20 @@ pub async fn update_organisation(
         .transpose()
         .map_err(|e| invalid("min_group_size", e))?;
     let id = caller.organisation_id().to_owned();
+    // Settings are not personal data: the entry holds the new values.
+    let audit = caller
+        .audit("organisation.updated")
+        .on("organisation", &id)
+        .with(serde_json::json!({
+            "name": request.name,
+            "default_language": request.default_language,
+            "time_zone": request.time_zone,
+            "min_group_size": request.min_group_size,
+        }));
     let row = db
         .run(move |conn| {
             db::write(conn, |conn| {
+                audit.record(conn)?;
                 let target = organisations::table.find(&id);
                 if let Some(name) = &name {
                     diesel::update(target)

@@ -170,21 +170,28 @@ pub async fn create_webhook(
     let organisation_id = caller.organisation_id().to_owned();
     let now = to_stored(clock.now());
     let description = request.description.trim().to_owned();
+    let audit = caller
+        .audit("webhook.created")
+        .on("webhook", &id)
+        .with(serde_json::json!({ "host": host_of(&url), "events": request.events }));
     let row = db
         .run(move |conn| {
-            store::insert(
-                conn,
-                &store::NewWebhook {
-                    id: &id,
-                    organisation_id: &organisation_id,
-                    url: &url,
-                    description: &description,
-                    events: &request.events,
-                    sealed_secret: &sealed,
-                },
-                now,
-            )
-            .map_err(ApiError::from)
+            db::write(conn, |conn| {
+                let row = store::insert(
+                    conn,
+                    &store::NewWebhook {
+                        id: &id,
+                        organisation_id: &organisation_id,
+                        url: &url,
+                        description: &description,
+                        events: &request.events,
+                        sealed_secret: &sealed,
+                    },
+                    now,
+                )?;
+                audit.record(conn)?;
+                Ok::<_, ApiError>(row)
+            })
         })
         .await?;
     tracing::info!(webhook_id = %row.id, "webhook endpoint registered");
@@ -253,11 +260,20 @@ pub async fn update_webhook(
     let organisation_id = caller.organisation_id().to_owned();
     let id = id.into_inner();
     let now = to_stored(clock.now());
+    let audit = caller
+        .audit("webhook.updated")
+        .on("webhook", &id)
+        .with(serde_json::json!({
+            "host": changes.url.as_deref().map(host_of),
+            "events": changes.events,
+            "enabled": changes.enabled,
+        }));
     let row = db
         .run(move |conn| {
             db::write(conn, |conn| {
                 store::find_in(conn, &organisation_id, &id)?;
                 store::update(conn, &id, &changes, now)?;
+                audit.record(conn)?;
                 store::find_in(conn, &organisation_id, &id).map_err(ApiError::from)
             })
         })
@@ -281,10 +297,15 @@ pub async fn delete_webhook(
     caller.require(Permission::Administer)?;
     let organisation_id = caller.organisation_id().to_owned();
     let id = id.into_inner();
+    let audit = caller.audit("webhook.deleted").on("webhook", &id);
     db.run(move |conn| {
         db::write(conn, |conn| {
-            store::find_in(conn, &organisation_id, &id)?;
-            store::delete(conn, &id).map_err(ApiError::from)
+            let webhook = store::find_in(conn, &organisation_id, &id)?;
+            store::delete(conn, &id)?;
+            audit
+                .with(serde_json::json!({ "host": host_of(&webhook.url) }))
+                .record(conn)
+                .map_err(ApiError::from)
         })
     })
     .await?;
@@ -313,10 +334,12 @@ pub async fn rotate_secret(
     let secret = super::new_secret();
     let sealed = keys.seal_webhook_secret(&id, &secret);
     let now = to_stored(clock.now());
+    let audit = caller.audit("webhook.secret_rotated").on("webhook", &id);
     db.run(move |conn| {
         db::write(conn, |conn| {
             store::find_in(conn, &organisation_id, &id)?;
-            store::set_secret(conn, &id, &sealed, now).map_err(ApiError::from)
+            store::set_secret(conn, &id, &sealed, now)?;
+            audit.record(conn).map_err(ApiError::from)
         })
     })
     .await?;
@@ -512,6 +535,10 @@ pub async fn redeliver(
     let organisation_id = caller.organisation_id().to_owned();
     let (id, delivery_id) = path.into_inner();
     let now = to_stored(clock.now());
+    let audit = caller
+        .audit("webhook.redelivered")
+        .on("webhook", &id)
+        .with(serde_json::json!({ "delivery_id": delivery_id }));
     let (row, attempts) = db
         .run(move |conn| {
             db::write(conn, |conn| {
@@ -524,6 +551,7 @@ pub async fn redeliver(
                     ));
                 }
                 store::redeliver(conn, &delivery_id, now)?;
+                audit.record(conn)?;
                 let row = store::find_delivery(conn, &id, &delivery_id)?;
                 let attempts = store::attempts_of(conn, &[row.id.as_str()])?;
                 Ok((row, attempts))
@@ -531,4 +559,12 @@ pub async fn redeliver(
         })
         .await?;
     Ok(HttpResponse::Accepted().json(Delivery::from_rows(row, attempts)?))
+}
+
+/// An endpoint's host, as the audit log names it: its path and query may
+/// hold a receiver's token, which the log must not.
+fn host_of(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
 }

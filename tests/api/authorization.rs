@@ -34,6 +34,7 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             if p.starts_with("/api/v1/accounts")
                 || p.starts_with("/api/v1/api-keys")
                 || p.starts_with("/api/v1/webhooks")
+                || p == "/api/v1/audit"
                 || p == "/api/v1/organisation" =>
         {
             Rule::Administer

@@ -4,6 +4,7 @@
 mod accounts;
 mod answers;
 mod api_keys;
+mod audit;
 mod auth;
 mod authorization;
 mod browser;

@@ -118,19 +118,27 @@ pub async fn create_key(
     scopes.sort_by_key(|s| s.as_str());
     scopes.dedup();
     let name = request.name.trim().to_owned();
+    let audit = caller.audit("api_key.created");
     let row = db
         .run(move |conn| {
-            store::insert(
-                conn,
-                &store::NewApiKey {
-                    organisation_id: &organisation_id,
-                    name: &name,
-                    prefix: &prefix,
-                    secret_hash: &digest,
-                    scopes: &scopes,
-                },
-            )
-            .map_err(ApiError::from)
+            crate::db::write(conn, |conn| {
+                let row = store::insert(
+                    conn,
+                    &store::NewApiKey {
+                        organisation_id: &organisation_id,
+                        name: &name,
+                        prefix: &prefix,
+                        secret_hash: &digest,
+                        scopes: &scopes,
+                    },
+                )?;
+                let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+                audit
+                    .on("api_key", &row.id)
+                    .with(serde_json::json!({"name": name, "prefix": prefix, "scopes": scopes}))
+                    .record(conn)?;
+                Ok::<_, ApiError>(row)
+            })
         })
         .await?;
     tracing::info!(api_key_id = %row.id, "API key created");
@@ -160,9 +168,17 @@ pub async fn revoke_key(
     caller.require(Permission::Administer)?;
     let organisation_id = caller.organisation_id().to_owned();
     let id = id.into_inner();
-    db.run(move |conn| -> Result<usize, ApiError> {
-        store::find_in(conn, &organisation_id, &id)?;
-        Ok(store::revoke(conn, &id)?)
+    let audit = caller.audit("api_key.revoked");
+    db.run(move |conn| -> Result<(), ApiError> {
+        crate::db::write(conn, |conn| {
+            let key = store::find_in(conn, &organisation_id, &id)?;
+            store::revoke(conn, &id)?;
+            audit
+                .on("api_key", &id)
+                .with(serde_json::json!({"name": key.name}))
+                .record(conn)?;
+            Ok(())
+        })
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -98,6 +98,7 @@ pub fn touch_live_key(conn: &mut DbConnection, digest: &str) -> QueryResult<Opti
     Ok(Some(KeyCaller {
         scopes: key.scopes(),
         key_id: key.id,
+        name: key.name,
         organisation_id: key.organisation_id,
     }))
 }

@@ -401,6 +401,7 @@ pub async fn create_person(
         return Err(ApiError::Validation(errors));
     };
     let organisation_id = caller.organisation_id().to_owned();
+    let audit = caller.audit("person.created");
     let row = db
         .run(move |conn| {
             db::write(conn, |conn| {
@@ -427,6 +428,7 @@ pub async fn create_person(
                     None => crate::org::store::today_in(conn, &organisation_id, now)?,
                 };
                 let (id, _) = save(conn, &organisation_id, None, &input, effective)?;
+                audit.on("person", &id).record(conn)?;
                 Ok::<_, ApiError>(store::find_in(conn, &organisation_id, &id)?)
             })
         })
@@ -487,6 +489,25 @@ pub async fn update_person(
     let request = body.into_inner()?;
     let organisation_id = caller.organisation_id().to_owned();
     let id = id.into_inner();
+    // Which fields changed, never their values (personal data).
+    let fields: Vec<&str> = [
+        ("email", request.email.is_some()),
+        ("name", request.name.is_some()),
+        ("team_id", request.team_id.is_some()),
+        ("language", request.language.is_some()),
+        ("job_title", request.job_title.is_some()),
+        ("level", request.level.is_some()),
+        ("external_id", request.external_id.is_some()),
+        ("status", request.status.is_some()),
+        ("exit_kind", request.exit_kind.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, set)| set.then_some(field))
+    .collect();
+    let audit = caller
+        .audit("person.updated")
+        .on("person", &id)
+        .with(serde_json::json!({ "fields": fields }));
     let row = db
         .run(move |conn| {
             db::write(conn, |conn| {
@@ -543,6 +564,7 @@ pub async fn update_person(
                     None => crate::org::store::today_in(conn, &organisation_id, now)?,
                 };
                 save(conn, &organisation_id, Some(&current), &input, effective)?;
+                audit.record(conn)?;
                 Ok(store::find_in(conn, &organisation_id, &id)?)
             })
         })
@@ -574,6 +596,7 @@ pub async fn remove_person(
     let query = query.into_inner();
     let organisation_id = caller.organisation_id().to_owned();
     let id = id.into_inner();
+    let audit = caller.audit("person.left").on("person", &id);
     db.run(move |conn| {
         db::write(conn, |conn| {
             let current = store::find_in(conn, &organisation_id, &id)?;
@@ -588,6 +611,7 @@ pub async fn remove_person(
                 None => crate::org::store::today_in(conn, &organisation_id, now)?,
             };
             save(conn, &organisation_id, Some(&current), &input, effective)?;
+            audit.record(conn)?;
             Ok::<_, ApiError>(())
         })
     })
@@ -680,6 +704,10 @@ pub async fn correct_event(
     }
     let (id, event_id) = path.into_inner();
     let organisation_id = caller.organisation_id().to_owned();
+    let audit = caller
+        .audit("person.history_corrected")
+        .on("person", &id)
+        .with(serde_json::json!({ "event_id": event_id }));
     let event = db
         .run(move |conn| {
             db::write(conn, |conn| {
@@ -756,6 +784,7 @@ pub async fn correct_event(
                         },
                     )?;
                 }
+                audit.record(conn)?;
                 let view = history_view(&history)?;
                 view.into_iter()
                     .find(|e| e.id == new_id)
@@ -860,6 +889,7 @@ pub async fn import_people(
     let hash =
         idempotency::request_hash(&[format!("{mode:?}/{dry_run}/{is_csv}").as_bytes(), &bytes]);
     let organisation_id = caller.organisation_id().to_owned();
+    let audit = caller.audit("people.imported");
     let (status, body) = db
         .run(move |conn| -> Result<(u16, String), ApiError> {
             if let Some(key) = &key
@@ -878,6 +908,10 @@ pub async fn import_people(
                 }
                 let body =
                     serde_json::to_string(&summary).map_err(|e| ApiError::Unexpected(e.into()))?;
+                // The summary is counts only: no one's data.
+                let counts =
+                    serde_json::to_value(&summary).map_err(|e| ApiError::Unexpected(e.into()))?;
+                audit.with(counts).record(conn)?;
                 if let Some(key) = &key {
                     idempotency::remember(conn, &organisation_id, key, &hash, 200, &body)?;
                 }

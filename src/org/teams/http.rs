@@ -179,6 +179,7 @@ pub async fn create_team(
         .transpose()
         .map_err(|e| ApiError::field("external_id", e.0))?;
     let organisation_id = caller.organisation_id().to_owned();
+    let audit = caller.audit("team.created");
     let team = db
         .run(move |conn| {
             db::write(conn, |conn| {
@@ -202,6 +203,10 @@ pub async fn create_team(
                         external_id: external_id.as_ref().map(ExternalId::as_str),
                     },
                 )?;
+                audit
+                    .on("team", &row.id)
+                    .with(serde_json::json!({"name": row.name, "parent_id": row.parent_id}))
+                    .record(conn)?;
                 let tree = load_tree(conn, &organisation_id)?;
                 Ok(Team::from_row(&row, &tree))
             })
@@ -273,6 +278,7 @@ pub async fn update_team(
     };
     let organisation_id = caller.organisation_id().to_owned();
     let id = id.into_inner();
+    let audit = caller.audit("team.updated");
     let team = db
         .run(move |conn| {
             db::write(conn, |conn| {
@@ -325,6 +331,10 @@ pub async fn update_team(
                     name.as_str(),
                     external_id.as_ref().map(ExternalId::as_str),
                 )?;
+                audit
+                    .on("team", &id)
+                    .with(serde_json::json!({"name": name.as_str(), "parent_id": parent}))
+                    .record(conn)?;
                 let tree = load_tree(conn, &organisation_id)?;
                 let row = tree.get(&id).ok_or(ApiError::NotFound)?;
                 Ok(Team::from_row(row, &tree))
@@ -356,6 +366,7 @@ pub async fn delete_team(
     caller.require(Permission::WritePeople)?;
     let organisation_id = caller.organisation_id().to_owned();
     let id = id.into_inner();
+    let audit = caller.audit("team.deleted");
     db.run(move |conn| {
         db::write(conn, |conn| {
             store::find_in(conn, &organisation_id, &id)?;
@@ -383,6 +394,7 @@ pub async fn delete_team(
                 )));
             }
             store::delete(conn, &id)?;
+            audit.on("team", &id).record(conn)?;
             Ok(())
         })
     })

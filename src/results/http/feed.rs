@@ -182,6 +182,15 @@ pub async fn feed(
     if unchanged {
         return Ok(response.finish());
     }
+    // A CSV download is an export, logged once at its first page; JSON
+    // pages are integrations polling, which the log would drown in.
+    if format == Format::Csv && query.cursor.is_none() {
+        caller
+            .audit("export.results_feed")
+            .with(serde_json::json!({ "limit": limit }))
+            .record_now(&db)
+            .await?;
+    }
     response.insert_header((
         header::CONTENT_TYPE,
         HeaderValue::from_static(match format {

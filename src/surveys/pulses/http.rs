@@ -344,6 +344,7 @@ pub async fn create_pulse(
     let request = body.into_inner()?;
     let organisation_id = caller.organisation_id().to_owned();
     let now = clock.now();
+    let audit = caller.audit("pulse.created");
     let pulse = db
         .run(move |conn| {
             db::write(conn, |conn| {
@@ -364,6 +365,10 @@ pub async fn create_pulse(
                 };
                 check(conn, &organisation_id, &draft, now)?;
                 let id = store::insert(conn, &organisation_id, &values(&draft, now)?)?;
+                audit
+                    .on("pulse", &id)
+                    .with(serde_json::json!({ "name": draft.name, "min_group_size": draft.min_group_size }))
+                    .record(conn)?;
                 let row = store::find_in(conn, &organisation_id, &id)?;
                 view(conn, row, now)
             })
@@ -419,6 +424,24 @@ pub async fn update_pulse(
     let request = body.into_inner()?;
     let organisation_id = caller.organisation_id().to_owned();
     let now = clock.now();
+    let fields: Vec<&str> = [
+        ("name", request.name.is_some()),
+        ("templates", request.templates.is_some()),
+        ("audience", request.audience.is_some()),
+        ("excluded_teams", request.excluded_teams.is_some()),
+        ("cron", request.cron.is_some()),
+        ("time_zone", request.time_zone.is_some()),
+        ("open_hours", request.open_hours.is_some()),
+        ("reminder_hours", request.reminder_hours.is_some()),
+        ("start_date", request.start_date.is_some()),
+        ("end_date", request.end_date.is_some()),
+        ("status", request.status.is_some()),
+        ("min_group_size", request.min_group_size.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, set)| set.then_some(field))
+    .collect();
+    let audit = caller.audit("pulse.updated");
     let pulse = db
         .run(move |conn| {
             db::write(conn, |conn| {
@@ -487,6 +510,15 @@ pub async fn update_pulse(
                     i32::try_from(draft.min_group_size).unwrap_or(i32::MAX),
                 )?;
                 let republished = crate::results::store::republish_pulse(conn, &row.id, now)?;
+                // k is what a works council checks: the entry says what it became.
+                audit
+                    .on("pulse", &row.id)
+                    .with(serde_json::json!({
+                        "fields": fields,
+                        "min_group_size": draft.min_group_size,
+                        "republished_waves": republished,
+                    }))
+                    .record(conn)?;
                 let row = store::find_in(conn, &organisation_id, &row.id)?;
                 Ok::<_, ApiError>((view(conn, row, now)?, republished))
             })
@@ -522,6 +554,7 @@ pub async fn delete_pulse(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::WritePulses)?;
     let organisation_id = caller.organisation_id().to_owned();
+    let audit = caller.audit("pulse.deleted");
     db.run(move |conn| {
         db::write(conn, |conn| {
             let row = store::find_in(conn, &organisation_id, &id)?;
@@ -532,6 +565,10 @@ pub async fn delete_pulse(
                 ));
             }
             store::delete(conn, &row.id)?;
+            audit
+                .on("pulse", &row.id)
+                .with(serde_json::json!({ "name": row.name }))
+                .record(conn)?;
             Ok(())
         })
     })
@@ -647,6 +684,7 @@ pub async fn send_now(
     let organisation_id = caller.organisation_id().to_owned();
     let hash = idempotency::request_hash(&[b"send-now", id.as_bytes()]);
     let now = clock.now();
+    let audit = caller.audit("wave.sent_now");
     let (status, body) = db
         .run(move |conn| -> Result<(u16, String), ApiError> {
             if let Some(key) = &key
@@ -674,6 +712,10 @@ pub async fn send_now(
                         )));
                     }
                 };
+                audit
+                    .on("wave", &wave.id)
+                    .with(serde_json::json!({ "pulse_id": row.id }))
+                    .record(conn)?;
                 let body = serde_json::to_string(&Wave::from_row(&wave)?)
                     .map_err(|e| ApiError::Unexpected(e.into()))?;
                 if let Some(key) = &key {

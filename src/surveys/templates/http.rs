@@ -157,8 +157,18 @@ pub async fn add_template(
     caller.require(Permission::WritePulses)?;
     let TemplateDocument(document) = body.into_inner()?;
     let organisation_id = caller.organisation_id().to_owned();
+    let audit = caller.audit("template.added");
     let template = db
-        .run(move |conn| db::write(conn, |conn| super::add(conn, &organisation_id, document)))
+        .run(move |conn| {
+            db::write(conn, |conn| {
+                let template = super::add(conn, &organisation_id, document)?;
+                audit
+                    .on("template", &template.key)
+                    .with(serde_json::json!({ "version": template.version }))
+                    .record(conn)?;
+                Ok::<_, ApiError>(template)
+            })
+        })
         .await?;
     Ok(HttpResponse::Created().json(detail(template, Origin::Organisation)))
 }

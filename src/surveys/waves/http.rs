@@ -222,6 +222,7 @@ pub async fn close_wave(
     let keys = keys.get_ref().clone();
     let organisation_id = caller.organisation_id().to_owned();
     let now = clock.now();
+    let audit = caller.audit("wave.closed");
     let row = db
         .run(move |conn| {
             let row = store::find_in(conn, &organisation_id, &id)?;
@@ -230,6 +231,9 @@ pub async fn close_wave(
                 return Err(ApiError::Conflict("This firing never opened.".into()));
             }
             super::close_and_checkpoint(conn, &keys, &row.id, super::Closing::Now, now)?;
+            // After the close's own transaction (it publishes and checkpoints):
+            // a crash between the two leaves a closed wave without its entry.
+            audit.on("wave", &row.id).record(conn)?;
             Ok::<_, ApiError>(store::find(conn, &row.id)?)
         })
         .await?;
@@ -270,6 +274,7 @@ pub async fn extend_wave(
     let closes_at = body.into_inner()?.closes_at;
     let organisation_id = caller.organisation_id().to_owned();
     let now = clock.now();
+    let audit = caller.audit("wave.extended");
     let row = db
         .run(move |conn| {
             db::write(conn, |conn| {
@@ -278,6 +283,10 @@ pub async fn extend_wave(
                 let closes_at =
                     closes_at.ok_or_else(|| ApiError::field("closes_at", "is required"))?;
                 super::extend(conn, &row, closes_at, now)?;
+                audit
+                    .on("wave", &row.id)
+                    .with(serde_json::json!({ "closes_at": closes_at }))
+                    .record(conn)?;
                 Ok::<_, ApiError>(store::find(conn, &row.id)?)
             })
         })
