@@ -29,7 +29,16 @@ struct RawSettings {
     mail: RawMail,
     answers: AnswerSettings,
     rate_limits: RateLimits,
+    retention: RetentionSettings,
+    metrics: RawMetrics,
     webhooks: WebhookSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: String,
+    token: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,7 +108,38 @@ pub struct Settings {
     pub mail: MailSettings,
     pub answers: AnswerSettings,
     pub rate_limits: RateLimits,
+    pub retention: RetentionSettings,
+    pub metrics: MetricsSettings,
     pub webhooks: WebhookSettings,
+}
+
+/// Where `GET /metrics` is served, and to whom.
+#[derive(Clone)]
+pub struct MetricsSettings {
+    /// An address of its own (`host:port`); `None`: the main address.
+    pub listen: Option<String>,
+    /// A bearer token scrapers must send; `None`: none (on the main
+    /// address, loopback clients only).
+    pub token: Option<String>,
+}
+
+// Never print the token.
+impl fmt::Debug for MetricsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsSettings")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// How long what identifies people is kept after it has served.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Days after a wave closes that its invitations (the link tokens
+    /// derive from them) and its `.eml` copies are deleted.
+    pub invitation_days: u32,
 }
 
 /// The API's rate limits (answer links have their own, `answers.rate_limit`).
@@ -429,6 +469,31 @@ impl ConfigError {
     }
 }
 
+fn validate_metrics(raw: RawMetrics) -> Result<MetricsSettings, ConfigError> {
+    let listen = raw.listen.trim().to_owned();
+    if !listen.is_empty()
+        && listen
+            .rsplit_once(':')
+            .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+    {
+        return Err(ConfigError::key(
+            "metrics.listen",
+            "must be host:port, such as \"0.0.0.0:9464\", or empty for the main address",
+        ));
+    }
+    let token = raw.token.trim().to_owned();
+    if !token.is_empty() && token.chars().count() < 16 {
+        return Err(ConfigError::key(
+            "metrics.token",
+            "must be at least 16 characters, or empty for none",
+        ));
+    }
+    Ok(MetricsSettings {
+        listen: (!listen.is_empty()).then_some(listen),
+        token: (!token.is_empty()).then_some(token),
+    })
+}
+
 /// The PEM certificates in `path`, checked to be there and to parse.
 fn read_certificates(path: &Path) -> Result<Vec<u8>, ConfigError> {
     let key = "mail.smtp.ca_file";
@@ -570,6 +635,13 @@ impl Settings {
                 ));
             }
         }
+        if raw.retention.invitation_days > 3650 {
+            return Err(ConfigError::key(
+                "retention.invitation_days",
+                "must be 0 to 3650 (ten years)",
+            ));
+        }
+        let metrics = validate_metrics(raw.metrics)?;
         let mail = Self::validate_mail(raw.mail, &raw.data_dir)?;
         validate_webhooks(&raw.webhooks)?;
         let cors_origins = raw
@@ -611,6 +683,8 @@ impl Settings {
             mail,
             answers: raw.answers,
             rate_limits: raw.rate_limits,
+            retention: raw.retention,
+            metrics,
             webhooks: raw.webhooks,
         })
     }

@@ -35,15 +35,31 @@ pub struct Background {
     pass: Arc<Mutex<()>>,
 }
 
+/// The jobs an instance runs, as its settings chose them.
+pub struct Jobs {
+    /// The outbox worker, when `mail.enabled`.
+    pub mail: Option<Worker>,
+    /// The webhook worker, when `webhooks.enabled`.
+    pub webhooks: Option<Sender>,
+    pub keys: ServerKeys,
+    pub retention: Retention,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
 impl Background {
     pub async fn start(
         db: Db,
         clock: SharedClock,
         settings: &SchedulerSettings,
-        mail: Option<Worker>,
-        webhooks: Option<Sender>,
-        keys: ServerKeys,
+        jobs: Jobs,
     ) -> anyhow::Result<Self> {
+        let Jobs {
+            mail,
+            webhooks,
+            keys,
+            retention,
+            metrics,
+        } = jobs;
         let (stop, _) = watch::channel(false);
         let mut background = Self {
             stop,
@@ -56,6 +72,15 @@ impl Background {
             let db = sweep_db.clone();
             async move { sweep_expired(&db).await }
         });
+        let (retention_db, retention_clock) = (db.clone(), clock.clone());
+        background.every("retention", Duration::from_secs(600), move || {
+            let (db, clock, retention) = (
+                retention_db.clone(),
+                retention_clock.clone(),
+                retention.clone(),
+            );
+            async move { retention.pass(&db, &clock).await.map(drop) }
+        });
         if let Some(worker) = mail {
             background.send_mail(worker, clock.clone());
         }
@@ -64,20 +89,22 @@ impl Background {
         }
         if settings.enabled {
             let cron = JobScheduler::new().await?;
-            let (job_db, job_clock, job_pass, job_keys) = (
+            let (job_db, job_clock, job_pass, job_keys, job_metrics) = (
                 db.clone(),
                 clock.clone(),
                 background.pass.clone(),
                 keys.clone(),
+                metrics.clone(),
             );
             cron.add(Job::new_async(settings.wake.as_str(), move |_, _| {
-                let (db, clock, pass, keys) = (
+                let (db, clock, pass, keys, metrics) = (
                     job_db.clone(),
                     job_clock.clone(),
                     job_pass.clone(),
                     job_keys.clone(),
+                    job_metrics.clone(),
                 );
-                Box::pin(async move { schedule_pass(&db, &clock, &pass, keys).await })
+                Box::pin(async move { schedule_pass(&db, &clock, &pass, keys, &metrics).await })
             })?)
             .await?;
             cron.start().await?;
@@ -86,7 +113,7 @@ impl Background {
             let pass = background.pass.clone();
             background
                 .tasks
-                .spawn(async move { schedule_pass(&db, &clock, &pass, keys).await });
+                .spawn(async move { schedule_pass(&db, &clock, &pass, keys, &metrics).await });
         }
         Ok(background)
     }
@@ -152,6 +179,50 @@ impl Background {
     }
 }
 
+/// What the retention job keeps to (`retention` in the settings).
+#[derive(Debug, Clone)]
+pub struct Retention {
+    pub invitation_days: u32,
+    /// The `.eml` folder, when mail goes to one.
+    pub mail_dir: Option<std::path::PathBuf>,
+}
+
+impl Retention {
+    pub fn of(settings: &crate::config::Settings) -> Self {
+        Self {
+            invitation_days: settings.retention.invitation_days,
+            mail_dir: match &settings.mail.transport {
+                crate::config::MailTransport::Folder(dir) => Some(dir.clone()),
+                crate::config::MailTransport::Smtp(_) => None,
+            },
+        }
+    }
+
+    /// One pass at the clock's now (see [`crate::privacy::retention`]).
+    pub async fn pass(
+        &self,
+        db: &Db,
+        clock: &SharedClock,
+    ) -> Result<crate::privacy::retention::Pruned, DbError> {
+        let pruned = crate::privacy::retention::run(
+            db,
+            clock.now(),
+            self.invitation_days,
+            self.mail_dir.clone(),
+        )
+        .await?;
+        if pruned != Default::default() {
+            tracing::info!(
+                waves = pruned.waves,
+                invitations = pruned.invitations,
+                files = pruned.files,
+                "retention: deleted what had served its time"
+            );
+        }
+        Ok(pruned)
+    }
+}
+
 /// Expired sessions and idempotency keys past their replay window.
 async fn sweep_expired(db: &Db) -> Result<(), DbError> {
     let (sessions, keys) = db
@@ -168,7 +239,13 @@ async fn sweep_expired(db: &Db) -> Result<(), DbError> {
 }
 
 /// One pass of the survey schedule, unless one is still running here.
-async fn schedule_pass(db: &Db, clock: &SharedClock, pass: &Mutex<()>, keys: ServerKeys) {
+async fn schedule_pass(
+    db: &Db,
+    clock: &SharedClock,
+    pass: &Mutex<()>,
+    keys: ServerKeys,
+    metrics: &crate::metrics::Metrics,
+) {
     let Ok(_running) = pass.try_lock() else {
         tracing::debug!("previous schedule pass still running; skipping this wake-up");
         return;
@@ -178,13 +255,16 @@ async fn schedule_pass(db: &Db, clock: &SharedClock, pass: &Mutex<()>, keys: Ser
         .run(move |conn| crate::surveys::scheduler::run_due(conn, &keys, now))
         .await;
     match outcome {
-        Ok(pass) if !pass.is_empty() => tracing::info!(
-            opened = pass.opened,
-            skipped = pass.skipped,
-            closed = pass.closed,
-            reminders_queued = pass.reminders_queued,
-            "schedule pass"
-        ),
+        Ok(pass) if !pass.is_empty() => {
+            metrics.waves(pass.opened as u64, pass.closed as u64);
+            tracing::info!(
+                opened = pass.opened,
+                skipped = pass.skipped,
+                closed = pass.closed,
+                reminders_queued = pass.reminders_queued,
+                "schedule pass"
+            )
+        }
         Ok(_) => {}
         Err(ApiError::Unavailable) => {
             tracing::warn!("schedule pass: database unavailable; retrying at the next wake-up")

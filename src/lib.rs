@@ -10,7 +10,7 @@
 //! `mobility` the flows of people through the team tree);
 //! `webhooks` pushes events to integrations; `audit` records who did what; `privacy` states what Peil
 //! keeps and who sees it; `clock` is the time the
-//! schedule runs on; `jobs` runs beside the server;
+//! schedule runs on; `jobs` runs beside the server; `metrics` counts what it does;
 //! `admin` is the shell's way in.
 
 pub mod admin;
@@ -27,6 +27,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod metrics;
 pub mod mobility;
 pub mod org;
 pub mod privacy;

@@ -63,6 +63,10 @@ pub struct Application {
     mail: Option<Worker>,
     webhooks: Option<crate::webhooks::sender::Sender>,
     keys: ServerKeys,
+    retention: crate::jobs::Retention,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// `/metrics` on an address of its own (`metrics.listen`), when set.
+    metrics_server: Option<(u16, actix_web::dev::Server)>,
     initial_admin: Option<InitialAdmin>,
 }
 
@@ -115,6 +119,7 @@ impl Application {
         let shutdown_timeout = settings.server.shutdown_timeout_secs;
         let body_limit = settings.server.max_body_bytes;
         let keys = settings.server_keys()?;
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
         let mail = settings.mail.enabled.then(|| {
             let mailer = Mailer::new(&settings.mail);
             tracing::info!(mail = %mailer.describe(), "outbox worker on");
@@ -125,13 +130,17 @@ impl Application {
                 settings.mail.clone(),
                 settings.server.public_url.clone(),
             )
+            .with_metrics(metrics.clone())
         });
         let webhooks = if settings.webhooks.enabled {
-            Some(crate::webhooks::sender::Sender::new(
-                db.clone(),
-                keys.clone(),
-                settings.webhooks.clone(),
-            )?)
+            Some(
+                crate::webhooks::sender::Sender::new(
+                    db.clone(),
+                    keys.clone(),
+                    settings.webhooks.clone(),
+                )?
+                .with_metrics(metrics.clone()),
+            )
         } else {
             None
         };
@@ -146,6 +155,18 @@ impl Application {
         ));
         let api_limits = web::Data::new(http::rate_limit::ApiLimits::new(&settings.rate_limits));
         let cors_origins = settings.server.cors_origins.clone();
+        let retention = crate::jobs::Retention::of(&settings);
+        let metrics_data = web::Data::from(metrics.clone());
+        let metrics_server = match &settings.metrics.listen {
+            Some(address) => Some(metrics_server(
+                address,
+                db_data.clone(),
+                metrics_data.clone(),
+                settings.metrics.clone(),
+            )?),
+            None => None,
+        };
+        let metrics_here = metrics_server.is_none();
         let settings_data = web::Data::new(settings);
 
         let server = HttpServer::new(move || {
@@ -160,6 +181,7 @@ impl Application {
                 .app_data(timelines.clone())
                 .app_data(link_limit.clone())
                 .app_data(api_limits.clone())
+                .app_data(metrics_data.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(BodyLimit(body_limit))
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {
@@ -196,6 +218,12 @@ impl Application {
                 .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi))
                 // HTML for people, not part of the API document.
                 .configure(crate::answers::page::routes)
+                // For operators' scrapers, not part of the API document either.
+                .configure(|cfg| {
+                    if metrics_here {
+                        cfg.route("/metrics", web::get().to(crate::metrics::main_endpoint));
+                    }
+                })
                 .default_service(web::to(middleware::no_route))
                 .wrap(ErrorHandlers::new().default_handler(middleware::problemise))
                 .wrap(Condition::new(
@@ -221,12 +249,20 @@ impl Application {
             mail,
             webhooks,
             keys,
+            retention,
+            metrics,
+            metrics_server,
             initial_admin,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `/metrics` has to itself (`metrics.listen`), if any.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
     }
 
     /// The first admin's credentials if this start created them; given out once.
@@ -242,11 +278,20 @@ impl Application {
             self.db.clone(),
             self.clock.clone(),
             &self.scheduler,
-            self.mail,
-            self.webhooks,
-            self.keys.clone(),
+            crate::jobs::Jobs {
+                mail: self.mail,
+                webhooks: self.webhooks,
+                keys: self.keys.clone(),
+                retention: self.retention,
+                metrics: self.metrics.clone(),
+            },
         )
         .await?;
+        let metrics_server = self.metrics_server.map(|(_, server)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         tokio::select! {
@@ -261,10 +306,47 @@ impl Application {
             }
         }
         let served = server.await;
+        if let Some(metrics) = metrics_server {
+            metrics.stop(true).await;
+        }
         background.stop().await;
         served.context("HTTP server task")?.context("HTTP server")?;
         tracing::info!("shutdown complete");
         Ok(())
+    }
+}
+
+/// `/metrics` alone on its own address, one worker: scrapes are rare.
+fn metrics_server(
+    address: &str,
+    db: web::Data<Db>,
+    metrics: web::Data<crate::metrics::Metrics>,
+    settings: crate::config::MetricsSettings,
+) -> anyhow::Result<(u16, actix_web::dev::Server)> {
+    let listener = TcpListener::bind(address)
+        .with_context(|| format!("binding {address} (metrics.listen)"))?;
+    let port = listener.local_addr()?.port();
+    let settings = web::Data::new(settings);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(db.clone())
+            .app_data(metrics.clone())
+            .app_data(settings.clone())
+            .route("/metrics", web::get().to(crate::metrics::own_endpoint))
+            .default_service(web::to(middleware::no_route))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    tracing::info!(address = %listener_address(address, port), "metrics listening");
+    Ok((port, server))
+}
+
+fn listener_address(address: &str, port: u16) -> String {
+    match address.rsplit_once(':') {
+        Some((host, _)) => format!("{host}:{port}"),
+        None => address.to_owned(),
     }
 }
 

@@ -63,7 +63,7 @@ impl std::ops::Deref for Principal {
     }
 }
 
-pub(crate) fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+pub fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)

@@ -202,6 +202,16 @@ impl Db {
         self.backend
     }
 
+    /// The pool's connections now: (open, idle, most allowed).
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        let state = self.pool.state();
+        (
+            state.connections,
+            state.idle_connections,
+            self.pool.max_size(),
+        )
+    }
+
     /// Runs `f` with a pooled connection on the blocking thread pool, inside
     /// the caller's tracing span.
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>

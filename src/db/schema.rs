@@ -85,6 +85,7 @@ diesel::table! {
         exit_kind -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        erased_at -> Nullable<Timestamp>,
     }
 }
 

@@ -9,7 +9,8 @@
 //! Implicit TLS (`tls = "tls"`) is the exception: lettre opens that socket
 //! itself, as it must wrap it in TLS before the greeting.
 
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -86,7 +87,7 @@ async fn write_files(
         messages
             .into_iter()
             .map(|m| {
-                let file = dir.join(format!("{}.eml", m.outbox_id));
+                let file = dir.join(eml_name(&m.invitation_id, &m.outbox_id));
                 let partial = dir.join(format!(".{}.eml.partial", m.outbox_id));
                 let written = std::fs::write(&partial, &m.bytes)
                     .and_then(|()| std::fs::rename(&partial, &file))
@@ -348,4 +349,38 @@ impl RateLimiter {
         };
         tokio::time::sleep_until(at).await;
     }
+}
+
+/// An email's file in the folder: named by its invitation first, so that
+/// erasure and retention find every copy of a person's or a wave's mail
+/// from the invitations alone (the outbox rows are gone once a wave closes).
+pub fn eml_name(invitation_id: &str, outbox_id: &str) -> String {
+    format!("{invitation_id}.{outbox_id}.eml")
+}
+
+/// Deletes the folder's emails of these invitations; returns how many.
+/// Blocking. A folder that does not exist holds nothing.
+pub fn delete_eml_of(dir: &Path, invitation_ids: &HashSet<String>) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut deleted = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some((invitation, _)) = name.split_once('.') else {
+            continue;
+        };
+        if name.ends_with(".eml") && invitation_ids.contains(invitation) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => deleted += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(deleted)
 }

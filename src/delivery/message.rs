@@ -44,6 +44,8 @@ pub struct Wording {
 pub struct Letter {
     /// The outbox row: the `Message-ID` and the MIME boundary derive from it.
     pub outbox_id: String,
+    /// The invitation it is for: what erasure and retention find it by.
+    pub invitation_id: String,
     pub queued_at: NaiveDateTime,
     pub to_email: String,
     pub to_name: String,
@@ -61,6 +63,7 @@ pub struct Sender {
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub outbox_id: String,
+    pub invitation_id: String,
     pub envelope: Envelope,
     pub bytes: Vec<u8>,
 }
@@ -374,6 +377,7 @@ impl Draft {
             .map_err(|e| Unbuildable(format!("the message cannot be built: {e}")))?;
         Ok(Rendered {
             outbox_id: letter.outbox_id.clone(),
+            invitation_id: letter.invitation_id.clone(),
             envelope: message.envelope().clone(),
             bytes: message.formatted(),
         })
@@ -398,6 +402,7 @@ mod tests {
 
     fn letter() -> Letter {
         Letter {
+            invitation_id: "invitation-1".into(),
             outbox_id: "0b5e5d3c-5b7a-4f55-8d6e-2f1b9c2a7d10".into(),
             queued_at: "2026-01-05T08:00:00".parse().unwrap(),
             to_email: "anna.de.vries@example.org".into(),

@@ -38,6 +38,7 @@ pub struct Worker {
     settings: MailSettings,
     sender: Sender,
     public_url: url::Url,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Emails claimed and rendered, waiting to be sent.
@@ -113,7 +114,14 @@ impl Worker {
             settings,
             sender,
             public_url,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts what it sends in these metrics (`GET /metrics`).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Sends until `stop` says so, pipelined in three stages: while one
@@ -392,6 +400,7 @@ impl Worker {
                 })
             })
             .await?;
+        self.metrics.emails(delivered, retrying, failed);
         if failed > 0 || retrying > 0 {
             // Counts only: an SMTP error may quote the address, which stays out of logs.
             tracing::warn!(
@@ -463,6 +472,7 @@ impl Worker {
         );
         Ok(Letter {
             outbox_id: c.outbox_id.clone(),
+            invitation_id: c.invitation_id.clone(),
             queued_at: c.queued_at,
             to_email: c.email.clone(),
             to_name: c.name.clone(),

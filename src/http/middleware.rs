@@ -53,6 +53,12 @@ pub async fn access_log(
                 .unwrap_or_else(|| "(no route)".to_owned());
             let status = response.status().as_u16();
             tracing::info!(%method, %route, status, elapsed_ms, "request completed");
+            if let Some(metrics) = response
+                .request()
+                .app_data::<web::Data<crate::metrics::Metrics>>()
+            {
+                metrics.request(method.as_str(), &route, status, elapsed_ms / 1000.0);
+            }
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 response.headers_mut().insert(REQUEST_ID, value);
             }

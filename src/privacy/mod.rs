@@ -4,6 +4,10 @@
 //! settings that open Peil to browsers and webhooks — and its words from
 //! `statement.toml`, kept beside the code they describe. JSON by default,
 //! a readable page with `Accept: text/html`.
+//!
+//! Beside it, the promises it makes: `retention` deletes invitations and
+//! their emails a set number of days after their wave closes, and
+//! `erasure` removes a person who has left.
 
 use std::sync::OnceLock;
 
@@ -20,8 +24,12 @@ use crate::db::Db;
 use crate::domain::MinGroupSize;
 use crate::error::{ApiError, Refused};
 
+pub mod erasure;
+pub mod retention;
+
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(privacy_statement);
+    cfg.service(privacy_statement)
+        .service(erasure::erase_person);
 }
 
 /// The statement's fixed words (`statement.toml`).
@@ -111,6 +119,14 @@ pub struct Openings {
     pub webhooks_require_https: bool,
 }
 
+/// How long what identifies people is kept.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetentionTerms {
+    /// Days after a wave closes that its invitations (and link tokens) and
+    /// emails are deleted.
+    pub invitation_days: u32,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Statement {
     pub organisation: OrganisationName,
@@ -119,6 +135,7 @@ pub struct Statement {
     pub pulses: Vec<PulseThresholds>,
     #[serde(flatten)]
     pub words: Words,
+    pub retention: RetentionTerms,
     pub settings: Openings,
 }
 
@@ -178,6 +195,9 @@ pub async fn privacy_statement(
             })
             .collect(),
         words: words().clone(),
+        retention: RetentionTerms {
+            invitation_days: settings.retention.invitation_days,
+        },
         settings: Openings {
             cors_origins: settings.server.cors_origins.clone(),
             answer_links_per_minute: settings.answers.rate_limit.per_minute,

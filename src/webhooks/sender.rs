@@ -32,6 +32,7 @@ pub struct Sender {
     keys: ServerKeys,
     settings: WebhookSettings,
     client: reqwest::Client,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A claimed delivery with what it takes to post it.
@@ -79,7 +80,14 @@ impl Sender {
             keys,
             settings,
             client: client.build()?,
+            metrics: Arc::default(),
         })
+    }
+
+    /// Counts its attempts in these metrics (`GET /metrics`).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Delivers until `stop` says so: a round, then another at once if the
@@ -130,11 +138,15 @@ impl Sender {
             .await;
         let settings = self.settings.clone();
         let now = clock.now();
+        let tried: Vec<bool> = outcomes.iter().map(Outcome::succeeded).collect();
         self.db
             .run(move |conn| {
                 db::write(conn, |conn| record(conn, &claim, &outcomes, now, &settings))
             })
             .await?;
+        for delivered in tried {
+            self.metrics.webhook_attempt(delivered);
+        }
         Ok(count)
     }
 

@@ -179,6 +179,18 @@ pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
     diesel::delete(webhooks::table.find(id)).execute(conn)
 }
 
+/// An erased person's `delivery.failed` events, sent or not, with their
+/// attempts (DESIGN.md, invariant 7). Their bodies are the serialised
+/// [`super::DeliveryFailed`], which names the person by id.
+pub fn forget_failures_of_person(conn: &mut DbConnection, person_id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::event.eq(EventType::DeliveryFailed.as_str()))
+            .filter(webhook_deliveries::payload.like(format!("%\"person_id\":\"{person_id}\"%"))),
+    )
+    .execute(conn)
+}
+
 /// A closing wave's `delivery.failed` events, sent or not: after the close
 /// they would say whose invitation never arrived, that is, who could not
 /// have answered (DESIGN.md, invariants 1 and 5). Part of the close.

@@ -17,6 +17,8 @@ enum Rule {
     Administer,
     ReadTeams,
     WritePeople,
+    /// Admin and hr accounts; no key, whatever its scope.
+    ErasePeople,
     WritePulses,
     ReadResults,
     ReadMobility,
@@ -40,6 +42,7 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             Rule::Administer
         }
         ("get", "/api/v1/teams" | "/api/v1/teams/{id}" | "/api/v1/privacy") => Rule::ReadTeams,
+        ("post", "/api/v1/people/{id}/erase") => Rule::ErasePeople,
         (_, p) if p.starts_with("/api/v1/teams") || p.starts_with("/api/v1/people") => {
             Rule::WritePeople
         }
@@ -86,7 +89,7 @@ fn allowed(who: Who, rule: Rule) -> bool {
             Rule::ReadTeams | Rule::ReadResults | Rule::ReadMobility | Rule::ReadMobilityAndResults,
         ) => true,
         (Who::Manager, _) => false,
-        (Who::Key(_), Rule::Administer) => false,
+        (Who::Key(_), Rule::Administer | Rule::ErasePeople) => false,
         (Who::Key(_), Rule::ReadTeams) => true,
         (Who::Key(scope), Rule::WritePeople) => scope == "people:write",
         (Who::Key(scope), Rule::WritePulses) => scope == "pulses:write",

@@ -133,6 +133,8 @@ pub struct Credentials {
 
 pub struct TestApp {
     pub address: String,
+    /// `/metrics`'s own port, when `metrics.listen` gives it one.
+    pub metrics_port: Option<u16>,
     pub client: reqwest::Client,
     pub admin: Credentials,
     pub settings: Settings,
@@ -166,12 +168,14 @@ pub async fn spawn_app_with(extra_settings: &str) -> TestApp {
         .take_initial_admin()
         .expect("a fresh database bootstraps an admin");
     let address = format!("http://127.0.0.1:{}", application.port());
+    let metrics_port = application.metrics_port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(application.run_until(async {
         let _ = stopped.await;
     }));
     TestApp {
         address,
+        metrics_port,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -438,11 +442,13 @@ impl TestApp {
         let application = Application::build_with_clock(settings, clock)
             .await
             .expect("building another instance");
+        let address = format!("http://127.0.0.1:{}", application.port());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(application.run_until(async {
             let _ = stopped.await;
         }));
         Instance {
+            address,
             stop: Some(stop),
             task: Some(task),
         }
@@ -457,6 +463,15 @@ impl TestApp {
             .run(move |conn| peil::surveys::scheduler::run_due(conn, &keys, now))
             .await
             .expect("a schedule pass")
+    }
+
+    /// One retention pass at the test clock's now, as the background job runs it.
+    pub async fn run_retention(&self) -> peil::privacy::retention::Pruned {
+        let clock: peil::clock::SharedClock = self.clock.clone();
+        peil::jobs::Retention::of(&self.settings)
+            .pass(&self.db(), &clock)
+            .await
+            .expect("a retention pass")
     }
 
     /// The server's keys, as derived from its secret: links and nullifiers.
@@ -494,6 +509,8 @@ impl Drop for TestApp {
 
 /// A second server on a test's database; see [`TestApp::another_instance`].
 pub struct Instance {
+    /// Where it serves HTTP.
+    pub address: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }

@@ -116,7 +116,7 @@ async fn wave(app: &TestApp, token: &str, id: &str) -> Value {
 }
 
 /// Waits until the wave's delivery counts satisfy `done`.
-async fn wait_for_delivery(
+pub async fn wait_for_delivery(
     app: &TestApp,
     token: &str,
     id: &str,

@@ -9,7 +9,10 @@ use crate::pulses::{at, team_with_people};
 
 #[tokio::test]
 async fn the_statement_follows_the_running_system() {
-    let app = spawn_app_with("[server]\ncors_origins = [\"https://hr.example.org\"]\n").await;
+    let app = spawn_app_with(
+        "[server]\ncors_origins = [\"https://hr.example.org\"]\n[retention]\ninvitation_days = 45\n",
+    )
+    .await;
     let admin = app.ready_admin_token().await;
     let team = team_with_people(&app, &admin, "Support", None, 3).await;
     app.clock.set(at("2026-03-02T10:00:00Z"));
@@ -37,6 +40,7 @@ async fn the_statement_follows_the_running_system() {
             "webhooks_require_https": true
         })
     );
+    assert_eq!(statement["retention"], json!({"invitation_days": 45}));
     assert!(statement["stored"].as_array().unwrap().len() >= 5);
     assert!(
         statement["never_stored"]
@@ -108,6 +112,7 @@ async fn the_statement_follows_the_running_system() {
         "Weekly development pulse",
         "no: a wave has opened; k may only be raised",
         "hr.example.org",
+        "deleted 45 days after their wave closes",
         "Accepted by design",
     ] {
         assert!(html.contains(expected), "{expected} missing from the page");

@@ -49,6 +49,20 @@ pub struct Person {
     pub exit_kind: Option<ExitKind>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the person was erased (`POST /api/v1/people/{id}/erase`): what
+    /// is left is an anonymous placeholder that keeps their history's counts.
+    pub erased_at: Option<DateTime<Utc>>,
+}
+
+/// An erased person is a placeholder: their data cannot come back through
+/// an edit (a rehire is a new person).
+fn refuse_erased(person: &PersonRow) -> Result<(), ApiError> {
+    match person.erased_at {
+        Some(_) => Err(ApiError::Conflict(
+            "This person was erased; someone who returns is added as a new person.".into(),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn stored(e: Invalid) -> ApiError {
@@ -76,6 +90,7 @@ impl TryFrom<PersonRow> for Person {
             external_id: row.external_id,
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
+            erased_at: row.erased_at.map(|t| t.and_utc()),
         })
     }
 }
@@ -512,6 +527,7 @@ pub async fn update_person(
         .run(move |conn| {
             db::write(conn, |conn| {
                 let current = store::find_in(conn, &organisation_id, &id)?;
+                refuse_erased(&current)?;
                 let mut input = PersonInput::from_row(&current).map_err(stored)?;
                 let mut errors = Vec::new();
                 if let Some(email) = &request.email {

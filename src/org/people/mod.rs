@@ -112,6 +112,7 @@ impl PersonInput {
             exit_kind: v.exit_kind.map(str::to_owned),
             created_at: at,
             updated_at: at,
+            erased_at: None,
         }
     }
 

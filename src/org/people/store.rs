@@ -21,6 +21,8 @@ pub struct PersonRow {
     pub exit_kind: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Set once the person is erased: the row is then an anonymous placeholder.
+    pub erased_at: Option<NaiveDateTime>,
 }
 
 /// A person's stored fields, as written.

@@ -676,6 +676,7 @@ pub async fn send_now(
     req: HttpRequest,
     db: web::Data<Db>,
     clock: web::Data<SharedClock>,
+    metrics: web::Data<crate::metrics::Metrics>,
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -737,6 +738,9 @@ pub async fn send_now(
             }
         })
         .await?;
+    if status == 201 {
+        metrics.waves(1, 0);
+    }
     let status = actix_web::http::StatusCode::from_u16(status)
         .unwrap_or(actix_web::http::StatusCode::CREATED);
     Ok(HttpResponse::build(status)

@@ -215,6 +215,7 @@ pub async fn close_wave(
     db: web::Data<Db>,
     clock: web::Data<SharedClock>,
     keys: web::Data<ServerKeys>,
+    metrics: web::Data<crate::metrics::Metrics>,
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<web::Json<Wave>, ApiError> {
@@ -237,6 +238,7 @@ pub async fn close_wave(
             Ok::<_, ApiError>(store::find(conn, &row.id)?)
         })
         .await?;
+    metrics.waves(0, 1);
     Ok(web::Json(Wave::from_row(&row)?))
 }
 
