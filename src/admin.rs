@@ -58,7 +58,7 @@ pub fn create_account(
         Actor::shell(organisation_id)
             .did("account.created")
             .on("account", &id)
-            .with(serde_json::json!({"email": email.as_str(), "role": role.as_str()}))
+            .with(serde_json::json!({"role": role.as_str()}))
             .record(conn)?;
         Ok(())
     })?;

@@ -140,6 +140,8 @@ pub struct RetentionSettings {
     /// Days after a wave closes that its invitations (the link tokens
     /// derive from them) and its `.eml` copies are deleted.
     pub invitation_days: u32,
+    /// Days the audit log keeps an entry (it names accounts and addresses).
+    pub audit_days: u32,
 }
 
 /// The API's rate limits (answer links have their own, `answers.rate_limit`).
@@ -639,6 +641,12 @@ impl Settings {
             return Err(ConfigError::key(
                 "retention.invitation_days",
                 "must be 0 to 3650 (ten years)",
+            ));
+        }
+        if !(1..=3650).contains(&raw.retention.audit_days) {
+            return Err(ConfigError::key(
+                "retention.audit_days",
+                "must be 1 to 3650 (ten years)",
             ));
         }
         let metrics = validate_metrics(raw.metrics)?;

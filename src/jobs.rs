@@ -183,6 +183,7 @@ impl Background {
 #[derive(Debug, Clone)]
 pub struct Retention {
     pub invitation_days: u32,
+    pub audit_days: u32,
     /// The `.eml` folder, when mail goes to one.
     pub mail_dir: Option<std::path::PathBuf>,
 }
@@ -191,6 +192,7 @@ impl Retention {
     pub fn of(settings: &crate::config::Settings) -> Self {
         Self {
             invitation_days: settings.retention.invitation_days,
+            audit_days: settings.retention.audit_days,
             mail_dir: match &settings.mail.transport {
                 crate::config::MailTransport::Folder(dir) => Some(dir.clone()),
                 crate::config::MailTransport::Smtp(_) => None,
@@ -208,6 +210,7 @@ impl Retention {
             db,
             clock.now(),
             self.invitation_days,
+            self.audit_days,
             self.mail_dir.clone(),
         )
         .await?;
@@ -216,6 +219,7 @@ impl Retention {
                 waves = pruned.waves,
                 invitations = pruned.invitations,
                 files = pruned.files,
+                audit_entries = pruned.audit_entries,
                 "retention: deleted what had served its time"
             );
         }

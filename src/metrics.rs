@@ -8,7 +8,7 @@
 //!
 //! Where it is served is configuration (`metrics`): on its own address, or
 //! on the main one with a bearer token, or — the default — on the main one
-//! to loopback clients only. Labels carry route patterns, never paths: an
+//! to loopback clients only, and only to requests that no proxy forwarded. Labels carry route patterns, never paths: an
 //! answer link's token must not reach a scraper any more than a log.
 
 use std::sync::atomic::AtomicU64;
@@ -316,9 +316,16 @@ pub async fn main_endpoint(
     metrics: web::Data<Metrics>,
     settings: web::Data<crate::config::Settings>,
 ) -> Result<HttpResponse, ApiError> {
+    // A proxy on the same host is a loopback peer: a request that came
+    // through one (it says so in a forwarding header) is not local.
+    let forwarded = ["x-forwarded-for", "forwarded", "x-real-ip"]
+        .iter()
+        .any(|h| req.headers().contains_key(*h));
     let allowed = match &settings.metrics.token {
         Some(_) => authorised(&req, &settings.metrics)?,
-        None => crate::http::rate_limit::client_of(&req).is_some_and(|c| c.is_loopback()),
+        None => {
+            !forwarded && crate::http::rate_limit::client_of(&req).is_some_and(|c| c.is_loopback())
+        }
     };
     if !allowed {
         return Err(ApiError::Forbidden(

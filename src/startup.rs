@@ -226,11 +226,13 @@ impl Application {
                 })
                 .default_service(web::to(middleware::no_route))
                 .wrap(ErrorHandlers::new().default_handler(middleware::problemise))
+                // Inside CORS: preflights are not counted, and a 429 carries
+                // the CORS headers a browser needs to read it.
+                .wrap(from_fn(middleware::limit_rate))
                 .wrap(Condition::new(
                     !cors_origins.is_empty(),
                     middleware::cors(&cors_origins),
                 ))
-                .wrap(from_fn(middleware::limit_rate))
                 .wrap(from_fn(middleware::access_log))
         })
         .workers(workers)

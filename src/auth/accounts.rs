@@ -214,7 +214,7 @@ pub async fn create_account(
                 )?;
                 audit
                     .on("account", &id)
-                    .with(json!({"email": email.as_str(), "role": role.as_str(), "team_id": request.team_id}))
+                    .with(json!({"role": role.as_str(), "team_id": request.team_id}))
                     .record(conn)?;
                 Ok::<_, ApiError>(store::find_account(conn, &id)?)
             })
@@ -343,7 +343,7 @@ pub async fn delete_account(
             keep_an_admin(conn, &organisation_id)?;
             audit
                 .on("account", &id)
-                .with(json!({"email": account.email, "role": account.role}))
+                .with(json!({"role": account.role}))
                 .record(conn)?;
             Ok::<_, ApiError>(())
         })

@@ -371,10 +371,11 @@ pub fn delete_eml_of(dir: &Path, invitation_ids: &HashSet<String>) -> std::io::R
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some((invitation, _)) = name.split_once('.') else {
+        let parts: Vec<&str> = name.split('.').collect();
+        let [invitation, _, "eml"] = parts[..] else {
             continue;
         };
-        if name.ends_with(".eml") && invitation_ids.contains(invitation) {
+        if invitation_ids.contains(invitation) {
             match std::fs::remove_file(entry.path()) {
                 Ok(()) => deleted += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

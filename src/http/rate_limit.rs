@@ -91,7 +91,10 @@ impl ApiLimits {
     /// Counts a request against its client address's limits (before any
     /// handler runs, so a refused request costs nothing else).
     pub fn admit(&self, req: &HttpRequest) -> Result<(), ApiError> {
-        if !counted(req.path()) {
+        // The path as routing sees it, percent-escapes decoded: the raw
+        // path (`/api/%761/teams`) would slip past the prefix checks.
+        let path = req.match_info().as_str();
+        if !counted(path) {
             return Ok(());
         }
         // No peer address: an in-process request, nothing to count.
@@ -99,7 +102,7 @@ impl ApiLimits {
             return Ok(());
         };
         self.per_address.check(client).map_err(too_many)?;
-        if req.method() == actix_web::http::Method::POST && req.path() == "/api/v1/auth/login" {
+        if req.method() == actix_web::http::Method::POST && path == "/api/v1/auth/login" {
             self.sign_in_per_address.check(client).map_err(too_many)?;
         }
         Ok(())

@@ -125,6 +125,8 @@ pub struct RetentionTerms {
     /// Days after a wave closes that its invitations (and link tokens) and
     /// emails are deleted.
     pub invitation_days: u32,
+    /// Days an audit log entry is kept.
+    pub audit_days: u32,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -197,6 +199,7 @@ pub async fn privacy_statement(
         words: words().clone(),
         retention: RetentionTerms {
             invitation_days: settings.retention.invitation_days,
+            audit_days: settings.retention.audit_days,
         },
         settings: Openings {
             cors_origins: settings.server.cors_origins.clone(),

@@ -5,6 +5,9 @@
 //! participation counts (`wave_teams`, `wave_participation`) and its
 //! delivery counts (`waves.delivery`), all written at the close.
 //!
+//! The audit log's entries go `retention.audit_days` after they were
+//! written.
+//!
 //! A pass is safe to repeat and to run on several replicas at once: each
 //! wave's invitations go in one transaction, which also writes the audit
 //! entry, and files are deleted after it commits. A file whose invitation
@@ -19,7 +22,7 @@ use diesel::prelude::*;
 
 use crate::audit::Actor;
 use crate::clock::to_stored;
-use crate::db::schema::{invitations, outbox, waves};
+use crate::db::schema::{audit_events, invitations, outbox, waves};
 use crate::db::{self, Db, DbConnection, DbError};
 use crate::delivery::mailer::delete_eml_of;
 
@@ -29,6 +32,7 @@ pub struct Pruned {
     pub waves: usize,
     pub invitations: usize,
     pub files: usize,
+    pub audit_entries: usize,
 }
 
 /// One pass at `now`. `mail_dir` is the `.eml` folder, when mail goes to one.
@@ -36,6 +40,7 @@ pub async fn run(
     db: &Db,
     now: DateTime<Utc>,
     days: u32,
+    audit_days: u32,
     mail_dir: Option<PathBuf>,
 ) -> Result<Pruned, DbError> {
     let cutoff = to_stored(now - chrono::Duration::days(i64::from(days)));
@@ -64,6 +69,11 @@ pub async fn run(
         if ids.is_empty() {
             continue; // another replica was first
         }
+        db.run(|conn| {
+            db::checkpoint(conn);
+            Ok::<_, DbError>(())
+        })
+        .await?;
         pruned.waves += 1;
         pruned.invitations += ids.len();
         if let Some(dir) = &mail_dir {
@@ -73,6 +83,14 @@ pub async fn run(
     if let Some(dir) = mail_dir {
         pruned.files += delete_orphans(db, dir).await?;
     }
+    let audit_cutoff = to_stored(now - chrono::Duration::days(i64::from(audit_days)));
+    pruned.audit_entries = db
+        .run(move |conn| {
+            diesel::delete(audit_events::table.filter(audit_events::occurred_at.lt(audit_cutoff)))
+                .execute(conn)
+                .map_err(DbError::from)
+        })
+        .await?;
     Ok(pruned)
 }
 
@@ -95,7 +113,12 @@ fn forget_invitations_of_wave(
         .filter(invitations::wave_id.eq(wave_id))
         .select(invitations::id);
     diesel::delete(outbox::table.filter(outbox::invitation_id.eq_any(of_wave))).execute(conn)?;
-    diesel::delete(invitations::table.filter(invitations::wave_id.eq(wave_id))).execute(conn)?;
+    let deleted = diesel::delete(invitations::table.filter(invitations::wave_id.eq(wave_id)))
+        .execute(conn)?;
+    if deleted == 0 {
+        // Another replica's pass took them between our read and our delete.
+        return Ok(Vec::new());
+    }
     Actor::system(organisation_id)
         .did("retention.invitations_deleted")
         .on("wave", wave_id)
@@ -121,7 +144,14 @@ pub async fn delete_files(dir: PathBuf, invitation_ids: HashSet<String>) -> usiz
     }
 }
 
-/// The invitation ids the folder's `.eml` files are named by.
+/// A file a crashed write left half-written (it holds a link) is removed
+/// after this long; a write in progress takes milliseconds.
+const PARTIAL_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The invitation ids the folder's `.eml` files are named by
+/// (`<invitation>.<email>.eml`; files named otherwise, such as an older
+/// version's `<email>.eml`, are not Peil's to judge). Deletes partial files
+/// left by a crash on the way.
 fn invitations_in_folder(dir: &Path) -> std::io::Result<HashSet<String>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -130,11 +160,23 @@ fn invitations_in_folder(dir: &Path) -> std::io::Result<HashSet<String>> {
     };
     let mut ids = HashSet::new();
     for entry in entries {
-        let name = entry?.file_name();
-        if let Some(name) = name.to_str()
-            && name.ends_with(".eml")
-            && let Some((invitation, _)) = name.split_once('.')
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') && name.ends_with(".eml.partial") {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > PARTIAL_AGE));
+            if stale {
+                let _ = std::fs::remove_file(entry.path());
+            }
+            continue;
+        }
+        let parts: Vec<&str> = name.split('.').collect();
+        if let [invitation, email, "eml"] = parts[..]
             && !invitation.is_empty()
+            && !email.is_empty()
         {
             ids.insert(invitation.to_owned());
         }

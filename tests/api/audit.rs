@@ -211,6 +211,20 @@ async fn every_audited_action_is_logged_once_with_its_actor_and_no_secret() {
     )
     .await;
     app.close_wave(&hr, &wave).await;
+    // Closing again closes nothing, and logs nothing.
+    let again = app
+        .request(
+            "POST",
+            &format!("/api/v1/waves/{wave}/close"),
+            Some(&hr),
+            None,
+        )
+        .await;
+    assert!(
+        again.status().is_success() || again.status() == 409,
+        "{}",
+        again.status()
+    );
 
     // Webhooks.
     let hook = send(

@@ -95,6 +95,13 @@ async fn erasure_removes_what_named_the_person_and_changes_no_count() {
     let admin = app.ready_admin_token().await;
     let (team, leo, wave) = answered_wave(&app, &admin).await;
     let erase = format!("/api/v1/people/{leo}/erase");
+    // A second wave, still open, invites Leo too.
+    let first: Value = app
+        .get_json(&format!("/api/v1/waves/{wave}"), Some(&admin))
+        .await;
+    let pulse = first["pulse_id"].as_str().unwrap().to_owned();
+    let second = app.send_now(&admin, &pulse).await;
+    wait_for_delivery(&app, &admin, &second, |d| d["invitations"]["sent"] == 7).await;
 
     // Still active: erasing would leave a placeholder to invite.
     let active = app.request("POST", &erase, Some(&admin), None).await;
@@ -108,6 +115,15 @@ async fn erasure_removes_what_named_the_person_and_changes_no_count() {
         )
         .await;
     assert_eq!(left.status(), 204);
+    // Left, but invited to a wave still open: taking the invitation out
+    // would move its participation count.
+    let open = app.request("POST", &erase, Some(&admin), None).await;
+    let problem = assert_problem(open, 409, "conflict").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("still open"),
+        "{problem}"
+    );
+    app.close_wave(&admin, &second).await;
     // Keys cannot erase, whatever their scope.
     let (_, key) = app.api_key(&admin, &["people:write"]).await;
     let by_key = app.request("POST", &erase, Some(&key), None).await;
@@ -127,8 +143,12 @@ async fn erasure_removes_what_named_the_person_and_changes_no_count() {
     assert_eq!(erased.status(), 200);
     let erased: Value = erased.json().await.unwrap();
     assert_eq!(erased["person_id"], leo.as_str());
-    assert_eq!(erased["invitations"], 1);
-    assert_eq!(erased["files"], 1, "the .eml copy of Leo's invitation");
+    assert_eq!(erased["invitations"], 2, "one in each wave");
+    assert_eq!(erased["files"], 2, "the .eml copies of Leo's invitations");
+    assert_eq!(
+        erased["titles"], 2,
+        "joining and leaving both name the title"
+    );
 
     // Counted things read the same, byte for byte.
     assert_eq!(counted(&app, &admin, &wave, &team).await, before);
@@ -139,6 +159,17 @@ async fn erasure_removes_what_named_the_person_and_changes_no_count() {
         history_after.len(),
         history_before.len(),
         "history stays, for mobility"
+    );
+    let before_text = serde_json::to_string(&history_before).unwrap();
+    let after_text = serde_json::to_string(&history_after).unwrap();
+    assert!(before_text.contains("Support lead"));
+    assert!(
+        !after_text.contains("Support lead"),
+        "no title of Leo's is left"
+    );
+    assert!(
+        after_text.contains("Title 1"),
+        "a stand-in, so title changes still count"
     );
 
     // The placeholder holds nothing of Leo.
@@ -191,7 +222,7 @@ async fn erasure_removes_what_named_the_person_and_changes_no_count() {
         .await;
     let entries = audit["events"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "erased once, logged once");
-    assert_eq!(entries[0]["details"]["invitations"], 1);
+    assert_eq!(entries[0]["details"]["invitations"], 2);
     app.stop().await;
 }
 

@@ -696,6 +696,16 @@ impl PeilProcess {
         }
     }
 
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGKILL: a crash, with no chance to finish anything. Waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then asserts a clean exit.
     pub fn stop(mut self) -> (String, String) {
         self.terminate();

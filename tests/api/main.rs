@@ -13,6 +13,7 @@ mod cors;
 mod demo;
 mod dump;
 mod erasure;
+mod faults;
 mod health;
 mod helpers;
 mod import;

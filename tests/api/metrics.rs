@@ -126,7 +126,9 @@ async fn metrics_follow_requests_emails_waves_webhooks_and_the_pool() {
     let replica = app
         .another_instance(
             app.clock.clone(),
-            "[mail]\nenabled = true\npoll_interval_ms = 20\n",
+            // Its own webhook worker would take the deliveries (and refuse
+            // the loopback address, counting the failure as its own).
+            "[mail]\nenabled = true\npoll_interval_ms = 20\n[webhooks]\nenabled = false\n",
         )
         .await;
     wait_for_delivery(&app, &admin, &wave, |d| d["invitations"]["sent"] == 3).await;
@@ -180,6 +182,17 @@ async fn metrics_are_for_loopback_by_default_for_the_token_or_on_their_own_addre
         )
         .await;
     assert_problem(proxied, 403, "forbidden").await;
+    app.stop().await;
+    // An untrusted proxy on the same host is a loopback peer too: what it
+    // forwarded is not local.
+    let app = spawn_app_with("").await;
+    scrape_at(&app, &app.address).await;
+    for header in ["x-forwarded-for", "forwarded"] {
+        let proxied = app
+            .request_with_headers("GET", "/metrics", None, &[(header, "for=203.0.113.5")])
+            .await;
+        assert_problem(proxied, 403, "forbidden").await;
+    }
     app.stop().await;
 
     let token = "a scraper's long token";

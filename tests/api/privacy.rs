@@ -40,7 +40,10 @@ async fn the_statement_follows_the_running_system() {
             "webhooks_require_https": true
         })
     );
-    assert_eq!(statement["retention"], json!({"invitation_days": 45}));
+    assert_eq!(
+        statement["retention"],
+        json!({"invitation_days": 45, "audit_days": 730})
+    );
     assert!(statement["stored"].as_array().unwrap().len() >= 5);
     assert!(
         statement["never_stored"]

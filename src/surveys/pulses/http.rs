@@ -686,12 +686,12 @@ pub async fn send_now(
     let hash = idempotency::request_hash(&[b"send-now", id.as_bytes()]);
     let now = clock.now();
     let audit = caller.audit("wave.sent_now");
-    let (status, body) = db
-        .run(move |conn| -> Result<(u16, String), ApiError> {
+    let (status, body, opened) = db
+        .run(move |conn| -> Result<(u16, String, bool), ApiError> {
             if let Some(key) = &key
                 && let Some(replay) = idempotency::replay(conn, &organisation_id, key, &hash)?
             {
-                return Ok((replay.status, replay.body));
+                return Ok((replay.status, replay.body, false));
             }
             let outcome = db::write(conn, |conn| -> Result<String, ApiError> {
                 let row = store::find_in(conn, &organisation_id, &id)?;
@@ -725,20 +725,20 @@ pub async fn send_now(
                 Ok(body)
             });
             match outcome {
-                Ok(body) => Ok((201, body)),
+                Ok(body) => Ok((201, body, true)),
                 // The same key won a race in another request: answer as it did.
                 // Otherwise the conflict stands, with its own reason.
                 Err(conflict @ ApiError::Conflict(_)) if key.is_some() => {
                     let key = key.as_deref().unwrap_or_default();
                     idempotency::replay(conn, &organisation_id, key, &hash)?
-                        .map(|r| (r.status, r.body))
+                        .map(|r| (r.status, r.body, false))
                         .ok_or(conflict)
                 }
                 Err(error) => Err(error),
             }
         })
         .await?;
-    if status == 201 {
+    if opened {
         metrics.waves(1, 0);
     }
     let status = actix_web::http::StatusCode::from_u16(status)

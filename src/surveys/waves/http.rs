@@ -231,14 +231,17 @@ pub async fn close_wave(
             if row.status == "skipped" {
                 return Err(ApiError::Conflict("This firing never opened.".into()));
             }
-            super::close_and_checkpoint(conn, &keys, &row.id, super::Closing::Now, now)?;
-            // After the close's own transaction (it publishes and checkpoints):
-            // a crash between the two leaves a closed wave without its entry.
-            audit.on("wave", &row.id).record(conn)?;
-            Ok::<_, ApiError>(store::find(conn, &row.id)?)
+            let audit = audit.on("wave", &row.id);
+            let closed =
+                super::close_audited(conn, &keys, &row.id, super::Closing::Now, now, Some(&audit))?;
+            Ok::<_, ApiError>((closed, store::find(conn, &row.id)?))
         })
         .await?;
-    metrics.waves(0, 1);
+    let (closed, row) = row;
+    // Closed by this request, not before it (by hand or on schedule).
+    if closed {
+        metrics.waves(0, 1);
+    }
     Ok(web::Json(Wave::from_row(&row)?))
 }
 

@@ -244,7 +244,26 @@ pub fn close_and_checkpoint(
     closing: Closing,
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
-    let closed = db::write(conn, |conn| close(conn, keys, wave_id, closing, now))?;
+    close_audited(conn, keys, wave_id, closing, now, None)
+}
+
+/// [`close_and_checkpoint`], recording `audit` in the close's transaction
+/// when this call is the one that closes the wave.
+pub fn close_audited(
+    conn: &mut DbConnection,
+    keys: &ServerKeys,
+    wave_id: &str,
+    closing: Closing,
+    now: DateTime<Utc>,
+    audit: Option<&crate::audit::Entry>,
+) -> Result<bool, ApiError> {
+    let closed = db::write(conn, |conn| {
+        let closed = close(conn, keys, wave_id, closing, now)?;
+        if let (true, Some(audit)) = (closed, audit) {
+            audit.record(conn)?;
+        }
+        Ok::<_, ApiError>(closed)
+    })?;
     if closed {
         db::checkpoint(conn);
     }
