@@ -44,6 +44,9 @@
 //! Then mobility (`mobility`, in `support/mobility.rs`): the
 //! organisation-wide report for 100,000 people with five years of history.
 //!
+//! After each section it prints the process's peak resident memory during
+//! that section (the server runs in-process, beside the load generator).
+//!
 //! Options: `PEIL_BENCH_BACKEND_URL=postgres://…` to measure on PostgreSQL
 //! (a database that will be migrated and bootstrapped; default: SQLite in a
 //! temporary directory), `PEIL_BENCH_SECS` per measurement (default 3),
@@ -108,31 +111,80 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         if selected("api") {
+            let peak = PeakRss::start();
             run(&plan, full).await?;
+            peak.report("api");
         }
         if selected("import") {
+            let peak = PeakRss::start();
             import(&plan, full).await?;
+            peak.report("import");
         }
         if selected("demo") {
+            let peak = PeakRss::start();
             demo(full).await?;
+            peak.report("demo");
         }
         if selected("wave") {
+            let peak = PeakRss::start();
             wave(full).await?;
+            peak.report("wave");
         }
         if selected("mail") {
+            let peak = PeakRss::start();
             mail::mail(full).await?;
+            peak.report("mail");
         }
         if selected("answers") {
+            let peak = PeakRss::start();
             answers::answers(&plan, full).await?;
+            peak.report("answers");
         }
         if selected("results") {
+            let peak = PeakRss::start();
             results::results(&plan, full).await?;
+            peak.report("results");
         }
         if selected("mobility") {
+            let peak = PeakRss::start();
             mobility::mobility(&plan, full).await?;
+            peak.report("mobility");
         }
         Ok(())
     })
+}
+
+/// The process's peak resident memory over one section (Linux: the
+/// high-water mark is reset at the start by writing 5 to clear_refs). The
+/// server runs in this process, beside the load generator and the data set
+/// it builds, so the figure bounds the server's from above.
+struct PeakRss {
+    reset: bool,
+}
+
+impl PeakRss {
+    fn start() -> Self {
+        Self {
+            reset: std::fs::write("/proc/self/clear_refs", "5").is_ok(),
+        }
+    }
+
+    fn report(self, section: &str) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        };
+        match (self.reset, field("VmHWM:")) {
+            (true, Some(kib)) => println!(
+                "peak RSS during {section}: {:.0} MiB (server, load generator and data set in one process)",
+                kib as f64 / 1024.0
+            ),
+            _ => println!("peak RSS during {section}: not measurable here"),
+        }
+    }
 }
 
 /// Whether `PEIL_BENCH_ONLY` (unset: every section) names this section.

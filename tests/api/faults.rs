@@ -213,6 +213,21 @@ impl Service {
         (team, pulse)
     }
 
+    /// Opens a wave of the pulse now, by hand; its id.
+    async fn open_wave(&self, process: &PeilProcess, admin: &str, pulse: &str) -> String {
+        self.send(
+            process,
+            "POST",
+            &format!("/api/v1/pulses/{pulse}/waves"),
+            admin,
+            json!({}),
+        )
+        .await["id"]
+            .as_str()
+            .expect("a wave id")
+            .to_owned()
+    }
+
     async fn invitation_ids(&self, wave: &str) -> Vec<String> {
         let wave = wave.to_owned();
         self.db()
@@ -340,27 +355,7 @@ async fn answers_acknowledged_before_a_kill_9_are_stored_exactly_once() {
     let service = Service::new("");
     let mut process = service.start();
     let admin = service.admin(&process).await;
-    let (_, pulse) = service.organisation(&process, &admin, PEOPLE).await;
-    let wave = service
-        .send(
-            &process,
-            "POST",
-            &format!("/api/v1/pulses/{pulse}/waves"),
-            &admin,
-            json!({}),
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let keys = service.settings().server_keys().expect("the server's keys");
-    let links: Vec<(usize, String)> = service
-        .invitation_ids(&wave)
-        .await
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (i, keys.invitation_token(id).unwrap()))
-        .collect();
+    let (wave, links) = wave_with_links(&service, &process, &admin, PEOPLE).await;
     assert_eq!(links.len(), PEOPLE);
 
     let mut acknowledged = HashSet::new();
@@ -462,18 +457,7 @@ async fn a_kill_9_while_a_wave_opens_and_while_it_sends_loses_and_repeats_nothin
     }
     let wave = match wave {
         Some(wave) => wave,
-        None => service
-            .send(
-                &process,
-                "POST",
-                &format!("/api/v1/pulses/{pulse}/waves"),
-                &admin,
-                json!({}),
-            )
-            .await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
+        None => service.open_wave(&process, &admin, &pulse).await,
     };
     let invited = service.invitation_ids(&wave).await;
     assert_eq!(invited.len(), PEOPLE, "every invitation exists");
@@ -545,18 +529,7 @@ async fn wave_with_links(
     people: usize,
 ) -> (String, Vec<(usize, String)>) {
     let (_, pulse) = service.organisation(process, admin, people).await;
-    let wave = service
-        .send(
-            process,
-            "POST",
-            &format!("/api/v1/pulses/{pulse}/waves"),
-            admin,
-            json!({}),
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let wave = service.open_wave(process, admin, &pulse).await;
     let keys = service.settings().server_keys().expect("the server's keys");
     let links = service
         .invitation_ids(&wave)
