@@ -78,6 +78,10 @@ mod smtp;
 
 const NEW_PASSWORD: &str = "benchmark passphrase 1";
 
+/// The API's rate limits, off: a benchmark is one address sending as fast
+/// as it can, and a 429 is quicker than any real answer.
+pub const NO_RATE_LIMITS: &str = "[rate_limits]\napi_per_address = { per_minute = 0, burst = 0 }\napi_per_credential = { per_minute = 0, burst = 0 }\nsign_in_per_address = { per_minute = 0, burst = 0 }\nsign_in_per_account = { per_minute = 0, burst = 0 }\n";
+
 struct Plan {
     runs: usize,
     seconds: f64,
@@ -278,7 +282,7 @@ fn bench_settings(dir: &tempfile::TempDir) -> anyhow::Result<(Settings, String)>
         "data_dir = \"{}\"\n[server]\nport = 0\n[database]\nurl = \"{url}\"\npool_size = 16\n[log]\nlevel = \"warn\"\n[scheduler]\nenabled = false\n[mail]\nenabled = false\n[answers.rate_limit]\nper_minute = 0\n",
         dir.path().join("data").display()
     );
-    Ok((Settings::from_toml(&[&base])?, url))
+    Ok((Settings::from_toml(&[&base, NO_RATE_LIMITS])?, url))
 }
 
 /// A realistic HRIS export: `rows` people in 50 teams under 5 departments.

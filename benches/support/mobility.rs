@@ -43,7 +43,7 @@ pub async fn mobility(plan: &Plan, full: bool) -> anyhow::Result<()> {
         "data_dir = \"{}\"\n[server]\nport = 0\n[database]\nurl = \"{url}\"\npool_size = 8\n[log]\nlevel = \"warn\"\n[scheduler]\nenabled = false\n[mail]\nenabled = false\n[webhooks]\nenabled = false\n",
         dir.join("data").display()
     );
-    let mut settings = peil::config::Settings::from_toml(&[&base])?;
+    let mut settings = peil::config::Settings::from_toml(&[&base, crate::NO_RATE_LIMITS])?;
     let keys = settings.server_keys()?;
 
     let marker = dir.join("ready.json");

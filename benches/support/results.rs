@@ -62,7 +62,7 @@ pub async fn results(plan: &Plan, full: bool) -> anyhow::Result<()> {
         "data_dir = \"{}\"\n[server]\nport = 0\n[database]\nurl = \"{url}\"\npool_size = 16\n[log]\nlevel = \"warn\"\n[scheduler]\nenabled = false\n[mail]\nenabled = false\n[answers.rate_limit]\nper_minute = 0\n",
         dir.join("data").display()
     );
-    let mut settings = peil::config::Settings::from_toml(&[&base])?;
+    let mut settings = peil::config::Settings::from_toml(&[&base, crate::NO_RATE_LIMITS])?;
     let keys = settings.server_keys()?;
 
     // The data set, built once.
