@@ -182,12 +182,11 @@ pub async fn create_account(
         .role
         .ok_or_else(|| ApiError::field("role", "is required: admin, hr or manager"))?;
     let one_time = password::one_time_password();
-    let hash = web::block({
+    let hash = password::off_thread({
         let one_time = one_time.clone();
         move || password::hash(&one_time)
     })
-    .await
-    .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("hashing: {e}")))??;
+    .await??;
     let organisation_id = caller.organisation_id().to_owned();
     let audit = caller.audit("account.created");
     let row = db
@@ -379,12 +378,11 @@ pub async fn reset_password(
         ));
     }
     let one_time = password::one_time_password();
-    let hash = web::block({
+    let hash = password::off_thread({
         let one_time = one_time.clone();
         move || password::hash(&one_time)
     })
-    .await
-    .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("hashing: {e}")))??;
+    .await??;
     let organisation_id = caller.organisation_id().to_owned();
     let id = id.into_inner();
     let audit = caller.audit("account.password_reset");

@@ -87,7 +87,7 @@ pub async fn login(
         });
     }
     let candidate = request.password;
-    let (account, verified) = web::block(move || match account {
+    let (account, verified) = password::off_thread(move || match account {
         Some(account) => {
             let ok = !account.disabled && password::verify(&candidate, &account.password_hash);
             (Some(account), ok)
@@ -97,8 +97,7 @@ pub async fn login(
             (None, false)
         }
     })
-    .await
-    .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("password check: {e}")))?;
+    .await?;
     let Some(account) = account else {
         return Err(ApiError::InvalidCredentials);
     };
@@ -208,7 +207,7 @@ pub async fn change_password(
                 .map_err(ApiError::from)
         })
         .await?;
-    let hash = web::block(move || -> Result<String, ApiError> {
+    let hash = password::off_thread(move || -> Result<String, ApiError> {
         if !password::verify(&request.current_password, &stored) {
             return Err(ApiError::field(
                 "current_password",
@@ -223,8 +222,7 @@ pub async fn change_password(
         }
         Ok(password::hash(&new_password)?)
     })
-    .await
-    .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("password hashing: {e}")))??;
+    .await??;
     let account_id = caller.account_id.clone();
     let keep = caller.token_hash.clone();
     let audit = account_actor(&caller, client_of(&req))

@@ -1,6 +1,6 @@
 //! Password hashing with Argon2id at the OWASP-recommended parameters
 //! (19 MiB, 2 passes, 1 lane). Hashing is deliberately slow, so these
-//! functions are blocking: call them through `spawn_blocking`, never on the
+//! functions are blocking: call them through [`off_thread`], never on the
 //! async executor.
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -8,6 +8,25 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use rand::RngExt;
 
 use crate::domain::NewPassword;
+
+/// Argon2id computations at once, at most: each holds 19 MiB and a core for
+/// tens of milliseconds, so a flood of sign-ins (from many addresses, past
+/// the rate limits) queues here instead of taking memory without bound.
+static SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
+/// Runs password work on the blocking pool, when a slot is free.
+pub async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, crate::error::ApiError> {
+    let _slot = SLOTS.acquire().await.map_err(|e| {
+        crate::error::ApiError::Unexpected(anyhow::anyhow!("password slots: {e}"))
+    })?;
+    actix_web::web::block(work)
+        .await
+        .map_err(|e| crate::error::ApiError::Unexpected(anyhow::anyhow!("password work: {e}")))
+}
 
 fn hasher() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).expect("static Argon2 parameters are valid");
