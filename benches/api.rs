@@ -46,6 +46,8 @@
 //!
 //! After each section it prints the process's peak resident memory during
 //! that section (the server runs in-process, beside the load generator).
+//! Memory a section frees stays resident for the next: for a section's own
+//! peak, run it alone (`PEIL_BENCH_ONLY`).
 //!
 //! Options: `PEIL_BENCH_BACKEND_URL=postgres://…` to measure on PostgreSQL
 //! (a database that will be migrated and bootstrapped; default: SQLite in a
@@ -113,49 +115,53 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
-        if selected("api") {
-            let peak = PeakRss::start();
-            run(&plan, full).await?;
-            peak.report("api");
-        }
-        if selected("import") {
-            let peak = PeakRss::start();
-            import(&plan, full).await?;
-            peak.report("import");
-        }
-        if selected("demo") {
-            let peak = PeakRss::start();
-            demo(full).await?;
-            peak.report("demo");
-        }
-        if selected("wave") {
-            let peak = PeakRss::start();
-            wave(full).await?;
-            peak.report("wave");
-        }
-        if selected("mail") {
-            let peak = PeakRss::start();
-            mail::mail(full).await?;
-            peak.report("mail");
-        }
-        if selected("answers") {
-            let peak = PeakRss::start();
-            answers::answers(&plan, full).await?;
-            peak.report("answers");
-        }
-        if selected("results") {
-            let peak = PeakRss::start();
-            results::results(&plan, full).await?;
-            peak.report("results");
-        }
-        if selected("mobility") {
-            let peak = PeakRss::start();
-            mobility::mobility(&plan, full).await?;
-            peak.report("mobility");
-        }
-        Ok(())
-    })
+    runtime
+        .block_on(async {
+            if selected("api") {
+                let peak = PeakRss::start();
+                run(&plan, full).await?;
+                peak.report("api");
+            }
+            if selected("import") {
+                let peak = PeakRss::start();
+                import(&plan, full).await?;
+                peak.report("import");
+            }
+            if selected("demo") {
+                let peak = PeakRss::start();
+                demo(full).await?;
+                peak.report("demo");
+            }
+            if selected("wave") {
+                let peak = PeakRss::start();
+                wave(full).await?;
+                peak.report("wave");
+            }
+            if selected("mail") {
+                let peak = PeakRss::start();
+                mail::mail(full).await?;
+                peak.report("mail");
+            }
+            if selected("answers") {
+                let peak = PeakRss::start();
+                answers::answers(&plan, full).await?;
+                peak.report("answers");
+            }
+            if selected("results") {
+                let peak = PeakRss::start();
+                results::results(&plan, full).await?;
+                peak.report("results");
+            }
+            if selected("mobility") {
+                let peak = PeakRss::start();
+                mobility::mobility(&plan, full).await?;
+                peak.report("mobility");
+            }
+            Ok::<_, anyhow::Error>(())
+        })
+        .inspect_err(|_| drop_made_databases())?;
+    drop_made_databases();
+    Ok(())
 }
 
 /// The process's peak resident memory over one section (Linux: the
@@ -275,9 +281,44 @@ async fn run(plan: &Plan, full: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// PostgreSQL databases the benchmark made, to drop when it ends.
+static MADE: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Where a server the benchmark starts keeps its data: SQLite in `dir`, or
+/// on PostgreSQL a new database beside `PEIL_BENCH_BACKEND_URL`'s, so that
+/// every run (an import into an empty organisation, say) starts empty.
+fn database_url(dir: &tempfile::TempDir) -> anyhow::Result<String> {
+    use diesel::{Connection, RunQueryDsl};
+    match std::env::var("PEIL_BENCH_BACKEND_URL") {
+        Ok(url) if url.starts_with("postgres") => {
+            let name = format!("peil_bench_{}", uuid::Uuid::new_v4().simple());
+            let mut server = diesel::PgConnection::establish(&url)?;
+            diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut server)?;
+            MADE.lock()
+                .expect("the list of databases")
+                .push((url.clone(), name.clone()));
+            let mut own = url::Url::parse(&url)?;
+            own.set_path(&name);
+            Ok(own.to_string())
+        }
+        Ok(url) => Ok(url),
+        Err(_) => Ok(format!("sqlite://{}", dir.path().join("peil.db").display())),
+    }
+}
+
+fn drop_made_databases() {
+    use diesel::{Connection, RunQueryDsl};
+    let made = std::mem::take(&mut *MADE.lock().expect("the list of databases"));
+    for (url, name) in made {
+        if let Ok(mut server) = diesel::PgConnection::establish(&url) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut server);
+        }
+    }
+}
+
 fn bench_settings(dir: &tempfile::TempDir) -> anyhow::Result<(Settings, String)> {
-    let url = std::env::var("PEIL_BENCH_BACKEND_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("peil.db").display()));
+    let url = database_url(dir)?;
     let base = format!(
         "data_dir = \"{}\"\n[server]\nport = 0\n[database]\nurl = \"{url}\"\npool_size = 16\n[log]\nlevel = \"warn\"\n[scheduler]\nenabled = false\n[mail]\nenabled = false\n[answers.rate_limit]\nper_minute = 0\n",
         dir.path().join("data").display()

@@ -9,23 +9,61 @@ use rand::RngExt;
 
 use crate::domain::NewPassword;
 
-/// Argon2id computations at once, at most: each holds 19 MiB and a core for
-/// tens of milliseconds, so a flood of sign-ins (from many addresses, past
-/// the rate limits) queues here instead of taking memory without bound.
-static SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-});
+type Job = Box<dyn FnOnce() + Send>;
 
-/// Runs password work on the blocking pool, when a slot is free.
+/// A few threads of their own for Argon2id, one per core: each computation
+/// holds 19 MiB and a core for tens of milliseconds. On the shared blocking
+/// pool a flood of sign-ins would run on any of hundreds of threads, and
+/// each thread's allocator arena would keep its 19 MiB afterwards (a
+/// benchmark's peak memory: 3 GB); here the work queues, and the memory is
+/// a few times 19 MiB whatever comes.
+static WORKERS: std::sync::LazyLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
+    std::sync::LazyLock::new(|| {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        for n in 0..threads {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("peil-argon2-{n}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let next = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match next {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start a password thread");
+            }
+        }
+        std::sync::Mutex::new(jobs)
+    });
+
+/// Runs password work on the password threads; waits for its turn.
 pub async fn off_thread<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, crate::error::ApiError> {
-    let _slot = SLOTS.acquire().await.map_err(|e| {
-        crate::error::ApiError::Unexpected(anyhow::anyhow!("password slots: {e}"))
-    })?;
-    actix_web::web::block(work)
-        .await
-        .map_err(|e| crate::error::ApiError::Unexpected(anyhow::anyhow!("password work: {e}")))
+    let failed = |what: &str| crate::error::ApiError::Unexpected(anyhow::anyhow!("{what}"));
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        // A panic drops `done`: the caller gets an error, the thread lives on.
+        if let Ok(value) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+            let _ = done.send(value);
+        }
+    });
+    WORKERS
+        .lock()
+        .map_err(|_| failed("the password queue is poisoned"))?
+        .send(job)
+        .map_err(|_| failed("no password thread is running"))?;
+    result.await.map_err(|_| failed("password work failed"))
 }
 
 fn hasher() -> Argon2<'static> {
