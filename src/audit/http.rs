@@ -125,10 +125,7 @@ pub async fn list_audit(
 ) -> Result<web::Json<AuditPage>, ApiError> {
     caller.require(Permission::Administer)?;
     let query = query.into_inner();
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 500"));
-    }
+    let limit = crate::http::page_limit(query.limit)?;
     let filter = Filter {
         action: query.action,
         actor_id: query.actor_id,
@@ -154,15 +151,13 @@ pub async fn list_audit(
                 &organisation_id,
                 &filter,
                 before.as_ref(),
-                limit + 1,
+                limit as i64 + 1,
             )?)
         })
         .await?;
-    let page = usize::try_from(limit).unwrap_or(usize::MAX);
-    let more = rows.len() > page;
+    let (rows, more) = crate::http::take_page(rows, limit);
     let events = rows
         .into_iter()
-        .take(page)
         .map(AuditEvent::try_from)
         .collect::<Result<Vec<_>, _>>()?;
     let next = if more {

@@ -455,10 +455,7 @@ pub async fn list_deliveries(
 ) -> Result<web::Json<DeliveryPage>, ApiError> {
     caller.require(Permission::Administer)?;
     let query = query.into_inner();
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 500"));
-    }
+    let limit = crate::http::page_limit(query.limit)?;
     if let Some(status) = &query.status
         && !["pending", "delivered", "failed"].contains(&status.as_str())
     {
@@ -490,14 +487,13 @@ pub async fn list_deliveries(
                 &id,
                 query.status.as_deref(),
                 before.as_ref(),
-                limit + 1,
+                limit as i64 + 1,
             )?)
         })
         .await?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    let (rows, more) = crate::http::take_page(rows, limit);
     let deliveries = rows
         .into_iter()
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
         .map(|(row, attempts)| Delivery::from_rows(row, attempts))
         .collect::<Result<Vec<_>, _>>()?;
     let next = if more {
