@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    PeilProcess, TestDatabase, blocking_json, data_dir, peil_command, printed_password,
+    Backend, PeilProcess, TestDatabase, backend, blocking_json, data_dir, peil_command,
+    printed_password,
 };
 
 #[test]
@@ -177,9 +178,17 @@ fn two_instances_starting_at_once_migrate_and_bootstrap_once() {
         .iter()
         .map(|err| err.matches("migration applied").count())
         .collect();
-    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
-        .unwrap()
-        .count();
+    // Each backend has its own migrations (SQLite has one PostgreSQL does not need).
+    let folder = match backend() {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres { .. } => "postgres",
+    };
+    let migrations = std::fs::read_dir(format!(
+        "{}/migrations/{folder}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .count();
     assert!(
         applied == [migrations, 0] || applied == [0, migrations],
         "exactly one instance applies every migration: {applied:?}\n{a_err}\n{b_err}"
