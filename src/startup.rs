@@ -149,6 +149,7 @@ impl Application {
         let scheduler = settings.scheduler.clone();
         let db_data = web::Data::new(db.clone());
         let timelines = web::Data::new(crate::mobility::Timelines::default());
+        let latest_cells = web::Data::new(crate::results::http::LatestCells::default());
         let committer = web::Data::new(crate::answers::commit::Committer::start(db.clone()));
         let link_limit = web::Data::new(crate::answers::admission::LinkLimit(
             http::rate_limit::RateLimit::new(&settings.answers.rate_limit),
@@ -179,6 +180,7 @@ impl Application {
                 .app_data(clock_data.clone())
                 .app_data(committer.clone())
                 .app_data(timelines.clone())
+                .app_data(latest_cells.clone())
                 .app_data(link_limit.clone())
                 .app_data(api_limits.clone())
                 .app_data(metrics_data.clone())

@@ -616,6 +616,23 @@ impl LatestThemeRow {
     }
 }
 
+/// What `latest_themes` holds for an organisation changes only with its
+/// publications (every write to it comes with a new publication in the same
+/// transaction, and goes with one when a wave goes): their count and latest
+/// `seq` name its version, read off an index.
+pub fn publications_version(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+) -> QueryResult<(i64, Option<i32>)> {
+    publications::table
+        .filter(publications::organisation_id.eq(organisation_id))
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::max(publications::seq),
+        ))
+        .first(conn)
+}
+
 /// Every team's latest theme cells for groups of `group_kind`.
 pub fn latest_themes(
     conn: &mut DbConnection,

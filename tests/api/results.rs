@@ -506,6 +506,71 @@ async fn heatmaps_show_the_latest_cell_per_theme_and_a_waves_questions() {
     assert_eq!(teams, [&json!(small)]);
 }
 
+/// The heatmap keeps its cells between requests (`LatestCells`): a close,
+/// a renamed team and a manager's narrower reach must all show at once.
+#[tokio::test]
+async fn a_heatmap_read_before_a_close_and_a_rename_shows_both_after() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let (big, small, pulse, first) = one_wave(&app, &admin).await;
+    let cell = |map: &Value, team: &str| {
+        map["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["team_id"] == team)
+            .unwrap()
+            .clone()
+    };
+    for _ in 0..2 {
+        let map = results(&app, &admin, "/api/v1/results/heatmap?scope=team").await;
+        assert_eq!(cell(&map, &big)["cells"][1]["wave_id"], first);
+        assert_close(&cell(&map, &big)["cells"][1]["score"], 2.0);
+        let map = results(&app, &admin, "/api/v1/results/heatmap").await;
+        assert_eq!(map["scope"], "subtree");
+        assert_eq!(cell(&map, &big)["team_path"], "Support");
+    }
+
+    let renamed = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/teams/{big}"),
+            Some(&admin),
+            Some(&json!({"name": "Customer Support"})),
+        )
+        .await;
+    assert_eq!(renamed.status(), 200);
+    let map = results(&app, &admin, "/api/v1/results/heatmap?scope=team").await;
+    assert_eq!(cell(&map, &big)["team_path"], "Customer Support");
+    assert_eq!(cell(&map, &big)["cells"][1]["wave_id"], first);
+
+    app.clock.set(at("2026-03-16T10:00:00Z"));
+    let second = app.send_now(&admin, &pulse).await;
+    answer(&app, &second, None, &times(18, HIGH.clone())).await;
+    app.close_wave(&admin, &second).await;
+    for scope in ["team", "subtree"] {
+        let map = results(
+            &app,
+            &admin,
+            &format!("/api/v1/results/heatmap?scope={scope}"),
+        )
+        .await;
+        let support = cell(&map, &big);
+        assert_eq!(support["team_path"], "Customer Support");
+        assert_eq!(support["cells"][1]["wave_id"], second, "{scope}");
+        assert_close(&support["cells"][1]["score"], 4.6);
+        assert_eq!(support["cells"][0], Value::Null, "never asked");
+    }
+
+    // The kept cells are everyone's; the rows are the caller's.
+    let (_, manager) = app.account_token(&admin, "manager", Some(&small)).await;
+    let map = results(&app, &manager, "/api/v1/results/heatmap?scope=team").await;
+    let rows = map["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["team_id"], small);
+    assert_eq!(rows[0]["cells"][1]["wave_id"], second);
+}
+
 #[tokio::test]
 async fn publishing_an_earlier_wave_again_leaves_a_later_one_the_latest() {
     let app = spawn_app().await;

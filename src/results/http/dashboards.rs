@@ -7,10 +7,12 @@
 //!   with its change since the previous wave that asked the theme.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{GroupRef, Reason, StoredFigures, decode, group_ref, own_view, stored, with_figures};
@@ -101,6 +103,28 @@ impl HeatCell {
     }
 }
 
+/// A row of the themes heatmap: a team's cells as kept (see [`LatestCells`]).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThemeHeatRow {
+    pub team_id: String,
+    /// `Engineering/Platform`.
+    pub team_path: String,
+    /// One per column, in the columns' order; null where no closed wave
+    /// has a cell for it.
+    #[schema(value_type = Vec<Option<HeatCell>>)]
+    pub cells: Cells,
+}
+
+/// Cells already written as JSON, shared between requests.
+#[derive(Debug)]
+pub struct Cells(Arc<RawValue>);
+
+impl Serialize for Cells {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.as_ref().serialize(serializer)
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct HeatRow {
     pub team_id: String,
@@ -112,12 +136,12 @@ pub struct HeatRow {
 }
 
 /// Teams × themes.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ThemeHeatmap {
     pub scope: RowScope,
     pub columns: Vec<Theme>,
     /// Teams the caller can see, by path.
-    pub rows: Vec<HeatRow>,
+    pub rows: Vec<ThemeHeatRow>,
 }
 
 /// A column of a wave's heatmap.
@@ -152,6 +176,7 @@ pub struct WaveHeatmap {
 #[get("/results/heatmap")]
 pub async fn heatmap(
     db: web::Data<Db>,
+    latest: web::Data<LatestCells>,
     caller: Caller,
     query: web::Query<HeatmapQuery>,
 ) -> Result<web::Json<ThemeHeatmap>, ApiError> {
@@ -160,14 +185,15 @@ pub async fn heatmap(
     let scope = query.scope;
     let map = db
         .run(move |conn| {
-            let mut cells = TeamCells::new(Theme::ALL.len());
-            for row in store::latest_themes(conn, &organisation_id, scope.group_kind())? {
-                if let Some(column) = Theme::ALL.iter().position(|t| t.as_str() == row.theme) {
-                    let (team_id, wave_id) = (row.team_id.clone(), row.wave_id.clone());
-                    cells.put(team_id, column, HeatCell::of(&wave_id, row.cell())?);
-                }
-            }
-            let rows = cells.rows(visible_teams(conn, &organisation_id, &reach)?);
+            let cells = latest.of(conn, &organisation_id, scope)?;
+            let rows = visible_teams(conn, &organisation_id, &reach)?
+                .into_iter()
+                .map(|(team_id, team_path)| ThemeHeatRow {
+                    cells: Cells(cells.get(&team_id).unwrap_or(&cells.none).clone()),
+                    team_id,
+                    team_path,
+                })
+                .collect();
             Ok::<_, ApiError>(ThemeHeatmap {
                 scope,
                 columns: Theme::ALL.to_vec(),
@@ -176,6 +202,86 @@ pub async fn heatmap(
         })
         .await?;
     Ok(web::Json(map))
+}
+
+/// Every team's row of theme cells (as the JSON array a heatmap row
+/// shows), per organisation and row scope, kept between requests while the
+/// organisation's publications are unchanged: dashboards read the heatmap
+/// far more often than waves close, and reading and writing 6,000 stored
+/// cells was most of a heatmap's time. The cells are the same for every
+/// caller; which rows a caller sees is decided per request, as are the
+/// teams' names. A few organisations are kept.
+#[derive(Default)]
+pub struct LatestCells {
+    kept: Mutex<Vec<Kept>>,
+}
+
+/// An organisation's rows of one scope, by team, and the publications'
+/// version they were read at.
+type Kept = (String, RowScope, (i64, Option<i32>), Arc<TeamRows>);
+
+struct TeamRows {
+    by_team: HashMap<String, Arc<RawValue>>,
+    /// The row of a team without cells: every column null.
+    none: Arc<RawValue>,
+}
+
+impl TeamRows {
+    fn get(&self, team_id: &str) -> Option<&Arc<RawValue>> {
+        self.by_team.get(team_id)
+    }
+}
+
+/// (Organisation, scope) pairs kept at once.
+const KEPT: usize = 8;
+
+impl LatestCells {
+    /// The organisation's rows: kept ones if no publication has changed
+    /// since. (A publication between reading the version and the cells only
+    /// makes the next request read them again.)
+    fn of(
+        &self,
+        conn: &mut DbConnection,
+        organisation_id: &str,
+        scope: RowScope,
+    ) -> Result<Arc<TeamRows>, ApiError> {
+        let version = store::publications_version(conn, organisation_id)?;
+        let lock = || self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((.., rows)) = lock()
+            .iter()
+            .find(|(o, s, v, _)| o == organisation_id && *s == scope && *v == version)
+        {
+            return Ok(rows.clone());
+        }
+        let mut cells = TeamCells::new(Theme::ALL.len());
+        for row in store::latest_themes(conn, organisation_id, scope.group_kind())? {
+            if let Some(column) = Theme::ALL.iter().position(|t| t.as_str() == row.theme) {
+                let (team_id, wave_id) = (row.team_id.clone(), row.wave_id.clone());
+                cells.put(team_id, column, HeatCell::of(&wave_id, row.cell())?);
+            }
+        }
+        let raw = |cells: &[Option<HeatCell>]| -> Result<Arc<RawValue>, ApiError> {
+            let json = serde_json::to_string(cells).map_err(|e| ApiError::Unexpected(e.into()))?;
+            Ok(Arc::from(
+                RawValue::from_string(json).map_err(|e| ApiError::Unexpected(e.into()))?,
+            ))
+        };
+        let rows = Arc::new(TeamRows {
+            none: raw(&nulls(cells.width))?,
+            by_team: cells
+                .by_team
+                .iter()
+                .map(|(team, row)| Ok((team.clone(), raw(row)?)))
+                .collect::<Result<_, ApiError>>()?,
+        });
+        let mut all = lock();
+        all.retain(|(o, s, ..)| !(o == organisation_id && *s == scope));
+        all.push((organisation_id.to_owned(), scope, version, rows.clone()));
+        if all.len() > KEPT {
+            all.remove(0);
+        }
+        Ok(rows)
+    }
 }
 
 /// Teams × questions and themes of one closed wave.

@@ -18,6 +18,7 @@ use crate::auth::caller::Reach;
 use crate::error::ApiError;
 use crate::org::teams::TeamTree;
 
+pub use dashboards::LatestCells;
 pub use wave::WaveResults;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
