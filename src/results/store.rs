@@ -811,26 +811,25 @@ pub fn feed_rows(
     teams: Option<&[String]>,
     limit: i64,
 ) -> QueryResult<Vec<FeedRow>> {
+    use diesel::sql_types::{Bool, Integer, Text};
     let FeedKey(seq, group_kind, team_id, measure_kind, measure) = after;
-    // (publication, group_kind, team_id, measure_kind, measure) > after,
-    // spelled out so that both backends can use the primary key.
-    let later = results::publication
-        .gt(*seq)
-        .or(results::publication.eq(*seq).and(
-            results::group_kind
-                .gt(group_kind)
-                .or(results::group_kind.eq(group_kind).and(
-                    results::team_id
-                        .gt(team_id)
-                        .or(results::team_id.eq(team_id).and(
-                            results::measure_kind
-                                .gt(measure_kind)
-                                .or(results::measure_kind
-                                    .eq(measure_kind)
-                                    .and(results::measure.gt(measure))),
-                        )),
-                )),
-        ));
+    // A row-value comparison with the primary key's columns: PostgreSQL
+    // starts its index scan at the cursor. Spelled out as nested ORs, it
+    // started at the publication's first row and filtered its way to the
+    // cursor, for every chunk of a page (36 of 44 ms a chunk here).
+    let later = diesel::dsl::sql::<Bool>(
+        "(results.publication, results.group_kind, results.team_id, results.measure_kind, results.measure) > (",
+    )
+    .bind::<Integer, _>(*seq)
+    .sql(", ")
+    .bind::<Text, _>(group_kind.clone())
+    .sql(", ")
+    .bind::<Text, _>(team_id.clone())
+    .sql(", ")
+    .bind::<Text, _>(measure_kind.clone())
+    .sql(", ")
+    .bind::<Text, _>(measure.clone())
+    .sql(")");
     let mut query = results::table
         .inner_join(publications::table.inner_join(waves::table))
         .filter(publications::organisation_id.eq(organisation_id))
