@@ -85,6 +85,6 @@ for backend in "${backends[@]}"; do
         env PEIL_BENCH_ONLY="$section" "${url[@]}" $(extra "$section") \
             cargo bench --locked --bench api >"$log" 2>&1 \
             || { tail -n 30 "$log"; exit 1; }
-        grep -E '^(\||peak RSS|[A-Z][a-z]+ \()' "$log" || true
+        grep -E '^(\||peak RSS)|medians\)$' "$log" || true
     done
 done
