@@ -44,11 +44,11 @@ start_cluster() {
     if [[ ! -d "$cluster/data" ]]; then
         mkdir -p "$cluster"
         [[ $(id -u) -ne 0 ]] || chown postgres:postgres "$cluster"
-        "${as_postgres[@]}" "$pg_bin/initdb" -D "$cluster/data" -U peil --auth=trust >"$cluster/initdb.log" 2>&1 \
+        ${as_postgres[@]+"${as_postgres[@]}"} "$pg_bin/initdb" -D "$cluster/data" -U peil --auth=trust >"$cluster/initdb.log" 2>&1 \
             || { cat "$cluster/initdb.log"; exit 1; }
     fi
-    if ! "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$cluster/data" status >/dev/null 2>&1; then
-        "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$cluster/data" -l "$cluster/server.log" -w \
+    if ! ${as_postgres[@]+"${as_postgres[@]}"} "$pg_bin/pg_ctl" -D "$cluster/data" status >/dev/null 2>&1; then
+        ${as_postgres[@]+"${as_postgres[@]}"} "$pg_bin/pg_ctl" -D "$cluster/data" -l "$cluster/server.log" -w \
             -o "-p $port -k $cluster -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null \
             || { cat "$cluster/server.log"; exit 1; }
     fi
@@ -62,7 +62,8 @@ database_of() {
         *)
             psql -h 127.0.0.1 -p "$port" -U peil -d postgres -tAc \
                 "SELECT 1 FROM pg_database WHERE datname = 'bench_$1'" | grep -q 1 \
-                || psql -h 127.0.0.1 -p "$port" -U peil -d postgres -qc "CREATE DATABASE bench_$1"
+                || psql -h 127.0.0.1 -p "$port" -U peil -d postgres -qc "CREATE DATABASE bench_$1" >&2 \
+                || exit 1
             echo "bench_$1"
             ;;
     esac
@@ -82,7 +83,7 @@ for backend in "${backends[@]}"; do
         log=$logs/$section-$backend.log
         printf '\n==== %s on %s (%s) ====\n' "$section" "$backend" "$log"
         # shellcheck disable=SC2046
-        env PEIL_BENCH_ONLY="$section" "${url[@]}" $(extra "$section") \
+        env PEIL_BENCH_ONLY="$section" ${url[@]+"${url[@]}"} $(extra "$section") \
             cargo bench --locked --bench api >"$log" 2>&1 \
             || { tail -n 30 "$log"; exit 1; }
         grep -E '^(\||peak RSS)|medians\)$' "$log" || true

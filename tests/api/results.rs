@@ -571,6 +571,48 @@ async fn a_heatmap_read_before_a_close_and_a_rename_shows_both_after() {
     assert_eq!(rows[0]["cells"][1]["wave_id"], second);
 }
 
+/// The kept heatmap rows are per scope, and a raised k (a republication)
+/// replaces them: a cell published at k = 5 must not outlive k = 6.
+#[tokio::test]
+async fn kept_heatmap_rows_follow_the_scope_and_a_raised_k() {
+    let app = spawn_app().await;
+    let admin = app.ready_admin_token().await;
+    let product = team_with_people(&app, &admin, "Product", None, 1).await;
+    team_with_people(&app, &admin, "Web", Some(&product), 5).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let mut body = crate::helpers::weekly_pulse(&[&product]);
+    body["templates"] = json!(["career"]);
+    let pulse = app.create_pulse_with(&admin, &body).await;
+    let wave = app.send_now(&admin, &pulse).await;
+    answer(&app, &wave, None, &times(6, json!({"CAR1": 4, "CAR6": 8}))).await;
+    app.close_wave(&admin, &wave).await;
+    let product_cell = |map: &Value| {
+        map["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["team_id"] == product)
+            .unwrap()["cells"][1]
+            .clone()
+    };
+    let team_scope = "/api/v1/results/heatmap?scope=team";
+    let subtree_scope = "/api/v1/results/heatmap?scope=subtree";
+    for _ in 0..2 {
+        // k = 5: Product's one own member is under k, and its subtree of 6
+        // beside Web's 5 would give that one away.
+        let subtree = results(&app, &admin, subtree_scope).await;
+        assert_eq!(product_cell(&subtree)["reason"], "complementary");
+        let team = results(&app, &admin, team_scope).await;
+        assert_eq!(product_cell(&team)["reason"], "below_minimum");
+    }
+
+    raise_k(&app, &admin, &pulse, 7).await;
+    let subtree = results(&app, &admin, subtree_scope).await;
+    let cell = product_cell(&subtree);
+    assert_eq!(cell["reason"], "below_minimum", "{cell}");
+    assert_eq!(cell["n"], Value::Null, "no figures under k: {cell}");
+}
+
 #[tokio::test]
 async fn publishing_an_earlier_wave_again_leaves_a_later_one_the_latest() {
     let app = spawn_app().await;
