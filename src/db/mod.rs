@@ -10,6 +10,7 @@
 //! - SQL that differs per backend lives in one small helper that matches on
 //!   [`DbConnection`], never scattered through the stores.
 
+mod kept;
 mod migrate;
 pub mod schema;
 
@@ -24,6 +25,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::config::{DatabaseSettings, DatabaseUrl};
 
+pub use kept::Kept;
 pub use migrate::{MigrationLock, has_pending_migrations, run_migrations};
 
 /// A connection to either backend; the variant is fixed by the URL scheme.

@@ -19,7 +19,7 @@ pub mod pulses;
 pub mod timeline;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 
@@ -62,20 +62,16 @@ pub struct Computed {
 /// too: an erasure moving events to a placeholder, say.)
 #[derive(Default)]
 pub struct Timelines {
-    kept: Mutex<Vec<Kept>>,
+    kept: crate::db::Kept<String, Version, Vec<Vec<State>>, KEPT>,
 }
 
 type Version = (i64, Option<NaiveDateTime>);
-/// An organisation's timelines and the version of the history they hold.
-type Kept = (String, Version, Arc<Vec<Vec<State>>>);
 
 /// Organisations whose timelines are kept at once.
 const KEPT: usize = 4;
 
 impl Timelines {
     /// The organisation's timelines: kept ones if the history is unchanged.
-    /// (A change between reading the version and the history only makes
-    /// the next request read again.)
     pub fn of(
         &self,
         conn: &mut DbConnection,
@@ -88,22 +84,10 @@ impl Timelines {
                 diesel::dsl::max(person_events::recorded_at),
             ))
             .first(conn)?;
-        let kept = |kept: &[Kept]| {
-            kept.iter()
-                .find(|(o, v, _)| o == organisation_id && *v == version)
-                .map(|(_, _, states)| states.clone())
-        };
-        if let Some(states) = kept(&self.kept.lock().unwrap_or_else(|e| e.into_inner())) {
-            return Ok(states);
-        }
-        let states = Arc::new(all_states(conn, organisation_id)?);
-        let mut all = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        all.retain(|(o, _, _)| o != organisation_id);
-        all.push((organisation_id.to_owned(), version, states.clone()));
-        if all.len() > KEPT {
-            all.remove(0);
-        }
-        Ok(states)
+        self.kept
+            .get_or_load(organisation_id.to_owned(), version, || {
+                all_states(conn, organisation_id)
+            })
     }
 }
 

@@ -7,7 +7,7 @@
 //!   with its change since the previous wave that asked the theme.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
@@ -189,7 +189,7 @@ pub async fn heatmap(
             let rows = visible_teams(conn, &organisation_id, &reach)?
                 .into_iter()
                 .map(|(team_id, team_path)| ThemeHeatRow {
-                    cells: Cells(cells.get(&team_id).unwrap_or(&cells.none).clone()),
+                    cells: Cells(cells.by_team.get(&team_id).unwrap_or(&cells.none).clone()),
                     team_id,
                     team_path,
                 })
@@ -213,12 +213,8 @@ pub async fn heatmap(
 /// teams' names. A few organisations are kept.
 #[derive(Default)]
 pub struct LatestCells {
-    kept: Mutex<Vec<Kept>>,
+    kept: crate::db::Kept<(String, RowScope), (i64, Option<i32>), TeamRows, KEPT>,
 }
-
-/// An organisation's rows of one scope, by team, and the publications'
-/// version they were read at.
-type Kept = (String, RowScope, (i64, Option<i32>), Arc<TeamRows>);
 
 struct TeamRows {
     by_team: HashMap<String, Arc<RawValue>>,
@@ -226,19 +222,12 @@ struct TeamRows {
     none: Arc<RawValue>,
 }
 
-impl TeamRows {
-    fn get(&self, team_id: &str) -> Option<&Arc<RawValue>> {
-        self.by_team.get(team_id)
-    }
-}
-
 /// (Organisation, scope) pairs kept at once.
 const KEPT: usize = 8;
 
 impl LatestCells {
     /// The organisation's rows: kept ones if no publication has changed
-    /// since. (A publication between reading the version and the cells only
-    /// makes the next request read them again.)
+    /// since.
     fn of(
         &self,
         conn: &mut DbConnection,
@@ -246,41 +235,29 @@ impl LatestCells {
         scope: RowScope,
     ) -> Result<Arc<TeamRows>, ApiError> {
         let version = store::publications_version(conn, organisation_id)?;
-        let lock = || self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((.., rows)) = lock()
-            .iter()
-            .find(|(o, s, v, _)| o == organisation_id && *s == scope && *v == version)
-        {
-            return Ok(rows.clone());
-        }
-        let mut cells = TeamCells::new(Theme::ALL.len());
-        for row in store::latest_themes(conn, organisation_id, scope.group_kind())? {
-            if let Some(column) = Theme::ALL.iter().position(|t| t.as_str() == row.theme) {
-                let (team_id, wave_id) = (row.team_id.clone(), row.wave_id.clone());
-                cells.put(team_id, column, HeatCell::of(&wave_id, row.cell())?);
+        let key = (organisation_id.to_owned(), scope);
+        self.kept.get_or_load(key, version, || {
+            let mut cells = TeamCells::new(Theme::ALL.len());
+            for row in store::latest_themes(conn, organisation_id, scope.group_kind())? {
+                if let Some(column) = Theme::ALL.iter().position(|t| t.as_str() == row.theme) {
+                    let (team_id, wave_id) = (row.team_id.clone(), row.wave_id.clone());
+                    cells.put(team_id, column, HeatCell::of(&wave_id, row.cell())?);
+                }
             }
-        }
-        let raw = |cells: &[Option<HeatCell>]| -> Result<Arc<RawValue>, ApiError> {
-            let json = serde_json::to_string(cells).map_err(|e| ApiError::Unexpected(e.into()))?;
-            Ok(Arc::from(
-                RawValue::from_string(json).map_err(|e| ApiError::Unexpected(e.into()))?,
-            ))
-        };
-        let rows = Arc::new(TeamRows {
-            none: raw(&nulls(cells.width))?,
-            by_team: cells
-                .by_team
-                .iter()
-                .map(|(team, row)| Ok((team.clone(), raw(row)?)))
-                .collect::<Result<_, ApiError>>()?,
-        });
-        let mut all = lock();
-        all.retain(|(o, s, ..)| !(o == organisation_id && *s == scope));
-        all.push((organisation_id.to_owned(), scope, version, rows.clone()));
-        if all.len() > KEPT {
-            all.remove(0);
-        }
-        Ok(rows)
+            let raw = |row: &[Option<HeatCell>]| {
+                serde_json::value::to_raw_value(row)
+                    .map(Arc::from)
+                    .map_err(|e| ApiError::Unexpected(e.into()))
+            };
+            Ok(TeamRows {
+                none: raw(&nulls(cells.width))?,
+                by_team: cells
+                    .by_team
+                    .iter()
+                    .map(|(team, row)| Ok((team.clone(), raw(row)?)))
+                    .collect::<Result<_, ApiError>>()?,
+            })
+        })
     }
 }
 
