@@ -84,6 +84,34 @@ const NEW_PASSWORD: &str = "benchmark passphrase 1";
 /// as it can, and a 429 is quicker than any real answer.
 pub const NO_RATE_LIMITS: &str = "[rate_limits]\napi_per_address = { per_minute = 0, burst = 0 }\napi_per_credential = { per_minute = 0, burst = 0 }\nsign_in_per_address = { per_minute = 0, burst = 0 }\nsign_in_per_account = { per_minute = 0, burst = 0 }\n";
 
+/// A benchmark server running in this process until [`Serving::stop`].
+struct Serving {
+    /// `http://127.0.0.1:PORT`.
+    address: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Serving {
+    fn start(app: Application) -> Self {
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            address,
+            stop,
+            server,
+        }
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.server.await?
+    }
+}
+
 struct Plan {
     runs: usize,
     seconds: f64,
@@ -229,11 +257,8 @@ async fn run(plan: &Plan, full: bool) -> anyhow::Result<()> {
     let admin = app
         .take_initial_admin()
         .ok_or_else(|| anyhow::anyhow!("the benchmark needs an empty database"))?;
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
+    let serving = Serving::start(app);
+    let address = serving.address.clone();
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(plan.concurrency)
@@ -250,8 +275,7 @@ async fn run(plan: &Plan, full: bool) -> anyhow::Result<()> {
             rates[i].push(rate);
         }
     }
-    let _ = stop.send(());
-    server.await??;
+    serving.stop().await?;
 
     let medians: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
     println!(
@@ -359,11 +383,8 @@ async fn import(plan: &Plan, full: bool) -> anyhow::Result<()> {
         let (settings, _) = bench_settings(&dir)?;
         let mut app = Application::build(settings).await?;
         let admin = app.take_initial_admin().expect("an empty database");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until(async {
-            let _ = stopped.await;
-        }));
+        let serving = Serving::start(app);
+        let address = serving.address.clone();
         let client = reqwest::Client::new();
         let token = sign_in(
             &client,
@@ -387,8 +408,7 @@ async fn import(plan: &Plan, full: bool) -> anyhow::Result<()> {
             status == 200 && summary["created"] == rows,
             "import failed: {status} {summary}"
         );
-        let _ = stop.send(());
-        server.await??;
+        serving.stop().await?;
     }
     let (import, floor) = (median(&mut imports), median(&mut floors));
     println!(

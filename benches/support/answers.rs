@@ -20,7 +20,9 @@ use peil::db::schema::{invitations, responses};
 use peil::startup::Application;
 use serde_json::{Value, json};
 
-use super::{Load, Plan, backend_name, bench_settings, each_run, env_or, load, median, open_wave};
+use super::{
+    Load, Plan, Serving, backend_name, bench_settings, each_run, env_or, load, median, open_wave,
+};
 
 pub async fn answers(plan: &Plan, full: bool) -> anyhow::Result<()> {
     let (people, clients) = if full {
@@ -64,11 +66,8 @@ pub async fn answers(plan: &Plan, full: bool) -> anyhow::Result<()> {
     let invited = tokens.len();
 
     let app = Application::build(settings.clone()).await?;
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
+    let serving = Serving::start(app);
+    let address = serving.address.clone();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
@@ -95,8 +94,7 @@ pub async fn answers(plan: &Plan, full: bool) -> anyhow::Result<()> {
             .await?,
         );
     }
-    let _ = stop.send(());
-    server.await??;
+    serving.stop().await?;
 
     // Every acknowledged answer is in the database, once.
     let given = next.load(Ordering::Relaxed).min(invited);

@@ -21,7 +21,7 @@ use peil::startup::Application;
 use serde_json::Value;
 
 use super::results::{data_set, latencies, token};
-use super::{Plan, backend_name, env_or, median};
+use super::{Plan, Serving, backend_name, env_or, median};
 
 pub async fn mobility(plan: &Plan, full: bool) -> anyhow::Result<()> {
     let (people, years, requests) = if full {
@@ -85,11 +85,8 @@ pub async fn mobility(plan: &Plan, full: bool) -> anyhow::Result<()> {
     let db = peil::db::Db::new(&settings.database);
 
     let app = Application::build(settings.clone()).await?;
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
+    let serving = Serving::start(app);
+    let address = serving.address.clone();
     let client = reqwest::Client::new();
     let token = token(&client, &address, &text("email"), &text("password")).await?;
 
@@ -133,8 +130,7 @@ pub async fn mobility(plan: &Plan, full: bool) -> anyhow::Result<()> {
         .await?;
     report_bytes += sample.len();
     let parsed: Value = serde_json::from_slice(&sample)?;
-    let _ = stop.send(());
-    server.await??;
+    serving.stop().await?;
 
     let pick = |runs: &[(f64, f64)], q: usize| {
         median(

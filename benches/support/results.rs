@@ -37,7 +37,7 @@ use peil::startup::Application;
 use rand::{RngExt, SeedableRng};
 use serde_json::Value;
 
-use super::{NEW_PASSWORD, Plan, backend_name, each_run, env_or, median};
+use super::{NEW_PASSWORD, Plan, Serving, backend_name, each_run, env_or, median};
 
 /// People per leaf team: 100,000 people in 1,600 leaf teams and 2,004
 /// teams in all, five levels (the "2,000 teams").
@@ -108,11 +108,8 @@ pub async fn results(plan: &Plan, full: bool) -> anyhow::Result<()> {
     let db = peil::db::Db::new(&settings.database);
 
     let app = Application::build(settings.clone()).await?;
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
+    let serving = Serving::start(app);
+    let address = serving.address.clone();
     let client = reqwest::Client::new();
     let token = token(&client, &address, &text("email"), &text("password")).await?;
     let team = {
@@ -182,8 +179,7 @@ pub async fn results(plan: &Plan, full: bool) -> anyhow::Result<()> {
         let db2 = db.clone();
         raw_heatmap.push(tokio::task::spawn_blocking(move || raw_heatmap_ms(&db2)).await??);
     }
-    let _ = stop.send(());
-    server.await??;
+    serving.stop().await?;
     // Last: its rolled-back writes leave dead rows behind (in PostgreSQL's
     // tables until vacuum) that the reads above should not scan.
     let publishing = {
@@ -317,11 +313,8 @@ async fn first_read(
     token: &str,
 ) -> anyhow::Result<f64> {
     let app = Application::build(settings.clone()).await?;
-    let url = format!("http://127.0.0.1:{}/api/v1/results/heatmap", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
+    let serving = Serving::start(app);
+    let url = format!("{}/api/v1/results/heatmap", serving.address);
     // `/readyz` first (it takes a pooled database connection), so the timed
     // request pays for no HTTP or database connection of its own.
     client
@@ -339,8 +332,7 @@ async fn first_read(
         .bytes()
         .await?;
     let ms = started.elapsed().as_secs_f64() * 1e3;
-    let _ = stop.send(());
-    server.await??;
+    serving.stop().await?;
     Ok(ms)
 }
 
