@@ -252,15 +252,12 @@ impl Worker {
                     .map_err(|why| (c.outbox_id.clone(), why)),
             );
         }
-        let sender = self.sender.clone();
         let rendered = tokio::task::spawn_blocking(move || {
             letters
                 .into_iter()
                 .map(|letter| {
                     letter.and_then(|(draft, l)| {
-                        draft
-                            .render(&l, &sender)
-                            .map_err(|e| (l.outbox_id.clone(), e.0))
+                        draft.render(&l).map_err(|e| (l.outbox_id.clone(), e.0))
                     })
                 })
                 .collect::<Vec<Result<Rendered, (String, String)>>>()
@@ -456,7 +453,9 @@ impl Worker {
             time_zone: wave.time_zone,
             min_group_size: wave.min_group_size,
         };
-        Draft::new(&wording).map(Arc::new).map_err(|e| e.0)
+        Draft::new(&wording, &self.sender)
+            .map(Arc::new)
+            .map_err(|e| e.0)
     }
 
     /// What is `c`'s own: its address, its name, its link.
