@@ -45,7 +45,10 @@ pub struct Worker {
 pub struct Batch {
     claim: String,
     now: DateTime<Utc>,
-    ready: Vec<Rendered>,
+    /// The waves of the batch's emails.
+    waves: Vec<String>,
+    /// Each email with its wave, an index into `waves`.
+    ready: Vec<(usize, Rendered)>,
     /// Emails that could not even be written (permanent), and later all.
     outcomes: Vec<(String, Result<(), SendError>)>,
     attempts: HashMap<String, i32>,
@@ -223,9 +226,13 @@ impl Worker {
                 })
             })
             .await?;
+        let mut waves: Vec<String> = claimed.iter().map(|c| c.wave_id.clone()).collect();
+        waves.sort_unstable();
+        waves.dedup();
         let mut batch = Batch {
             claim,
             now,
+            waves,
             ready: Vec::new(),
             outcomes: Vec::new(),
             attempts: claimed
@@ -246,9 +253,10 @@ impl Worker {
                 .entry((&c.wave_id, &c.language, c.reminder > 0))
                 .or_insert_with(|| self.draft(c, &facts))
                 .clone();
+            let wave = batch.waves.binary_search(&c.wave_id).unwrap_or_default();
             letters.push(
                 draft
-                    .and_then(|draft| Ok((draft, self.letter(c)?)))
+                    .and_then(|draft| Ok((wave, draft, self.letter(c)?)))
                     .map_err(|why| (c.outbox_id.clone(), why)),
             );
         }
@@ -256,11 +264,14 @@ impl Worker {
             letters
                 .into_iter()
                 .map(|letter| {
-                    letter.and_then(|(draft, l)| {
-                        draft.render(&l).map_err(|e| (l.outbox_id.clone(), e.0))
+                    letter.and_then(|(wave, draft, l)| {
+                        draft
+                            .render(&l)
+                            .map(|message| (wave, message))
+                            .map_err(|e| (l.outbox_id.clone(), e.0))
                     })
                 })
-                .collect::<Vec<Result<Rendered, (String, String)>>>()
+                .collect::<Vec<Result<(usize, Rendered), (String, String)>>>()
         })
         .await
         .map_err(|_| ApiError::Unexpected(anyhow::anyhow!("rendering emails panicked")))?;
@@ -282,12 +293,15 @@ impl Worker {
         let Batch {
             claim,
             now: claimed_at,
+            waves,
             ready,
             mut outcomes,
             attempts,
             ..
         } = batch;
-        let ready = self.still_held(&claim, claimed_at, ready, now).await;
+        let ready = self
+            .still_held(&claim, claimed_at, &waves, ready, now)
+            .await;
         if !ready.is_empty() {
             outcomes.extend(self.mailer.send_all(ready).await);
         }
@@ -310,46 +324,46 @@ impl Worker {
         &self,
         claim: &str,
         claimed_at: DateTime<Utc>,
-        ready: Vec<Rendered>,
+        waves: &[String],
+        ready: Vec<(usize, Rendered)>,
         now: DateTime<Utc>,
     ) -> Vec<Rendered> {
         if ready.is_empty() {
-            return ready;
+            return Vec::new();
         }
         let lease = self.lease();
         let renew = now - claimed_at >= lease / 2;
-        let ids: Vec<String> = ready.iter().map(|m| m.outbox_id.clone()).collect();
-        let claim = claim.to_owned();
+        let ids: Vec<String> = ready.iter().map(|(_, m)| m.outbox_id.clone()).collect();
+        let (claim, wave_ids) = (claim.to_owned(), waves.to_vec());
         let held = self
             .db
             .run(move |conn| {
                 let check = |conn: &mut DbConnection| {
+                    // Only while the wave still takes answers: its close
+                    // time may have passed before the scheduler closed it.
+                    let open: std::collections::HashSet<String> = waves::table
+                        .filter(waves::id.eq_any(&wave_ids))
+                        .filter(waves::status.eq("open"))
+                        .filter(waves::closes_at.gt(to_stored(now)))
+                        .select(waves::id)
+                        .load::<String>(conn)?
+                        .into_iter()
+                        .collect();
+                    let open: Vec<bool> = wave_ids.iter().map(|w| open.contains(w)).collect();
                     let mut held = std::collections::HashSet::new();
                     for chunk in ids.chunks(1_000) {
+                        let mine = outbox::table
+                            .filter(outbox::id.eq_any(chunk))
+                            .filter(outbox::claimed_by.eq(&claim))
+                            .filter(outbox::status.eq("queued"));
                         if renew {
-                            let mine = outbox::table
-                                .filter(outbox::id.eq_any(chunk))
-                                .filter(outbox::claimed_by.eq(&claim))
-                                .filter(outbox::status.eq("queued"));
-                            diesel::update(mine)
+                            diesel::update(mine.clone())
                                 .set(outbox::claimed_until.eq(to_stored(now + lease)))
                                 .execute(conn)?;
                         }
-                        // Only while the wave still takes answers: its close
-                        // time may have passed before the scheduler closed it.
-                        held.extend(
-                            outbox::table
-                                .inner_join(invitations::table.inner_join(waves::table))
-                                .filter(outbox::id.eq_any(chunk))
-                                .filter(outbox::claimed_by.eq(&claim))
-                                .filter(outbox::status.eq("queued"))
-                                .filter(waves::status.eq("open"))
-                                .filter(waves::closes_at.gt(to_stored(now)))
-                                .select(outbox::id)
-                                .load::<String>(conn)?,
-                        );
+                        held.extend(mine.select(outbox::id).load::<String>(conn)?);
                     }
-                    Ok::<_, ApiError>(held)
+                    Ok::<_, ApiError>((open, held))
                 };
                 if renew {
                     db::write(conn, check)
@@ -359,9 +373,10 @@ impl Worker {
             })
             .await;
         match held {
-            Ok(held) => ready
+            Ok((open, held)) => ready
                 .into_iter()
-                .filter(|m| held.contains(&m.outbox_id))
+                .filter(|(wave, m)| open[*wave] && held.contains(&m.outbox_id))
+                .map(|(_, m)| m)
                 .collect(),
             Err(error) => {
                 tracing::warn!(%error, "checking a batch's claim failed; it goes after the lease");
@@ -493,43 +508,20 @@ fn claim_due(
     batch: usize,
 ) -> Result<Claim, ApiError> {
     let stored_now = to_stored(now);
-    let free = outbox::claimed_until
-        .is_null()
-        .or(outbox::claimed_until.lt(stored_now));
-    let due: Vec<String> = outbox::table
-        .filter(outbox::status.eq("queued"))
-        .filter(outbox::next_attempt_at.le(stored_now))
-        .filter(free)
-        .order((outbox::next_attempt_at, outbox::id))
-        .select(outbox::id)
-        .limit(i64::try_from(batch).unwrap_or(500))
-        .load(conn)?;
-    if due.is_empty() {
-        return Ok((Vec::new(), HashMap::new(), 0));
-    }
-    // The lease is re-checked in the UPDATE itself: a row another worker
-    // claimed since the SELECT is left alone.
-    diesel::update(
-        outbox::table
-            .filter(outbox::id.eq_any(&due))
-            .filter(outbox::status.eq("queued"))
-            .filter(
-                outbox::claimed_until
-                    .is_null()
-                    .or(outbox::claimed_until.lt(stored_now)),
-            ),
-    )
-    .set((
-        outbox::claimed_by.eq(claim),
-        outbox::claimed_until.eq(to_stored(now + lease)),
-    ))
-    .execute(conn)?;
-
-    // By id, not by claim: the primary key finds each row at once.
+    let free = || {
+        outbox::claimed_until
+            .is_null()
+            .or(outbox::claimed_until.lt(stored_now))
+    };
+    // Read with what each email needs, then claimed: by primary key, in the
+    // order they fell due.
     let mut claimed: Vec<Claimed> = outbox::table
         .inner_join(invitations::table.inner_join(people::table))
-        .filter(outbox::id.eq_any(&due))
-        .filter(outbox::claimed_by.eq(claim))
+        .filter(outbox::status.eq("queued"))
+        .filter(outbox::next_attempt_at.le(stored_now))
+        .filter(free())
+        .order((outbox::next_attempt_at, outbox::id))
+        .limit(i64::try_from(batch).unwrap_or(500))
         .select((
             outbox::id,
             outbox::reminder,
@@ -543,6 +535,35 @@ fn claim_due(
             people::name,
         ))
         .load(conn)?;
+    if claimed.is_empty() {
+        return Ok((Vec::new(), HashMap::new(), 0));
+    }
+    let due: Vec<&str> = claimed.iter().map(|c| c.outbox_id.as_str()).collect();
+    // The lease is re-checked in the UPDATE itself: a row another worker
+    // claimed since the SELECT is left alone.
+    let taken = diesel::update(
+        outbox::table
+            .filter(outbox::id.eq_any(&due))
+            .filter(outbox::status.eq("queued"))
+            .filter(free()),
+    )
+    .set((
+        outbox::claimed_by.eq(claim),
+        outbox::claimed_until.eq(to_stored(now + lease)),
+    ))
+    .execute(conn)?;
+    if taken < due.len() {
+        // Another replica was quicker to some (PostgreSQL; SQLite's writers
+        // take turns): keep only this claim's.
+        let mine: std::collections::HashSet<String> = outbox::table
+            .filter(outbox::id.eq_any(&due))
+            .filter(outbox::claimed_by.eq(claim))
+            .select(outbox::id)
+            .load::<String>(conn)?
+            .into_iter()
+            .collect();
+        claimed.retain(|c| mine.contains(&c.outbox_id));
+    }
 
     let mut wave_ids: Vec<&str> = claimed.iter().map(|c| c.wave_id.as_str()).collect();
     wave_ids.sort_unstable();
