@@ -313,12 +313,16 @@ impl Worker {
         }
     }
 
-    /// The messages whose rows this claim still holds, of waves still open
-    /// at `now`. A batch claimed ahead waits a whole send before it goes:
-    /// meanwhile its wave may have closed (closing deletes the rows), its
-    /// close time may have passed, or, with a slow rate limit, its lease may
-    /// have run out and another claim taken the rows. Past half the lease,
-    /// the lease is renewed from `now` first. If the database cannot say,
+    /// The messages of waves still open at `now` whose rows this claim
+    /// still holds. A batch claimed ahead waits a whole send before it
+    /// goes: meanwhile its wave may have closed (closing deletes the rows)
+    /// or its close time passed, which is checked every time. With a slow
+    /// rate limit its lease may also run low: past half the lease, the rows
+    /// are renewed from `now` and only those still this claim's go. Before
+    /// that no other claim can have taken them (a claim needs the lease run
+    /// out, and replicas' clocks are far closer than half a lease), so they
+    /// are not read again: on the path of every batch, that read was a
+    /// fifth of a batch's time on PostgreSQL. If the database cannot say,
     /// nothing is sent: the rows go again once the lease runs out.
     async fn still_held(
         &self,
@@ -333,7 +337,10 @@ impl Worker {
         }
         let lease = self.lease();
         let renew = now - claimed_at >= lease / 2;
-        let ids: Vec<String> = ready.iter().map(|(_, m)| m.outbox_id.clone()).collect();
+        let ids: Vec<String> = match renew {
+            true => ready.iter().map(|(_, m)| m.outbox_id.clone()).collect(),
+            false => Vec::new(),
+        };
         let (claim, wave_ids) = (claim.to_owned(), waves.to_vec());
         let held = self
             .db
@@ -350,20 +357,21 @@ impl Worker {
                         .into_iter()
                         .collect();
                     let open: Vec<bool> = wave_ids.iter().map(|w| open.contains(w)).collect();
+                    if !renew {
+                        return Ok::<_, ApiError>((open, None));
+                    }
                     let mut held = std::collections::HashSet::new();
                     for chunk in ids.chunks(1_000) {
                         let mine = outbox::table
                             .filter(outbox::id.eq_any(chunk))
                             .filter(outbox::claimed_by.eq(&claim))
                             .filter(outbox::status.eq("queued"));
-                        if renew {
-                            diesel::update(mine.clone())
-                                .set(outbox::claimed_until.eq(to_stored(now + lease)))
-                                .execute(conn)?;
-                        }
+                        diesel::update(mine.clone())
+                            .set(outbox::claimed_until.eq(to_stored(now + lease)))
+                            .execute(conn)?;
                         held.extend(mine.select(outbox::id).load::<String>(conn)?);
                     }
-                    Ok::<_, ApiError>((open, held))
+                    Ok((open, Some(held)))
                 };
                 if renew {
                     db::write(conn, check)
@@ -375,7 +383,9 @@ impl Worker {
         match held {
             Ok((open, held)) => ready
                 .into_iter()
-                .filter(|(wave, m)| open[*wave] && held.contains(&m.outbox_id))
+                .filter(|(wave, m)| {
+                    open[*wave] && held.as_ref().is_none_or(|h| h.contains(&m.outbox_id))
+                })
                 .map(|(_, m)| m)
                 .collect(),
             Err(error) => {
