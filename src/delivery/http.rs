@@ -120,7 +120,7 @@ pub struct Resent {
         (status = 202, description = "Queued", body = Resent),
         Refused,
         Missing,
-        (status = 409, description = "The wave is not open", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The wave is not open, or its email is being sent at this moment", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/waves/{id}/invitations/{person_id}/resend")]
@@ -152,6 +152,20 @@ pub async fn resend(
                     .filter(invitations::person_id.eq(&person_id))
                     .select(invitations::id)
                     .first(conn)?;
+                // An email a worker holds is being sent right now: releasing
+                // it would let another claim send it a second time.
+                let in_flight: i64 = outbox::table
+                    .filter(outbox::invitation_id.eq(&invitation))
+                    .filter(outbox::status.eq("queued"))
+                    .filter(outbox::claimed_until.gt(now))
+                    .count()
+                    .get_result(conn)?;
+                if in_flight > 0 {
+                    return Err(ApiError::Conflict(
+                        "This invitation's email is being sent at this moment: resend it once it has gone (within minutes)."
+                            .into(),
+                    ));
+                }
                 // The invitation itself, whatever became of it; reminders only if they failed.
                 let queued = diesel::update(
                     outbox::table

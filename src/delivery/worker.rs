@@ -253,7 +253,10 @@ impl Worker {
                 .entry((&c.wave_id, &c.language, c.reminder > 0))
                 .or_insert_with(|| self.draft(c, &facts))
                 .clone();
-            let wave = batch.waves.binary_search(&c.wave_id).unwrap_or_default();
+            let wave = batch
+                .waves
+                .binary_search(&c.wave_id)
+                .expect("the batch's waves are its emails' waves");
             letters.push(
                 draft
                     .and_then(|draft| Ok((wave, draft, self.letter(c)?)))
@@ -314,16 +317,19 @@ impl Worker {
     }
 
     /// The messages of waves still open at `now` whose rows this claim
-    /// still holds. A batch claimed ahead waits a whole send before it
-    /// goes: meanwhile its wave may have closed (closing deletes the rows)
-    /// or its close time passed, which is checked every time. With a slow
-    /// rate limit its lease may also run low: past half the lease, the rows
-    /// are renewed from `now` and only those still this claim's go. Before
-    /// that no other claim can have taken them (a claim needs the lease run
-    /// out, and replicas' clocks are far closer than half a lease), so they
-    /// are not read again: on the path of every batch, that read was a
-    /// fifth of a batch's time on PostgreSQL. If the database cannot say,
-    /// nothing is sent: the rows go again once the lease runs out.
+    /// still holds. A batch claimed ahead waits a whole send before it goes:
+    /// meanwhile its wave may have closed (closing deletes the rows) or its
+    /// close time passed, which is checked every time. With a slow rate
+    /// limit its lease may also run low: past half the lease, the rows are
+    /// renewed from `now` and counted, and read one by one if some are no
+    /// longer this claim's. Before that they are not read again: no other
+    /// claim can take a row whose lease runs (replicas' clocks are far
+    /// closer than half a lease), a resend refuses an email a worker holds,
+    /// and retention only touches closed waves. Erasure deletes a person's
+    /// rows at once; an email of theirs already claimed may still go, as
+    /// one already on the wire would. The read was on the path of every
+    /// batch: up to a fifth of its time on PostgreSQL. If the database
+    /// cannot say, nothing is sent: the rows go again once the lease runs out.
     async fn still_held(
         &self,
         claim: &str,
@@ -360,16 +366,29 @@ impl Worker {
                     if !renew {
                         return Ok::<_, ApiError>((open, None));
                     }
-                    let mut held = std::collections::HashSet::new();
+                    let mut renewed = 0;
                     for chunk in ids.chunks(1_000) {
                         let mine = outbox::table
                             .filter(outbox::id.eq_any(chunk))
                             .filter(outbox::claimed_by.eq(&claim))
                             .filter(outbox::status.eq("queued"));
-                        diesel::update(mine.clone())
+                        renewed += diesel::update(mine)
                             .set(outbox::claimed_until.eq(to_stored(now + lease)))
                             .execute(conn)?;
-                        held.extend(mine.select(outbox::id).load::<String>(conn)?);
+                    }
+                    if renewed == ids.len() {
+                        return Ok((open, None));
+                    }
+                    let mut held = std::collections::HashSet::new();
+                    for chunk in ids.chunks(1_000) {
+                        held.extend(
+                            outbox::table
+                                .filter(outbox::id.eq_any(chunk))
+                                .filter(outbox::claimed_by.eq(&claim))
+                                .filter(outbox::status.eq("queued"))
+                                .select(outbox::id)
+                                .load::<String>(conn)?,
+                        );
                     }
                     Ok((open, Some(held)))
                 };
@@ -381,6 +400,7 @@ impl Worker {
             })
             .await;
         match held {
+            // `None`: every row is still held.
             Ok((open, held)) => ready
                 .into_iter()
                 .filter(|(wave, m)| {
@@ -549,12 +569,15 @@ fn claim_due(
         return Ok((Vec::new(), HashMap::new(), 0));
     }
     let due: Vec<&str> = claimed.iter().map(|c| c.outbox_id.as_str()).collect();
-    // The lease is re-checked in the UPDATE itself: a row another worker
-    // claimed since the SELECT is left alone.
+    // Due and free are checked again in the UPDATE itself: a row another
+    // worker claimed since the SELECT, or claimed, tried and put back to
+    // wait, is left alone (and then read no further: its values would be
+    // the SELECT's, not the row's).
     let taken = diesel::update(
         outbox::table
             .filter(outbox::id.eq_any(&due))
             .filter(outbox::status.eq("queued"))
+            .filter(outbox::next_attempt_at.le(stored_now))
             .filter(free()),
     )
     .set((

@@ -298,7 +298,7 @@ async fn a_refused_address_is_undeliverable_until_hr_corrects_it_and_resends() {
         invitations_by_email(&app, &wave_id).await["design1@corrected.example.org"].clone();
     assert_eq!(
         app.keys().invitation_of(&token_in(message)),
-        Some(invitation),
+        Some(invitation.clone()),
         "the same link"
     );
     wait_for_delivery(&app, &admin, &wave_id, |d| d["invitations"]["sent"] == 4).await;
@@ -309,6 +309,50 @@ async fn a_refused_address_is_undeliverable_until_hr_corrects_it_and_resends() {
         )
         .await;
     assert!(list.is_empty());
+
+    // While a worker holds the invitation's email it is being sent: a
+    // resend then would let a second claim send it again.
+    let db = app.db();
+    let hold = |until: &'static str| {
+        let (db, invitation) = (db.clone(), invitation.clone());
+        async move {
+            db.run(move |conn| -> Result<usize, DbError> {
+                Ok(diesel::update(
+                    outbox::table
+                        .filter(outbox::invitation_id.eq(&invitation))
+                        .filter(outbox::reminder.eq(0)),
+                )
+                .set((
+                    outbox::status.eq("queued"),
+                    outbox::claimed_by.eq("another-worker"),
+                    outbox::claimed_until.eq(until.parse::<chrono::NaiveDateTime>().unwrap()),
+                ))
+                .execute(conn)?)
+            })
+            .await
+        }
+    };
+    assert_eq!(hold("2026-03-02T11:00:00").await.unwrap(), 1);
+    let busy = app
+        .request(
+            "POST",
+            &format!("/api/v1/waves/{wave_id}/invitations/{person}/resend"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_problem(busy, 409, "conflict").await;
+    // Once its lease has run out (the worker died), it can be resent.
+    assert_eq!(hold("2026-03-02T09:00:00").await.unwrap(), 1);
+    let resent = app
+        .request(
+            "POST",
+            &format!("/api/v1/waves/{wave_id}/invitations/{person}/resend"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(resent.status(), 202);
 
     // Someone not invited to the wave, and a closed wave, are refused.
     let stranger = app
