@@ -326,6 +326,10 @@ async fn a_refused_address_is_undeliverable_until_hr_corrects_it_and_resends() {
                     outbox::status.eq("queued"),
                     outbox::claimed_by.eq("another-worker"),
                     outbox::claimed_until.eq(until.parse::<chrono::NaiveDateTime>().unwrap()),
+                    // Not due: the test's own worker leaves the row alone.
+                    outbox::next_attempt_at.eq("2026-03-02T12:00:00"
+                        .parse::<chrono::NaiveDateTime>()
+                        .unwrap()),
                 ))
                 .execute(conn)?)
             })
