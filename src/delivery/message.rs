@@ -389,12 +389,10 @@ impl Draft {
     ) -> Result<Message, Unbuildable> {
         let sender = &self.sender;
         let domain = sender.from.email.domain();
-        // Given, not left to lettre, which would parse it back out of the
-        // headers it has just written.
-        let envelope = Envelope::new(Some(sender.from.email.clone()), vec![to.email.clone()])
-            .map_err(|e| Unbuildable(format!("the message cannot be built: {e}")))?;
         let mut builder = Message::builder()
-            .envelope(envelope)
+            // Given, not left to lettre, which would parse it back out of
+            // the headers it has just written.
+            .envelope(self.envelope(&to)?)
             .from(sender.from.clone())
             .to(to)
             .subject(self.subject.clone())
@@ -427,7 +425,13 @@ impl Draft {
                             .body(html),
                     ),
             )
-            .map_err(|e| Unbuildable(format!("the message cannot be built: {e}")))
+            .map_err(unbuildable)
+    }
+
+    /// From the sender to the one recipient.
+    fn envelope(&self, to: &Mailbox) -> Result<Envelope, Unbuildable> {
+        Envelope::new(Some(self.sender.from.email.clone()), vec![to.email.clone()])
+            .map_err(unbuildable)
     }
 
     /// This draft's stencil for emails queued at `queued_at`, made on first use.
@@ -550,13 +554,9 @@ impl Stencil {
             return None;
         }
         let to_line = to_line(&to);
-        let envelope = match Envelope::new(Some(draft.sender.from.email.clone()), vec![to.email]) {
+        let envelope = match draft.envelope(&to) {
             Ok(envelope) => envelope,
-            Err(e) => {
-                return Some(Err(Unbuildable(format!(
-                    "the message cannot be built: {e}"
-                ))));
-            }
+            Err(e) => return Some(Err(e)),
         };
         let mut bytes = Vec::with_capacity(self.size + text.len() + html.len() + to_line.len());
         for piece in &self.pieces {
@@ -575,6 +575,10 @@ impl Stencil {
             bytes,
         }))
     }
+}
+
+fn unbuildable(e: impl std::fmt::Display) -> Unbuildable {
+    Unbuildable(format!("the message cannot be built: {e}"))
 }
 
 /// The `To` header line as lettre writes it in a message.

@@ -366,13 +366,15 @@ impl Worker {
                     if !renew {
                         return Ok::<_, ApiError>((open, None));
                     }
+                    let mine = |chunk: &[String]| {
+                        outbox::table
+                            .filter(outbox::id.eq_any(chunk.to_vec()))
+                            .filter(outbox::claimed_by.eq(claim.clone()))
+                            .filter(outbox::status.eq("queued"))
+                    };
                     let mut renewed = 0;
                     for chunk in ids.chunks(1_000) {
-                        let mine = outbox::table
-                            .filter(outbox::id.eq_any(chunk))
-                            .filter(outbox::claimed_by.eq(&claim))
-                            .filter(outbox::status.eq("queued"));
-                        renewed += diesel::update(mine)
+                        renewed += diesel::update(mine(chunk))
                             .set(outbox::claimed_until.eq(to_stored(now + lease)))
                             .execute(conn)?;
                     }
@@ -381,14 +383,7 @@ impl Worker {
                     }
                     let mut held = std::collections::HashSet::new();
                     for chunk in ids.chunks(1_000) {
-                        held.extend(
-                            outbox::table
-                                .filter(outbox::id.eq_any(chunk))
-                                .filter(outbox::claimed_by.eq(&claim))
-                                .filter(outbox::status.eq("queued"))
-                                .select(outbox::id)
-                                .load::<String>(conn)?,
-                        );
+                        held.extend(mine(chunk).select(outbox::id).load::<String>(conn)?);
                     }
                     Ok((open, Some(held)))
                 };
@@ -538,18 +533,23 @@ fn claim_due(
     batch: usize,
 ) -> Result<Claim, ApiError> {
     let stored_now = to_stored(now);
-    let free = || {
-        outbox::claimed_until
-            .is_null()
-            .or(outbox::claimed_until.lt(stored_now))
+    // What may be claimed: queued, due, and no lease running. The SELECT and
+    // the UPDATE must ask the same, so it is written once.
+    let claimable = || {
+        outbox::status
+            .eq("queued")
+            .and(outbox::next_attempt_at.le(stored_now))
+            .and(
+                outbox::claimed_until
+                    .is_null()
+                    .or(outbox::claimed_until.lt(stored_now)),
+            )
     };
     // Read with what each email needs, then claimed: by primary key, in the
     // order they fell due.
     let mut claimed: Vec<Claimed> = outbox::table
         .inner_join(invitations::table.inner_join(people::table))
-        .filter(outbox::status.eq("queued"))
-        .filter(outbox::next_attempt_at.le(stored_now))
-        .filter(free())
+        .filter(claimable())
         .order((outbox::next_attempt_at, outbox::id))
         .limit(i64::try_from(batch).unwrap_or(500))
         .select((
@@ -576,9 +576,7 @@ fn claim_due(
     let taken = diesel::update(
         outbox::table
             .filter(outbox::id.eq_any(&due))
-            .filter(outbox::status.eq("queued"))
-            .filter(outbox::next_attempt_at.le(stored_now))
-            .filter(free()),
+            .filter(claimable()),
     )
     .set((
         outbox::claimed_by.eq(claim),
