@@ -80,6 +80,17 @@ async fn invitations_by_email(app: &TestApp, wave_id: &str) -> HashMap<String, S
         .unwrap()
 }
 
+/// `POST …/invitations/{person}/resend` as `token`.
+async fn resend(app: &TestApp, token: &str, wave_id: &str, person: &str) -> reqwest::Response {
+    app.request(
+        "POST",
+        &format!("/api/v1/waves/{wave_id}/invitations/{person}/resend"),
+        Some(token),
+        None,
+    )
+    .await
+}
+
 /// Every text value of the invitation, outbox and wave rows, joined.
 async fn stored_text(app: &TestApp) -> String {
     use peil::db::schema::waves;
@@ -280,14 +291,7 @@ async fn a_refused_address_is_undeliverable_until_hr_corrects_it_and_resends() {
         )
         .await;
     assert_eq!(corrected.status(), 200);
-    let resent = app
-        .request(
-            "POST",
-            &format!("/api/v1/waves/{wave_id}/invitations/{person}/resend"),
-            Some(&admin),
-            None,
-        )
-        .await;
+    let resent = resend(&app, &admin, &wave_id, &person).await;
     assert_eq!(resent.status(), 202);
     let received = server.wait_for(4, 20).await;
     let message = received
@@ -325,62 +329,53 @@ async fn a_refused_address_is_undeliverable_until_hr_corrects_it_and_resends() {
                 .set((
                     outbox::status.eq("queued"),
                     outbox::claimed_by.eq("another-worker"),
-                    outbox::claimed_until.eq(until.parse::<chrono::NaiveDateTime>().unwrap()),
+                    outbox::claimed_until.eq(at(until).naive_utc()),
                     // Not due: the test's own worker leaves the row alone.
-                    outbox::next_attempt_at.eq("2026-03-02T12:00:00"
-                        .parse::<chrono::NaiveDateTime>()
-                        .unwrap()),
+                    outbox::next_attempt_at.eq(at("2026-03-02T12:00:00Z").naive_utc()),
                 ))
                 .execute(conn)?)
             })
             .await
         }
     };
-    assert_eq!(hold("2026-03-02T11:00:00").await.unwrap(), 1);
-    let busy = app
-        .request(
-            "POST",
-            &format!("/api/v1/waves/{wave_id}/invitations/{person}/resend"),
-            Some(&admin),
-            None,
-        )
-        .await;
+    assert_eq!(hold("2026-03-02T11:00:00Z").await.unwrap(), 1);
+    let busy = resend(&app, &admin, &wave_id, &person).await;
     assert_problem(busy, 409, "conflict").await;
     // Once its lease has run out (the worker died), it can be resent.
-    assert_eq!(hold("2026-03-02T09:00:00").await.unwrap(), 1);
-    let resent = app
-        .request(
-            "POST",
-            &format!("/api/v1/waves/{wave_id}/invitations/{person}/resend"),
-            Some(&admin),
-            None,
-        )
-        .await;
+    assert_eq!(hold("2026-03-02T09:00:00Z").await.unwrap(), 1);
+    let resent = resend(&app, &admin, &wave_id, &person).await;
     assert_eq!(resent.status(), 202);
 
     // Someone not invited to the wave, and a closed wave, are refused.
-    let stranger = app
-        .request(
-            "POST",
-            &format!(
-                "/api/v1/waves/{wave_id}/invitations/{}/resend",
-                uuid::Uuid::new_v4()
-            ),
-            Some(&admin),
-            None,
-        )
-        .await;
+    let stranger = resend(&app, &admin, &wave_id, &uuid::Uuid::new_v4().to_string()).await;
     assert_problem(stranger, 404, "not-found").await;
     app.close_wave(&admin, &wave_id).await;
-    let closed = app
-        .request(
-            "POST",
-            &format!("/api/v1/waves/{wave_id}/invitations/{person}/resend"),
-            Some(&admin),
-            None,
-        )
-        .await;
+    let closed = resend(&app, &admin, &wave_id, &person).await;
     assert_problem(closed, 409, "conflict").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_claimed_ahead_of_a_close_is_not_sent() {
+    // Batches of 2 at 4 emails a second: while the first batch goes out,
+    // the worker has claimed the second; the wave closes in between.
+    let server = SmtpServer::start().await;
+    let config =
+        with_smtp(&server, "rate_per_second = 4").replace("batch_size = 50", "batch_size = 2");
+    let app = spawn_app_with(&config).await;
+    let admin = app.ready_admin_token().await;
+    let team = team_with_people(&app, &admin, "Ops", None, 6).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let pulse = app.create_pulse(&admin, &[&team]).await;
+    let wave_id = app.send_now(&admin, &pulse).await;
+    server.wait_for(1, 20).await;
+    app.close_wave(&admin, &wave_id).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    assert!(
+        server.count() <= 2,
+        "only the batch on the wire at the close went out: {}",
+        server.count()
+    );
     app.stop().await;
 }
 
