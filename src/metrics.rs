@@ -282,7 +282,7 @@ struct Queues {
 
 fn read_queues(conn: &mut crate::db::DbConnection) -> Result<Queues, DbError> {
     let outbox = outbox::table
-        .filter(outbox::status.eq("queued"))
+        .filter(crate::delivery::outbox::queued())
         .select((
             diesel::dsl::count_star(),
             diesel::dsl::min(outbox::created_at),

@@ -68,6 +68,12 @@ pub fn queue(
     Ok(queued)
 }
 
+/// Queued emails, as the SQL literal `status = 'queued'` that the outbox's
+/// partial index on due emails is made for (a bound 'queued' cannot use it).
+pub fn queued() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql(r#""outbox"."status" = 'queued'"#)
+}
+
 /// Rows queued at once from which the outbox's statistics are renewed.
 const ANALYZE_AFTER: usize = 1_000;
 
