@@ -106,7 +106,7 @@ pub fn mark_answered(
     conn: &mut DbConnection,
     keys: &ServerKeys,
     wave_id: &str,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<crate::delivery::outbox::Invited>, ApiError> {
     let open = crate::surveys::waves::store::unanswered_invitations(conn, wave_id)?;
     let used: HashSet<String> = responses::table
         .filter(responses::wave_id.eq(wave_id))
@@ -118,9 +118,11 @@ pub fn mark_answered(
     if used.is_empty() {
         return Ok(open);
     }
-    let (answered, open): (Vec<String>, Vec<String>) = open
-        .into_iter()
-        .partition(|id| keys.nullifier(id).is_some_and(|n| used.contains(&n)));
+    let (answered, open): (Vec<_>, Vec<_>) = open.into_iter().partition(|invited| {
+        keys.nullifier(&invited.invitation_id)
+            .is_some_and(|n| used.contains(&n))
+    });
+    let answered: Vec<String> = answered.into_iter().map(|i| i.invitation_id).collect();
     for chunk in answered.chunks(500) {
         diesel::update(invitations::table.filter(invitations::id.eq_any(chunk)))
             .set(invitations::answered.eq(true))

@@ -222,6 +222,9 @@ diesel::table! {
         sent_at -> Nullable<Timestamp>,
         claimed_by -> Nullable<Text>,
         claimed_until -> Nullable<Timestamp>,
+        wave_id -> Text,
+        person_id -> Text,
+        language -> Text,
     }
 }
 

@@ -7,43 +7,55 @@ use crate::db::DbConnection;
 use crate::db::schema::{invitations, outbox};
 
 /// Rows per INSERT: well under SQLite's 32,766 and PostgreSQL's 65,535 bind
-/// parameters with eight columns.
+/// parameters with eleven columns.
 const CHUNK: usize = 2_000;
 
-/// Queues one email per invitation: the invitation itself (`reminder` 0) or
-/// reminder 1 or 2. Part of the caller's transaction.
+/// An invitation as its emails need it: whom it invites, in which language.
+#[derive(Debug, Clone, Queryable)]
+pub struct Invited {
+    pub invitation_id: String,
+    pub person_id: String,
+    pub language: String,
+}
+
+/// Queues one email per invitation of wave `wave_id`: the invitation itself
+/// (`reminder` 0) or reminder 1 or 2. Part of the caller's transaction.
 pub fn queue(
     conn: &mut DbConnection,
     organisation_id: &str,
-    invitation_ids: &[String],
+    wave_id: &str,
+    invited: &[Invited],
     reminder: i32,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     // Both keys in sorted order, so the indexes (and the invitations' key the
     // foreign key looks up) are walked once instead of at random: see
     // `crate::surveys::waves::store::insert_invitations`.
-    let mut invitation_ids: Vec<&String> = invitation_ids.iter().collect();
-    invitation_ids.sort_unstable();
-    let mut ids: Vec<String> = invitation_ids
+    let mut invited: Vec<&Invited> = invited.iter().collect();
+    invited.sort_unstable_by(|a, b| a.invitation_id.cmp(&b.invitation_id));
+    let mut ids: Vec<String> = invited
         .iter()
         .map(|_| uuid::Uuid::new_v4().to_string())
         .collect();
     ids.sort_unstable();
     let mut queued = 0;
-    for (chunk, chunk_ids) in invitation_ids.chunks(CHUNK).zip(ids.chunks(CHUNK)) {
+    for (chunk, chunk_ids) in invited.chunks(CHUNK).zip(ids.chunks(CHUNK)) {
         let rows: Vec<_> = chunk
             .iter()
             .zip(chunk_ids)
-            .map(|(invitation_id, id)| {
+            .map(|(invited, id)| {
                 (
                     outbox::id.eq(id),
                     outbox::organisation_id.eq(organisation_id),
-                    outbox::invitation_id.eq(invitation_id),
+                    outbox::invitation_id.eq(&invited.invitation_id),
                     outbox::reminder.eq(reminder),
                     outbox::status.eq("queued"),
                     outbox::attempts.eq(0),
                     outbox::next_attempt_at.eq(now),
                     outbox::created_at.eq(now),
+                    outbox::wave_id.eq(wave_id),
+                    outbox::person_id.eq(&invited.person_id),
+                    outbox::language.eq(&invited.language),
                 )
             })
             .collect();

@@ -89,7 +89,6 @@ struct Claimed {
     invitation_id: String,
     wave_id: String,
     language: String,
-    answered: bool,
     email: String,
     name: String,
 }
@@ -584,8 +583,9 @@ fn claim_due(
     };
     // Read with what each email needs, then claimed: by primary key, in the
     // order they fell due.
+    // The person's name and address as they are now; the rest is the row's.
     let mut query = outbox::table
-        .inner_join(invitations::table.inner_join(people::table))
+        .inner_join(people::table.on(people::id.eq(outbox::person_id)))
         .filter(claimable())
         .into_boxed();
     if let Some((due_at, id)) = after {
@@ -609,10 +609,9 @@ fn claim_due(
             outbox::next_attempt_at,
             outbox::created_at,
             outbox::attempts,
-            invitations::id,
-            invitations::wave_id,
-            invitations::language,
-            invitations::answered,
+            outbox::invitation_id,
+            outbox::wave_id,
+            outbox::language,
             people::email,
             people::name,
         ))
@@ -654,24 +653,11 @@ fn claim_due(
     wave_ids.dedup();
     let facts = wave_facts(conn, &wave_ids, now)?;
 
-    // The "answered" flags lag behind the responses (src/answers/mod.rs):
-    // a reminder's own link is checked against the responses' nullifiers.
-    let reminded: Vec<(usize, String)> = claimed
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.reminder > 0 && !c.answered)
-        .filter_map(|(i, c)| Some((i, keys.nullifier(&c.invitation_id)?)))
-        .collect();
-    let nullifiers: Vec<String> = reminded.iter().map(|(_, n)| n.clone()).collect();
-    let used = crate::answers::store::used_among(conn, &nullifiers)?;
-    for (i, nullifier) in reminded {
-        if used.contains(&nullifier) {
-            claimed[i].answered = true;
-        }
-    }
+    let answered = answered_among(conn, keys, &claimed)?;
     // A closed wave's emails and a reminder to someone who answered stay unsent.
     let (keep, drop): (Vec<Claimed>, Vec<Claimed>) = claimed.into_iter().partition(|c| {
-        facts.get(&c.wave_id).is_some_and(|w| w.open) && !(c.reminder > 0 && c.answered)
+        facts.get(&c.wave_id).is_some_and(|w| w.open)
+            && !(c.reminder > 0 && answered.contains(&c.invitation_id))
     });
     let dropped: Vec<&str> = drop.iter().map(|c| c.outbox_id.as_str()).collect();
     if !dropped.is_empty() {
@@ -689,6 +675,49 @@ fn claim_due(
         cancelled: dropped.len(),
         last,
     })
+}
+
+/// The invitations of the claimed reminders whose person has answered: by
+/// the invitation's flag, and, since the flags lag behind the responses
+/// (src/answers/mod.rs), by the reminder's own link among the responses'
+/// nullifiers. Invitations themselves are not looked at.
+fn answered_among(
+    conn: &mut DbConnection,
+    keys: &ServerKeys,
+    claimed: &[Claimed],
+) -> Result<std::collections::HashSet<String>, ApiError> {
+    let reminded: Vec<&str> = claimed
+        .iter()
+        .filter(|c| c.reminder > 0)
+        .map(|c| c.invitation_id.as_str())
+        .collect();
+    if reminded.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let mut answered = std::collections::HashSet::new();
+    for chunk in reminded.chunks(1_000) {
+        answered.extend(
+            invitations::table
+                .filter(invitations::id.eq_any(chunk))
+                .filter(invitations::answered.eq(true))
+                .select(invitations::id)
+                .load::<String>(conn)?,
+        );
+    }
+    let by_link: Vec<(&str, String)> = reminded
+        .iter()
+        .filter(|id| !answered.contains(**id))
+        .filter_map(|id| Some((*id, keys.nullifier(id)?)))
+        .collect();
+    let nullifiers: Vec<String> = by_link.iter().map(|(_, n)| n.clone()).collect();
+    let used = crate::answers::store::used_among(conn, &nullifiers)?;
+    answered.extend(
+        by_link
+            .into_iter()
+            .filter(|(_, n)| used.contains(n))
+            .map(|(id, _)| id.to_owned()),
+    );
+    Ok(answered)
 }
 
 /// The waves of a batch with their organisation's name and zone.

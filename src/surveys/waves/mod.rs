@@ -155,7 +155,23 @@ pub fn open_locked(
     }
     store::insert_team_counts(conn, &wave.id, &per_team)?;
     let invitation_ids = store::insert_invitations(conn, &organisation_id, &wave.id, &invitees)?;
-    outbox::queue(conn, &organisation_id, &invitation_ids, 0, to_stored(now))?;
+    let invited: Vec<outbox::Invited> = invitation_ids
+        .into_iter()
+        .zip(&invitees)
+        .map(|(invitation_id, invitee)| outbox::Invited {
+            invitation_id,
+            person_id: invitee.person_id.clone(),
+            language: invitee.language.clone(),
+        })
+        .collect();
+    outbox::queue(
+        conn,
+        &organisation_id,
+        &wave.id,
+        &invited,
+        0,
+        to_stored(now),
+    )?;
     crate::webhooks::emit(
         conn,
         &organisation_id,
@@ -344,6 +360,7 @@ pub fn remind(
     Ok(outbox::queue(
         conn,
         &wave.organisation_id,
+        &wave.id,
         &unanswered,
         due,
         to_stored(now),

@@ -194,11 +194,18 @@ pub fn active_people(
         .load(conn)
 }
 
-pub fn unanswered_invitations(conn: &mut DbConnection, wave_id: &str) -> QueryResult<Vec<String>> {
+pub fn unanswered_invitations(
+    conn: &mut DbConnection,
+    wave_id: &str,
+) -> QueryResult<Vec<crate::delivery::outbox::Invited>> {
     invitations::table
         .filter(invitations::wave_id.eq(wave_id))
         .filter(invitations::answered.eq(false))
-        .select(invitations::id)
+        .select((
+            invitations::id,
+            invitations::person_id,
+            invitations::language,
+        ))
         .load(conn)
 }
 
