@@ -15,7 +15,7 @@
 //! before it is sent: only rows its claim still holds go out, so a wave
 //! closed meanwhile or a lease run out under a slow rate limit sends nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -62,6 +62,25 @@ pub struct Batch {
 
 /// A row's place in the order emails are claimed: when due, then id.
 pub type DueKey = (NaiveDateTime, String);
+
+/// Batches claimed and rendered ahead of the one being sent, at most. Two:
+/// a claim that takes longer than one send now and then (another writer,
+/// a busy database) does not leave the connections waiting.
+const AHEAD: usize = 2;
+
+/// A claim or a record under way, carried from one batch to the next.
+type InFlight<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Where the claim after this one may start: after its last row, when it
+/// took a full batch (more may be due right behind it). Otherwise the next
+/// claim starts at the front, and takes whatever was freed behind.
+fn continues(outcome: &Result<Batch, ApiError>, size: usize) -> Option<DueKey> {
+    outcome
+        .as_ref()
+        .ok()
+        .filter(|batch| batch.claimed >= size)
+        .and_then(|batch| batch.last.clone())
+}
 
 /// A batch on its way back from the SMTP server: what happened to each.
 pub struct Sent {
@@ -133,12 +152,18 @@ impl Worker {
         self
     }
 
-    /// Sends until `stop` says so, pipelined in three stages: while one
-    /// batch is on the wire, the one before it is recorded and, when there
-    /// is more, the next is claimed and rendered. With `until_idle`, returns
-    /// once a claim finds nothing due (for benchmarks and tools); otherwise
-    /// waits `mail.poll_interval_ms` and looks again. Whatever was sent is
-    /// recorded before it returns.
+    /// Sends until `stop` says so, pipelined: while one batch is on the
+    /// wire, the ones before it are recorded and claims go on ahead (up to
+    /// [`AHEAD`] batches claimed and rendered) as long as each finds a full
+    /// batch. Neither is waited for while a batch goes out: a claim or a
+    /// record runs on across batches, so one that takes longer than a send
+    /// now and then does not leave the connections idle. At most one sent
+    /// batch waits for its record besides the one being recorded, so none
+    /// waits long enough for its lease to run out. With `until_idle`,
+    /// returns once a claim finds nothing due (for benchmarks and tools);
+    /// otherwise waits `mail.poll_interval_ms` and looks again. Whatever was
+    /// sent is recorded before it returns, and whatever was claimed but not
+    /// sent is given back.
     pub async fn run(
         &self,
         clock: &crate::clock::SharedClock,
@@ -146,21 +171,33 @@ impl Worker {
         until_idle: bool,
     ) {
         let idle = std::time::Duration::from_millis(self.settings.poll_interval_ms);
-        let mut prepared: Option<Batch> = None;
-        let mut unrecorded: Option<Sent> = None;
+        let size = self.settings.batch_size;
+        // Batches claimed and rendered, oldest first; the claim under way;
+        // and where the next claim ahead starts (after the last full batch).
+        let mut ready: VecDeque<Batch> = VecDeque::new();
+        let mut claiming: Option<InFlight<'_, Result<Batch, ApiError>>> = None;
+        let mut chain: Option<DueKey> = None;
+        // Batches sent and not yet recorded, and the record under way.
+        let mut unrecorded: VecDeque<Sent> = VecDeque::new();
+        let mut recording: Option<InFlight<'_, ()>> = None;
         loop {
-            let batch = match prepared.take() {
+            let outcome = match ready.pop_front() {
                 Some(batch) => Ok(batch),
-                None => self.prepare(clock.now(), None).await,
+                None => {
+                    let outcome = match claiming.take() {
+                        Some(claim) => claim.await,
+                        None => self.prepare(clock.now(), None).await,
+                    };
+                    chain = continues(&outcome, size);
+                    outcome
+                }
             };
-            let batch = match batch {
+            let batch = match outcome {
                 Ok(batch) if batch.has_mail() => batch,
                 outcome => {
                     // Nothing to send now (or the claim failed): record what
                     // went out, then wait unless something was cancelled.
-                    if let Some(sent) = unrecorded.take() {
-                        self.record_or_warn(sent).await;
-                    }
+                    self.record_all(&mut recording, &mut unrecorded).await;
                     let done = match outcome {
                         Ok(batch) => batch.claimed == 0,
                         Err(error) => {
@@ -170,10 +207,10 @@ impl Worker {
                             true
                         }
                     };
-                    if done && until_idle {
-                        return;
-                    }
-                    if done {
+                    if done && claiming.is_none() && ready.is_empty() {
+                        if until_idle {
+                            return;
+                        }
                         tokio::select! {
                             _ = stop.changed() => return,
                             () = tokio::time::sleep(idle) => {}
@@ -182,39 +219,66 @@ impl Worker {
                     continue;
                 }
             };
-            let more = batch.claimed >= self.settings.batch_size;
-            let after = batch.last.clone();
-            let previous = unrecorded.take();
-            let (sent, (), next) = tokio::join!(
-                self.send(batch, clock.now()),
-                async {
-                    if let Some(previous) = previous {
-                        self.record_or_warn(previous).await;
-                    }
-                },
-                async {
-                    if more {
-                        Some(self.prepare(clock.now(), after).await)
-                    } else {
-                        None
-                    }
-                },
-            );
-            unrecorded = Some(sent);
-            match next {
-                Some(Ok(next)) => prepared = Some(next),
-                Some(Err(error)) => tracing::warn!(%error, "claiming emails failed; retrying"),
-                None => {}
+            if unrecorded.len() > 1
+                && let Some(record) = recording.take()
+            {
+                record.await;
             }
-            if *stop.borrow() {
-                if let Some(sent) = unrecorded.take() {
-                    self.record_or_warn(sent).await;
+            let mut sending = std::pin::pin!(self.send(batch, clock.now()));
+            let sent = loop {
+                if claiming.is_none()
+                    && ready.len() < AHEAD
+                    && let Some(after) = chain.clone()
+                {
+                    claiming = Some(Box::pin(self.prepare(clock.now(), Some(after))));
                 }
-                if let Some(unsent) = prepared.take() {
+                if recording.is_none()
+                    && let Some(next) = unrecorded.pop_front()
+                {
+                    recording = Some(Box::pin(self.record_or_warn(next)));
+                }
+                tokio::select! {
+                    sent = &mut sending => break sent,
+                    outcome = async { claiming.as_mut().expect("checked").await }, if claiming.is_some() => {
+                        claiming = None;
+                        chain = continues(&outcome, size);
+                        match outcome {
+                            Ok(next) => ready.push_back(next),
+                            Err(error) => tracing::warn!(%error, "claiming emails failed; retrying"),
+                        }
+                    }
+                    () = async { recording.as_mut().expect("checked").await }, if recording.is_some() => {
+                        recording = None;
+                    }
+                }
+            };
+            unrecorded.push_back(sent);
+            if *stop.borrow() {
+                self.record_all(&mut recording, &mut unrecorded).await;
+                if let Some(claim) = claiming.take()
+                    && let Ok(claimed) = claim.await
+                {
+                    ready.push_back(claimed);
+                }
+                for unsent in ready.drain(..) {
                     self.release(unsent).await;
                 }
                 return;
             }
+        }
+    }
+
+    /// Records every sent batch, the one being recorded first.
+    async fn record_all<'a>(
+        &'a self,
+        recording: &mut Option<InFlight<'a, ()>>,
+        unrecorded: &mut VecDeque<Sent>,
+    ) {
+        if let Some(record) = recording.take() {
+            record.await;
+        }
+        while let Some(sent) = unrecorded.pop_front() {
+            self.record_or_warn(sent).await;
         }
     }
 

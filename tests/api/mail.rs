@@ -380,6 +380,49 @@ async fn a_batch_claimed_ahead_of_a_close_is_not_sent() {
 }
 
 #[tokio::test]
+async fn a_stopped_worker_gives_back_the_emails_it_claimed_ahead() {
+    // Batches of 2 at 4 emails a second: the worker has claimed batches
+    // ahead of the one on the wire when it is stopped. It gives them back,
+    // so another instance sends them at once instead of after their lease.
+    let server = SmtpServer::start().await;
+    let config =
+        with_smtp(&server, "rate_per_second = 4").replace("batch_size = 50", "batch_size = 2");
+    // The worker runs in a second instance, stopped while the first stays.
+    let app = spawn_app_with("").await;
+    let admin = app.ready_admin_token().await;
+    let team = team_with_people(&app, &admin, "Ops", None, 12).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let sender = app.another_instance(app.clock.clone(), &config).await;
+    let pulse = app.create_pulse(&admin, &[&team]).await;
+    app.send_now(&admin, &pulse).await;
+    server.wait_for(1, 20).await;
+    sender.stop().await;
+    let (held, queued) = app
+        .db()
+        .run(|conn| -> Result<(i64, i64), DbError> {
+            let held = outbox::table
+                .filter(outbox::claimed_by.is_not_null())
+                .count()
+                .get_result(conn)?;
+            let queued = outbox::table
+                .filter(outbox::status.eq("queued"))
+                .count()
+                .get_result(conn)?;
+            Ok((held, queued))
+        })
+        .await
+        .unwrap();
+    assert!(queued >= 4, "stopped mid-wave: {queued} emails left");
+    assert_eq!(held, 0, "every email claimed and not sent is given back");
+    assert_eq!(
+        server.count() + usize::try_from(queued).unwrap(),
+        12,
+        "what went out is recorded as sent"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn reminders_skip_those_who_answered_and_stop_at_the_close() {
     let server = SmtpServer::start().await;
     let app = spawn_app_with(&with_smtp(&server, "")).await;
