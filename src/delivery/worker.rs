@@ -58,10 +58,25 @@ pub struct Batch {
     /// The due order's key of the last row claimed: where the claim of the
     /// batch after it may start.
     last: Option<DueKey>,
+    /// Claimed after a key (see [`claim_due`]), not from the front.
+    ahead: bool,
 }
 
 /// A row's place in the order emails are claimed: when due, then id.
-pub type DueKey = (NaiveDateTime, String);
+type DueKey = (NaiveDateTime, String);
+
+/// A run of claims, each starting after the last full batch before it.
+#[derive(Clone)]
+struct Chain {
+    after: DueKey,
+    since: std::time::Instant,
+}
+
+/// How long a run of claims goes on before a claim starts at the front
+/// again. Rows can become due behind the run's key while it lasts (a batch
+/// another instance gave back, a wave opened a moment earlier with ids that
+/// sort lower); they wait at most this long, however long the backlog.
+const CHAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Batches claimed and rendered ahead of the one being sent, at most. Two:
 /// a claim that takes longer than one send now and then (another writer,
@@ -72,14 +87,28 @@ const AHEAD: usize = 2;
 type InFlight<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// Where the claim after this one may start: after its last row, when it
-/// took a full batch (more may be due right behind it). Otherwise the next
-/// claim starts at the front, and takes whatever was freed behind.
-fn continues(outcome: &Result<Batch, ApiError>, size: usize) -> Option<DueKey> {
-    outcome
+/// took a full batch (more may be due right behind it) and the run it
+/// belongs to is younger than [`CHAIN_LIMIT`]. Otherwise the next claim
+/// starts at the front, and takes whatever became due behind.
+fn continues(outcome: &Result<Batch, ApiError>, size: usize, run: Option<&Chain>) -> Option<Chain> {
+    let batch = outcome
         .as_ref()
         .ok()
-        .filter(|batch| batch.claimed >= size)
-        .and_then(|batch| batch.last.clone())
+        .filter(|batch| batch.claimed >= size)?;
+    let after = batch.last.clone()?;
+    let since = match (batch.ahead, run) {
+        (true, Some(run)) => run.since,
+        _ => std::time::Instant::now(),
+    };
+    (since.elapsed() < CHAIN_LIMIT).then_some(Chain { after, since })
+}
+
+/// Says why a claim failed, unless the database is known to be down (the
+/// health check reports that).
+fn claim_failed(error: &ApiError) {
+    if !matches!(error, ApiError::Unavailable) {
+        tracing::warn!(%error, "claiming emails failed; retrying");
+    }
 }
 
 /// A batch on its way back from the SMTP server: what happened to each.
@@ -157,9 +186,9 @@ impl Worker {
     /// [`AHEAD`] batches claimed and rendered) as long as each finds a full
     /// batch. Neither is waited for while a batch goes out: a claim or a
     /// record runs on across batches, so one that takes longer than a send
-    /// now and then does not leave the connections idle. At most one sent
-    /// batch waits for its record besides the one being recorded, so none
-    /// waits long enough for its lease to run out. With `until_idle`,
+    /// now and then does not leave the connections idle. A batch is sent
+    /// only when no earlier one waits for its record besides the one being
+    /// recorded, so none waits for it longer than a send. With `until_idle`,
     /// returns once a claim finds nothing due (for benchmarks and tools);
     /// otherwise waits `mail.poll_interval_ms` and looks again. Whatever was
     /// sent is recorded before it returns, and whatever was claimed but not
@@ -176,7 +205,7 @@ impl Worker {
         // and where the next claim ahead starts (after the last full batch).
         let mut ready: VecDeque<Batch> = VecDeque::new();
         let mut claiming: Option<InFlight<'_, Result<Batch, ApiError>>> = None;
-        let mut chain: Option<DueKey> = None;
+        let mut chain: Option<Chain> = None;
         // Batches sent and not yet recorded, and the record under way.
         let mut unrecorded: VecDeque<Sent> = VecDeque::new();
         let mut recording: Option<InFlight<'_, ()>> = None;
@@ -188,7 +217,7 @@ impl Worker {
                         Some(claim) => claim.await,
                         None => self.prepare(clock.now(), None).await,
                     };
-                    chain = continues(&outcome, size);
+                    chain = continues(&outcome, size, chain.as_ref());
                     outcome
                 }
             };
@@ -198,12 +227,12 @@ impl Worker {
                     // Nothing to send now (or the claim failed): record what
                     // went out, then wait unless something was cancelled.
                     self.record_all(&mut recording, &mut unrecorded).await;
+                    // A claim after a key that found nothing says nothing of
+                    // the rows before it: the next claim starts at the front.
                     let done = match outcome {
-                        Ok(batch) => batch.claimed == 0,
+                        Ok(batch) => batch.claimed == 0 && !batch.ahead,
                         Err(error) => {
-                            if !matches!(error, ApiError::Unavailable) {
-                                tracing::warn!(%error, "claiming emails failed; retrying");
-                            }
+                            claim_failed(&error);
                             true
                         }
                     };
@@ -219,7 +248,9 @@ impl Worker {
                     continue;
                 }
             };
-            if unrecorded.len() > 1
+            // A sent batch waits for its record through at most one send:
+            // far within its lease, which a record needs still running.
+            if !unrecorded.is_empty()
                 && let Some(record) = recording.take()
             {
                 record.await;
@@ -228,9 +259,9 @@ impl Worker {
             let sent = loop {
                 if claiming.is_none()
                     && ready.len() < AHEAD
-                    && let Some(after) = chain.clone()
+                    && let Some(run) = &chain
                 {
-                    claiming = Some(Box::pin(self.prepare(clock.now(), Some(after))));
+                    claiming = Some(Box::pin(self.prepare(clock.now(), Some(run.after.clone()))));
                 }
                 if recording.is_none()
                     && let Some(next) = unrecorded.pop_front()
@@ -241,10 +272,10 @@ impl Worker {
                     sent = &mut sending => break sent,
                     outcome = async { claiming.as_mut().expect("checked").await }, if claiming.is_some() => {
                         claiming = None;
-                        chain = continues(&outcome, size);
+                        chain = continues(&outcome, size, chain.as_ref());
                         match outcome {
                             Ok(next) => ready.push_back(next),
-                            Err(error) => tracing::warn!(%error, "claiming emails failed; retrying"),
+                            Err(error) => claim_failed(&error),
                         }
                     }
                     () = async { recording.as_mut().expect("checked").await }, if recording.is_some() => {
@@ -291,6 +322,7 @@ impl Worker {
         let size = self.settings.batch_size;
         let claim_id = claim.clone();
         let keys = self.keys.clone();
+        let ahead = after.is_some();
         let Claim {
             claimed,
             facts,
@@ -319,6 +351,7 @@ impl Worker {
                 .collect(),
             claimed: claimed.len() + cancelled,
             last,
+            ahead,
         };
         if claimed.is_empty() {
             return Ok(batch);
@@ -615,9 +648,10 @@ struct Claim {
 /// With `after`, only rows after that key in due order: the worker's
 /// batches still on their way hold the rows before it, and a claim that
 /// started at the front would read past every one of them (1,000 rows a
-/// claim, the largest part of its read). Rows freed behind it meanwhile (a
-/// lease run out, a batch given back) are not lost: a claim that finds
-/// less than a full batch ends the run, and the next starts at the front.
+/// claim, the largest part of its read). Rows due behind it meanwhile (a
+/// lease run out, a batch given back, a wave queued a moment earlier) wait
+/// for the next claim from the front: after a claim that finds less than a
+/// full batch, and at least every [`CHAIN_LIMIT`].
 fn claim_due(
     conn: &mut DbConnection,
     keys: &ServerKeys,
@@ -646,8 +680,8 @@ fn claim_due(
             )
     };
     // Read with what each email needs, then claimed: by primary key, in the
-    // order they fell due.
-    // The person's name and address as they are now; the rest is the row's.
+    // order they fell due. The person's name and address as they are now;
+    // the rest is the row's.
     let mut query = outbox::table
         .inner_join(people::table.on(people::id.eq(outbox::person_id)))
         .filter(claimable())
@@ -744,7 +778,7 @@ fn claim_due(
 /// The invitations of the claimed reminders whose person has answered: by
 /// the invitation's flag, and, since the flags lag behind the responses
 /// (src/answers/mod.rs), by the reminder's own link among the responses'
-/// nullifiers. Invitations themselves are not looked at.
+/// nullifiers. Only when the batch holds reminders are invitations read.
 fn answered_among(
     conn: &mut DbConnection,
     keys: &ServerKeys,
@@ -911,14 +945,9 @@ fn announce_failures(
         return Ok(());
     }
     let rows: Vec<(String, String, String)> = outbox::table
-        .inner_join(invitations::table)
         .filter(outbox::id.eq_any(failed))
         .filter(outbox::reminder.eq(0))
-        .select((
-            outbox::organisation_id,
-            invitations::wave_id,
-            invitations::person_id,
-        ))
+        .select((outbox::organisation_id, outbox::wave_id, outbox::person_id))
         .load(conn)?;
     // Per organisation (a batch rarely spans more than one), its endpoints
     // looked up once however many failed.
