@@ -979,6 +979,42 @@ fn truncate(s: &str) -> String {
 mod tests {
     use super::*;
 
+    fn batch(claimed: usize, ahead: bool) -> Result<Batch, ApiError> {
+        Ok(Batch {
+            claim: "claim".into(),
+            now: Utc::now(),
+            waves: Vec::new(),
+            ready: Vec::new(),
+            outcomes: Vec::new(),
+            attempts: HashMap::new(),
+            claimed,
+            last: (claimed > 0).then(|| (chrono::NaiveDateTime::MIN, format!("row {claimed}"))),
+            ahead,
+        })
+    }
+
+    #[test]
+    fn a_run_of_claims_goes_on_after_full_batches_for_at_most_its_limit() {
+        // A full batch from the front starts a run, after its last row.
+        let run = continues(&batch(500, false), 500, None).expect("a run starts");
+        assert_eq!(run.after.1, "row 500");
+        // A full batch claimed after the key goes on with the same run.
+        let next = continues(&batch(500, true), 500, Some(&run)).expect("it goes on");
+        assert_eq!(next.since, run.since);
+        // Less than a full batch, or a failed claim, ends it.
+        assert!(continues(&batch(499, true), 500, Some(&run)).is_none());
+        assert!(continues(&Err(ApiError::Unavailable), 500, Some(&run)).is_none());
+        // So does its age: the next claim starts at the front again.
+        let old = Chain {
+            since: std::time::Instant::now() - CHAIN_LIMIT,
+            ..run.clone()
+        };
+        assert!(continues(&batch(500, true), 500, Some(&old)).is_none());
+        // A full batch from the front starts a new run, however old the last.
+        let fresh = continues(&batch(500, false), 500, Some(&old)).expect("a new run");
+        assert!(fresh.since > old.since);
+    }
+
     #[test]
     fn back_off_doubles_up_to_the_cap() {
         assert_eq!(backoff(1, 30, 3600), Duration::seconds(30));
