@@ -154,16 +154,7 @@ pub fn open_locked(
         *per_team.entry(invitee.team_id.as_str()).or_default() += 1;
     }
     store::insert_team_counts(conn, &wave.id, &per_team)?;
-    let invitation_ids = store::insert_invitations(conn, &organisation_id, &wave.id, &invitees)?;
-    let invited: Vec<outbox::Invited> = invitation_ids
-        .into_iter()
-        .zip(&invitees)
-        .map(|(invitation_id, invitee)| outbox::Invited {
-            invitation_id,
-            person_id: invitee.person_id.clone(),
-            language: invitee.language.clone(),
-        })
-        .collect();
+    let invited = store::insert_invitations(conn, &organisation_id, &wave.id, &invitees)?;
     outbox::queue(
         conn,
         &organisation_id,

@@ -137,13 +137,14 @@ pub fn insert_team_counts(
     Ok(())
 }
 
-/// Creates the invitations; returns their ids in the order of `invitees`.
+/// Creates the invitations; returns them, with whom and in which language
+/// they invite, in the order of `invitees`.
 pub fn insert_invitations(
     conn: &mut DbConnection,
     organisation_id: &str,
     wave_id: &str,
     invitees: &[Invitee],
-) -> QueryResult<Vec<String>> {
+) -> QueryResult<Vec<crate::delivery::outbox::Invited>> {
     // Rows go in by person, with the (random) ids handed out in sorted
     // order: every index the insert touches (the primary key, wave + person,
     // the people key the foreign key looks up) is then walked once, page
@@ -179,7 +180,17 @@ pub fn insert_invitations(
             .collect();
         crate::batch_insert!(conn, invitations::table, rows)?;
     }
-    Ok(ids)
+    Ok(ids
+        .into_iter()
+        .zip(invitees)
+        .map(
+            |(invitation_id, invitee)| crate::delivery::outbox::Invited {
+                invitation_id,
+                person_id: invitee.person_id.clone(),
+                language: invitee.language.clone(),
+            },
+        )
+        .collect())
 }
 
 /// (person id, team id, language) of every active person of the organisation.
