@@ -20,6 +20,12 @@ fn with_smtp(server: &SmtpServer, smtp_extra: &str) -> String {
     with_tls(server, "none", smtp_extra)
 }
 
+/// Mail on, in batches of 2 at 4 emails a second: slow enough that a test
+/// can act while one batch is on the wire and the next are claimed.
+fn slow_batches_of_two(server: &SmtpServer) -> String {
+    with_smtp(server, "rate_per_second = 4").replace("batch_size = 50", "batch_size = 2")
+}
+
 /// Mail on, through `server` in TLS mode `tls`.
 fn with_tls(server: &SmtpServer, tls: &str, smtp_extra: &str) -> String {
     format!(
@@ -357,12 +363,10 @@ async fn a_refused_address_is_undeliverable_until_hr_corrects_it_and_resends() {
 
 #[tokio::test]
 async fn a_batch_claimed_ahead_of_a_close_is_not_sent() {
-    // Batches of 2 at 4 emails a second: while the first batch goes out,
-    // the worker has claimed the second; the wave closes in between.
+    // While the first batch goes out, the worker has claimed the second;
+    // the wave closes in between.
     let server = SmtpServer::start().await;
-    let config =
-        with_smtp(&server, "rate_per_second = 4").replace("batch_size = 50", "batch_size = 2");
-    let app = spawn_app_with(&config).await;
+    let app = spawn_app_with(&slow_batches_of_two(&server)).await;
     let admin = app.ready_admin_token().await;
     let team = team_with_people(&app, &admin, "Ops", None, 6).await;
     app.clock.set(at("2026-03-02T10:00:00Z"));
@@ -381,12 +385,11 @@ async fn a_batch_claimed_ahead_of_a_close_is_not_sent() {
 
 #[tokio::test]
 async fn a_stopped_worker_gives_back_the_emails_it_claimed_ahead() {
-    // Batches of 2 at 4 emails a second: the worker has claimed batches
-    // ahead of the one on the wire when it is stopped. It gives them back,
-    // so another instance sends them at once instead of after their lease.
+    // The worker has claimed batches ahead of the one on the wire when it
+    // is stopped. It gives them back, so another instance sends them at
+    // once instead of after their lease.
     let server = SmtpServer::start().await;
-    let config =
-        with_smtp(&server, "rate_per_second = 4").replace("batch_size = 50", "batch_size = 2");
+    let config = slow_batches_of_two(&server);
     // The worker runs in a second instance, stopped while the first stays.
     let app = spawn_app_with("").await;
     let admin = app.ready_admin_token().await;
