@@ -5,7 +5,7 @@
 //! minimal client reaches against the same server: the same messages'
 //! bytes, already rendered, over the same number of lettre connections on
 //! TCP_NODELAY sockets, with no database and no rendering. Each run is
-//! interleaved (client, then worker); medians of `PEIL_BENCH_MAIL_RUNS`
+//! interleaved (worker, then client); medians of `PEIL_BENCH_MAIL_RUNS`
 //! (default 3). `PEIL_BENCH_MAIL_CONNECTIONS` (default 4) for both;
 //! `PEIL_BENCH_MAIL_BATCH` (default 500, as `mail.batch_size`). Beside each
 //! rate, the CPU time this process spent per email: on two cores both sides
