@@ -493,8 +493,7 @@ impl Worker {
                     // time may have passed before the scheduler closed it.
                     let open: std::collections::HashSet<String> = waves::table
                         .filter(waves::id.eq_any(&wave_ids))
-                        .filter(waves::status.eq("open"))
-                        .filter(waves::closes_at.gt(to_stored(now)))
+                        .filter(crate::surveys::waves::store::open_at(to_stored(now)))
                         .select(waves::id)
                         .load::<String>(conn)?
                         .into_iter()

@@ -278,6 +278,16 @@ pub fn advance_reminders(
     .execute(conn)
 }
 
+/// [`WaveRow::is_open_at`] as a filter, for the database to answer.
+pub fn open_at(now: NaiveDateTime) -> OpenAt {
+    waves::status.eq("open").and(waves::closes_at.gt(now))
+}
+
+pub type OpenAt = diesel::dsl::And<
+    diesel::dsl::Eq<waves::status, &'static str>,
+    diesel::dsl::Gt<waves::closes_at, NaiveDateTime>,
+>;
+
 /// Moves the close of a wave that is open and not yet due to close.
 pub fn set_closes_at(
     conn: &mut DbConnection,
@@ -288,8 +298,7 @@ pub fn set_closes_at(
     diesel::update(
         waves::table
             .filter(waves::id.eq(wave_id))
-            .filter(waves::status.eq("open"))
-            .filter(waves::closes_at.gt(now)),
+            .filter(open_at(now)),
     )
     .set(waves::closes_at.eq(Some(closes_at)))
     .execute(conn)
