@@ -157,7 +157,7 @@ pub async fn resend(
                 let in_flight: i64 = outbox::table
                     .filter(outbox::invitation_id.eq(&invitation))
                     .filter(outbox::status.eq("queued"))
-                    .filter(outbox::claimed_until.gt(now))
+                    .filter(diesel::dsl::not(super::outbox::unleased(now)))
                     .count()
                     .get_result(conn)?;
                 if in_flight > 0 {

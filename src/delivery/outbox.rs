@@ -86,6 +86,20 @@ pub fn queued() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
     diesel::dsl::sql(r#""outbox"."status" = 'queued'"#)
 }
 
+/// Rows no worker holds at `now`: never claimed, given back, or their lease
+/// run out. Only these may be claimed; a resend refuses the others (a
+/// worker is sending them). Each row is one or the other at any instant.
+pub fn unleased(now: NaiveDateTime) -> Unleased {
+    outbox::claimed_until
+        .is_null()
+        .or(outbox::claimed_until.lt(now))
+}
+
+pub type Unleased = diesel::dsl::Or<
+    diesel::dsl::IsNull<outbox::claimed_until>,
+    diesel::dsl::Lt<outbox::claimed_until, NaiveDateTime>,
+>;
+
 /// Rows queued at once from which the outbox's statistics are renewed.
 const ANALYZE_AFTER: usize = 1_000;
 

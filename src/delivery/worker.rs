@@ -697,11 +697,7 @@ fn claim_due(
     let claimable = || {
         super::outbox::queued()
             .and(outbox::next_attempt_at.le(stored_now))
-            .and(
-                outbox::claimed_until
-                    .is_null()
-                    .or(outbox::claimed_until.lt(stored_now)),
-            )
+            .and(super::outbox::unleased(stored_now))
     };
     // Read with what each email needs, then claimed: by primary key, in the
     // order they fell due. The person's name and address as they are now;
