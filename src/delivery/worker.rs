@@ -13,9 +13,10 @@
 //! someone who has answered: both are cancelled when claimed. A batch
 //! claimed ahead (the pipeline in [`Worker::run`]) is checked again just
 //! before it is sent: only rows its claim still holds go out, so a wave
-//! closed meanwhile or a lease run out under a slow rate limit sends nothing.
+//! closed meanwhile or a lease run out under a slow rate limit sends nothing,
+//! and its reminders are checked against the answers again.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -52,6 +53,8 @@ pub struct Batch {
     /// Emails that could not even be written (permanent), and later all.
     outcomes: Vec<(String, Result<(), SendError>)>,
     attempts: HashMap<String, i32>,
+    /// The emails that are reminders, by outbox id.
+    reminders: HashSet<String>,
     /// Rows claimed, cancelled ones included: a full batch means more may
     /// be due at once.
     claimed: usize,
@@ -364,6 +367,11 @@ impl Worker {
                 .iter()
                 .map(|c| (c.outbox_id.clone(), c.attempts))
                 .collect(),
+            reminders: claimed
+                .iter()
+                .filter(|c| c.reminder > 0)
+                .map(|c| c.outbox_id.clone())
+                .collect(),
             claimed: claimed.len() + cancelled,
             last,
             ahead,
@@ -428,10 +436,11 @@ impl Worker {
             ready,
             outcomes,
             attempts,
+            reminders,
             ..
         } = batch;
         let ready = self
-            .still_held(&claim, claimed_at, &waves, ready, now)
+            .still_held(&claim, claimed_at, &waves, &reminders, ready, now)
             .await;
         Checked {
             sent: Sent {
@@ -472,23 +481,35 @@ impl Worker {
         claim: &str,
         claimed_at: DateTime<Utc>,
         waves: &[String],
+        reminders: &HashSet<String>,
         ready: Vec<(usize, Rendered)>,
         now: DateTime<Utc>,
     ) -> Vec<Rendered> {
         if ready.is_empty() {
             return Vec::new();
         }
+        // Reminders are checked against the answers again: a batch claimed
+        // ahead waits up to two sends, which under a slow rate limit is long
+        // enough for someone to answer.
+        let reminded: Vec<String> = ready
+            .iter()
+            .filter(|(_, m)| reminders.contains(&m.outbox_id))
+            .map(|(_, m)| m.invitation_id.clone())
+            .collect();
+        let keys = self.keys.clone();
         let lease = self.lease();
         let renew = now - claimed_at >= lease / 2;
         let ids: Vec<String> = match renew {
             true => ready.iter().map(|(_, m)| m.outbox_id.clone()).collect(),
             false => Vec::new(),
         };
-        let (claim, wave_ids) = (claim.to_owned(), waves.to_vec());
+        let (claim_id, wave_ids) = (claim.to_owned(), waves.to_vec());
         let held = self
             .db
             .run(move |conn| {
                 let check = |conn: &mut DbConnection| {
+                    let reminded: Vec<&str> = reminded.iter().map(String::as_str).collect();
+                    let answered = answered_among(conn, &keys, &reminded)?;
                     // Only while the wave still takes answers: its close
                     // time may have passed before the scheduler closed it.
                     let open: std::collections::HashSet<String> = waves::table
@@ -500,12 +521,12 @@ impl Worker {
                         .collect();
                     let open: Vec<bool> = wave_ids.iter().map(|w| open.contains(w)).collect();
                     if !renew {
-                        return Ok::<_, ApiError>((open, None));
+                        return Ok::<_, ApiError>((open, None, answered));
                     }
                     let mine = |chunk: &[String]| {
                         outbox::table
                             .filter(outbox::id.eq_any(chunk.to_vec()))
-                            .filter(outbox::claimed_by.eq(claim.clone()))
+                            .filter(outbox::claimed_by.eq(claim_id.clone()))
                             .filter(outbox::status.eq("queued"))
                     };
                     let mut renewed = 0;
@@ -515,13 +536,13 @@ impl Worker {
                             .execute(conn)?;
                     }
                     if renewed == ids.len() {
-                        return Ok((open, None));
+                        return Ok((open, None, answered));
                     }
                     let mut held = std::collections::HashSet::new();
                     for chunk in ids.chunks(1_000) {
                         held.extend(mine(chunk).select(outbox::id).load::<String>(conn)?);
                     }
-                    Ok((open, Some(held)))
+                    Ok((open, Some(held), answered))
                 };
                 if renew {
                     db::write(conn, check)
@@ -532,17 +553,44 @@ impl Worker {
             .await;
         match held {
             // `None`: every row is still held.
-            Ok((open, held)) => ready
-                .into_iter()
-                .filter(|(wave, m)| {
-                    open[*wave] && held.as_ref().is_none_or(|h| h.contains(&m.outbox_id))
-                })
-                .map(|(_, m)| m)
-                .collect(),
+            Ok((open, held, answered)) => {
+                let (unwanted, ready): (Vec<_>, Vec<_>) = ready
+                    .into_iter()
+                    .filter(|(wave, m)| {
+                        open[*wave] && held.as_ref().is_none_or(|h| h.contains(&m.outbox_id))
+                    })
+                    .map(|(_, m)| m)
+                    .partition(|m| {
+                        reminders.contains(&m.outbox_id) && answered.contains(&m.invitation_id)
+                    });
+                if !unwanted.is_empty() {
+                    self.cancel_unwanted(claim.to_owned(), unwanted).await;
+                }
+                ready
+            }
             Err(error) => {
                 tracing::warn!(%error, "checking a batch's claim failed; it goes after the lease");
                 Vec::new()
             }
+        }
+    }
+
+    /// Cancels reminders to people who answered after their claim. If that
+    /// fails they stay unsent all the same: claimed again after the lease,
+    /// they are cancelled then.
+    async fn cancel_unwanted(&self, claim: String, unwanted: Vec<Rendered>) {
+        let ids: Vec<String> = unwanted.into_iter().map(|m| m.outbox_id).collect();
+        let cancelled = self
+            .db
+            .run(move |conn| {
+                db::write(conn, |conn| {
+                    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                    cancel(conn, &claim, &ids).map_err(ApiError::from)
+                })
+            })
+            .await;
+        if let Err(error) = cancelled {
+            tracing::warn!(%error, "cancelling reminders to people who answered failed; they are cancelled when claimed again");
         }
     }
 
@@ -771,7 +819,12 @@ fn claim_due(
     wave_ids.dedup();
     let facts = wave_facts(conn, &wave_ids, now)?;
 
-    let answered = answered_among(conn, keys, &claimed)?;
+    let reminded: Vec<&str> = claimed
+        .iter()
+        .filter(|c| c.reminder > 0)
+        .map(|c| c.invitation_id.as_str())
+        .collect();
+    let answered = answered_among(conn, keys, &reminded)?;
     // A closed wave's emails and a reminder to someone who answered stay unsent.
     let (keep, drop): (Vec<Claimed>, Vec<Claimed>) = claimed.into_iter().partition(|c| {
         facts.get(&c.wave_id).is_some_and(|w| w.open)
@@ -779,13 +832,7 @@ fn claim_due(
     });
     let dropped: Vec<&str> = drop.iter().map(|c| c.outbox_id.as_str()).collect();
     if !dropped.is_empty() {
-        diesel::update(outbox::table.filter(outbox::id.eq_any(&dropped)))
-            .set((
-                outbox::status.eq("cancelled"),
-                outbox::claimed_by.eq(None::<String>),
-                outbox::claimed_until.eq(None::<NaiveDateTime>),
-            ))
-            .execute(conn)?;
+        cancel(conn, claim, &dropped)?;
     }
     Ok(Claim {
         claimed: keep,
@@ -795,20 +842,31 @@ fn claim_due(
     })
 }
 
-/// The invitations of the claimed reminders whose person has answered: by
+/// Emails this claim holds that are not to go out after all (their wave
+/// closed, or a reminder's person answered): cancelled, and no longer held.
+fn cancel(conn: &mut DbConnection, claim: &str, ids: &[&str]) -> QueryResult<usize> {
+    diesel::update(
+        outbox::table
+            .filter(outbox::id.eq_any(ids))
+            .filter(outbox::claimed_by.eq(claim)),
+    )
+    .set((
+        outbox::status.eq("cancelled"),
+        outbox::claimed_by.eq(None::<String>),
+        outbox::claimed_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)
+}
+
+/// Of these reminders' invitations, those whose person has answered: by
 /// the invitation's flag, and, since the flags lag behind the responses
 /// (src/answers/mod.rs), by the reminder's own link among the responses'
-/// nullifiers. Only when the batch holds reminders are invitations read.
+/// nullifiers. Nothing is read when there are no reminders.
 fn answered_among(
     conn: &mut DbConnection,
     keys: &ServerKeys,
-    claimed: &[Claimed],
-) -> Result<std::collections::HashSet<String>, ApiError> {
-    let reminded: Vec<&str> = claimed
-        .iter()
-        .filter(|c| c.reminder > 0)
-        .map(|c| c.invitation_id.as_str())
-        .collect();
+    reminded: &[&str],
+) -> Result<HashSet<String>, ApiError> {
     if reminded.is_empty() {
         return Ok(std::collections::HashSet::new());
     }
@@ -1007,6 +1065,7 @@ mod tests {
             ready: Vec::new(),
             outcomes: Vec::new(),
             attempts: HashMap::new(),
+            reminders: HashSet::new(),
             claimed,
             last: (claimed > 0).then(|| (chrono::NaiveDateTime::MIN, format!("row {claimed}"))),
             ahead,

@@ -384,6 +384,48 @@ async fn a_batch_claimed_ahead_of_a_close_is_not_sent() {
 }
 
 #[tokio::test]
+async fn a_reminder_claimed_ahead_of_an_answer_is_not_sent() {
+    // While the first batch of reminders goes out, the worker has claimed
+    // the next two; then everyone answers (the invitations' flag, which
+    // answering sets). The batches claimed ahead are checked again.
+    let server = SmtpServer::start().await;
+    let app = spawn_app_with(&slow_batches_of_two(&server)).await;
+    let admin = app.ready_admin_token().await;
+    let team = team_with_people(&app, &admin, "Ops", None, 6).await;
+    app.clock.set(at("2026-03-02T10:00:00Z"));
+    let pulse = app.create_pulse(&admin, &[&team]).await;
+    let wave_id = app.send_now(&admin, &pulse).await;
+    server.wait_for(6, 20).await;
+    app.clock.set(at("2026-03-04T10:00:00Z"));
+    assert_eq!(app.run_schedule().await.reminders_queued, 6);
+    server.wait_for(7, 20).await;
+    let wave = wave_id.clone();
+    app.db()
+        .run(move |conn| -> Result<_, DbError> {
+            diesel::update(invitations::table.filter(invitations::wave_id.eq(&wave)))
+                .set(invitations::answered.eq(true))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let done = wait_for_delivery(&app, &admin, &wave_id, |d| {
+        d["reminders"]["sent"].as_i64().unwrap_or(0)
+            + d["reminders"]["cancelled"].as_i64().unwrap_or(0)
+            == 6
+    })
+    .await;
+    let reminders = &done["delivery"]["reminders"];
+    assert_eq!(
+        (reminders["sent"].as_i64(), reminders["cancelled"].as_i64()),
+        (Some(2), Some(4)),
+        "only the batch on the wire at the answers went out: {reminders}"
+    );
+    assert_eq!(server.count(), 8);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_stopped_worker_gives_back_the_emails_it_claimed_ahead() {
     // The worker has claimed batches ahead of the one on the wire when it
     // is stopped. It gives them back, so another instance sends them at
