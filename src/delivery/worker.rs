@@ -474,8 +474,11 @@ impl Worker {
     /// and retention only touches closed waves. Erasure deletes a person's
     /// rows at once; an email of theirs already claimed may still go, as
     /// one already on the wire would. The read was on the path of every
-    /// batch: up to a fifth of its time on PostgreSQL. If the database
-    /// cannot say, nothing is sent: the rows go again once the lease runs out.
+    /// batch: up to a fifth of its time on PostgreSQL. Reminders are the
+    /// exception: a batch that holds some reads whether their people have
+    /// answered (flags, then nullifiers), and cancels those reminders. If
+    /// the database cannot say, nothing is sent: the rows go again once the
+    /// lease runs out.
     async fn still_held(
         &self,
         claim: &str,
@@ -848,7 +851,8 @@ fn cancel(conn: &mut DbConnection, claim: &str, ids: &[&str]) -> QueryResult<usi
     diesel::update(
         outbox::table
             .filter(outbox::id.eq_any(ids))
-            .filter(outbox::claimed_by.eq(claim)),
+            .filter(outbox::claimed_by.eq(claim))
+            .filter(outbox::status.eq("queued")),
     )
     .set((
         outbox::status.eq("cancelled"),

@@ -20,10 +20,12 @@ fn with_smtp(server: &SmtpServer, smtp_extra: &str) -> String {
     with_tls(server, "none", smtp_extra)
 }
 
-/// Mail on, in batches of 2 at 4 emails a second: slow enough that a test
-/// can act while one batch is on the wire and the next are claimed.
-fn slow_batches_of_two(server: &SmtpServer) -> String {
-    with_smtp(server, "rate_per_second = 4").replace("batch_size = 50", "batch_size = 2")
+/// Mail on, in batches of 2 at `per_second` emails a second: slow enough
+/// that a test can act while one batch is on the wire and the next are
+/// claimed.
+fn slow_batches_of_two(server: &SmtpServer, per_second: u32) -> String {
+    with_smtp(server, &format!("rate_per_second = {per_second}"))
+        .replace("batch_size = 50", "batch_size = 2")
 }
 
 /// Mail on, through `server` in TLS mode `tls`.
@@ -361,17 +363,25 @@ async fn a_refused_address_is_undeliverable_until_hr_corrects_it_and_resends() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_batch_claimed_ahead_of_a_close_is_not_sent() {
-    // While the first batch goes out, the worker has claimed the second;
-    // the wave closes in between.
+/// A wave for a team of six, opened on 2026-03-02, its emails sent in
+/// batches of two at `per_second`: the server, the app, an admin's token
+/// and the wave.
+async fn slow_wave_of_six(per_second: u32) -> (SmtpServer, TestApp, String, String) {
     let server = SmtpServer::start().await;
-    let app = spawn_app_with(&slow_batches_of_two(&server)).await;
+    let app = spawn_app_with(&slow_batches_of_two(&server, per_second)).await;
     let admin = app.ready_admin_token().await;
     let team = team_with_people(&app, &admin, "Ops", None, 6).await;
     app.clock.set(at("2026-03-02T10:00:00Z"));
     let pulse = app.create_pulse(&admin, &[&team]).await;
     let wave_id = app.send_now(&admin, &pulse).await;
+    (server, app, admin, wave_id)
+}
+
+#[tokio::test]
+async fn a_batch_claimed_ahead_of_a_close_is_not_sent() {
+    // While the first batch goes out, the worker has claimed the second;
+    // the wave closes in between.
+    let (server, app, admin, wave_id) = slow_wave_of_six(4).await;
     server.wait_for(1, 20).await;
     app.close_wave(&admin, &wave_id).await;
     tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
@@ -387,14 +397,10 @@ async fn a_batch_claimed_ahead_of_a_close_is_not_sent() {
 async fn a_reminder_claimed_ahead_of_an_answer_is_not_sent() {
     // While the first batch of reminders goes out, the worker has claimed
     // the next two; then everyone answers (the invitations' flag, which
-    // answering sets). The batches claimed ahead are checked again.
-    let server = SmtpServer::start().await;
-    let app = spawn_app_with(&slow_batches_of_two(&server)).await;
-    let admin = app.ready_admin_token().await;
-    let team = team_with_people(&app, &admin, "Ops", None, 6).await;
-    app.clock.set(at("2026-03-02T10:00:00Z"));
-    let pulse = app.create_pulse(&admin, &[&team]).await;
-    let wave_id = app.send_now(&admin, &pulse).await;
+    // answering sets). The batches claimed ahead are checked again. At two
+    // a second, the answers have half a second from the first reminder's
+    // arrival to the next batch's check.
+    let (server, app, admin, wave_id) = slow_wave_of_six(2).await;
     server.wait_for(6, 20).await;
     app.clock.set(at("2026-03-04T10:00:00Z"));
     assert_eq!(app.run_schedule().await.reminders_queued, 6);
@@ -431,7 +437,7 @@ async fn a_stopped_worker_gives_back_the_emails_it_claimed_ahead() {
     // is stopped. It gives them back, so another instance sends them at
     // once instead of after their lease.
     let server = SmtpServer::start().await;
-    let config = slow_batches_of_two(&server);
+    let config = slow_batches_of_two(&server, 4);
     // The worker runs in a second instance, stopped while the first stays.
     let app = spawn_app_with("").await;
     let admin = app.ready_admin_token().await;
