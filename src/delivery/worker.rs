@@ -53,8 +53,11 @@ pub struct Batch {
     /// Emails that could not even be written (permanent), and later all.
     outcomes: Vec<(String, Result<(), SendError>)>,
     attempts: HashMap<String, i32>,
-    /// The emails that are reminders, by outbox id.
-    reminders: HashSet<String>,
+    /// Reminders to check against the answers again just before they go,
+    /// by outbox id: those of a batch claimed ahead, which waits up to two
+    /// sends. A batch claimed from the front goes at once, and its claim has
+    /// just checked them.
+    recheck: HashSet<String>,
     /// Rows claimed, cancelled ones included: a full batch means more may
     /// be due at once.
     claimed: usize,
@@ -367,9 +370,9 @@ impl Worker {
                 .iter()
                 .map(|c| (c.outbox_id.clone(), c.attempts))
                 .collect(),
-            reminders: claimed
+            recheck: claimed
                 .iter()
-                .filter(|c| c.reminder > 0)
+                .filter(|c| ahead && c.reminder > 0)
                 .map(|c| c.outbox_id.clone())
                 .collect(),
             claimed: claimed.len() + cancelled,
@@ -436,11 +439,11 @@ impl Worker {
             ready,
             outcomes,
             attempts,
-            reminders,
+            recheck,
             ..
         } = batch;
         let ready = self
-            .still_held(&claim, claimed_at, &waves, &reminders, ready, now)
+            .still_held(&claim, claimed_at, &waves, &recheck, ready, now)
             .await;
         Checked {
             sent: Sent {
@@ -474,9 +477,9 @@ impl Worker {
     /// and retention only touches closed waves. Erasure deletes a person's
     /// rows at once; an email of theirs already claimed may still go, as
     /// one already on the wire would. The read was on the path of every
-    /// batch: up to a fifth of its time on PostgreSQL. Reminders are the
-    /// exception: a batch that holds some reads whether their people have
-    /// answered (flags, then nullifiers), and cancels those reminders. If
+    /// batch: up to a fifth of its time on PostgreSQL. Reminders claimed
+    /// ahead are the exception: a batch that holds some reads whether their
+    /// people have answered (flags, then nullifiers), and cancels those. If
     /// the database cannot say, nothing is sent: the rows go again once the
     /// lease runs out.
     async fn still_held(
@@ -484,19 +487,18 @@ impl Worker {
         claim: &str,
         claimed_at: DateTime<Utc>,
         waves: &[String],
-        reminders: &HashSet<String>,
+        recheck: &HashSet<String>,
         ready: Vec<(usize, Rendered)>,
         now: DateTime<Utc>,
     ) -> Vec<Rendered> {
         if ready.is_empty() {
             return Vec::new();
         }
-        // Reminders are checked against the answers again: a batch claimed
-        // ahead waits up to two sends, which under a slow rate limit is long
-        // enough for someone to answer.
+        // Under a slow rate limit, two sends are long enough for someone to
+        // answer.
         let reminded: Vec<String> = ready
             .iter()
-            .filter(|(_, m)| reminders.contains(&m.outbox_id))
+            .filter(|(_, m)| recheck.contains(&m.outbox_id))
             .map(|(_, m)| m.invitation_id.clone())
             .collect();
         let keys = self.keys.clone();
@@ -564,7 +566,7 @@ impl Worker {
                     })
                     .map(|(_, m)| m)
                     .partition(|m| {
-                        reminders.contains(&m.outbox_id) && answered.contains(&m.invitation_id)
+                        recheck.contains(&m.outbox_id) && answered.contains(&m.invitation_id)
                     });
                 if !unwanted.is_empty() {
                     self.cancel_unwanted(claim.to_owned(), unwanted).await;
@@ -1069,7 +1071,7 @@ mod tests {
             ready: Vec::new(),
             outcomes: Vec::new(),
             attempts: HashMap::new(),
-            reminders: HashSet::new(),
+            recheck: HashSet::new(),
             claimed,
             last: (claimed > 0).then(|| (chrono::NaiveDateTime::MIN, format!("row {claimed}"))),
             ahead,
