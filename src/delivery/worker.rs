@@ -125,6 +125,16 @@ pub struct Sent {
     attempts: HashMap<String, i32>,
 }
 
+/// Where a batch's emails stand just before it goes.
+struct Standing {
+    /// Per wave of the batch: still taking answers.
+    open: Vec<bool>,
+    /// The rows this claim still holds; `None` when it holds every one.
+    held: Option<HashSet<String>>,
+    /// Invitations of reminders checked again whose person has answered.
+    answered: HashSet<String>,
+}
+
 /// A batch checked just before it goes: the emails that may, and the
 /// outcomes so far.
 struct Checked {
@@ -517,7 +527,7 @@ impl Worker {
                     let answered = answered_among(conn, &keys, &reminded)?;
                     // Only while the wave still takes answers: its close
                     // time may have passed before the scheduler closed it.
-                    let open: std::collections::HashSet<String> = waves::table
+                    let open: HashSet<String> = waves::table
                         .filter(waves::id.eq_any(&wave_ids))
                         .filter(crate::surveys::waves::store::open_at(to_stored(now)))
                         .select(waves::id)
@@ -526,7 +536,11 @@ impl Worker {
                         .collect();
                     let open: Vec<bool> = wave_ids.iter().map(|w| open.contains(w)).collect();
                     if !renew {
-                        return Ok::<_, ApiError>((open, None, answered));
+                        return Ok::<_, ApiError>(Standing {
+                            open,
+                            held: None,
+                            answered,
+                        });
                     }
                     let mine = |chunk: &[String]| {
                         outbox::table
@@ -541,13 +555,21 @@ impl Worker {
                             .execute(conn)?;
                     }
                     if renewed == ids.len() {
-                        return Ok((open, None, answered));
+                        return Ok(Standing {
+                            open,
+                            held: None,
+                            answered,
+                        });
                     }
-                    let mut held = std::collections::HashSet::new();
+                    let mut held = HashSet::new();
                     for chunk in ids.chunks(1_000) {
                         held.extend(mine(chunk).select(outbox::id).load::<String>(conn)?);
                     }
-                    Ok((open, Some(held), answered))
+                    Ok(Standing {
+                        open,
+                        held: Some(held),
+                        answered,
+                    })
                 };
                 if renew {
                     db::write(conn, check)
@@ -557,8 +579,11 @@ impl Worker {
             })
             .await;
         match held {
-            // `None`: every row is still held.
-            Ok((open, held, answered)) => {
+            Ok(Standing {
+                open,
+                held,
+                answered,
+            }) => {
                 let (unwanted, ready): (Vec<_>, Vec<_>) = ready
                     .into_iter()
                     .filter(|(wave, m)| {
@@ -809,7 +834,7 @@ fn claim_due(
     if taken < due.len() {
         // Another replica was quicker to some (PostgreSQL; SQLite's writers
         // take turns): keep only this claim's.
-        let mine: std::collections::HashSet<String> = outbox::table
+        let mine: HashSet<String> = outbox::table
             .filter(outbox::id.eq_any(&due))
             .filter(outbox::claimed_by.eq(claim))
             .select(outbox::id)
@@ -874,9 +899,9 @@ fn answered_among(
     reminded: &[&str],
 ) -> Result<HashSet<String>, ApiError> {
     if reminded.is_empty() {
-        return Ok(std::collections::HashSet::new());
+        return Ok(HashSet::new());
     }
-    let mut answered = std::collections::HashSet::new();
+    let mut answered = HashSet::new();
     for chunk in reminded.chunks(1_000) {
         answered.extend(
             invitations::table
